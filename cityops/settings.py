@@ -1,0 +1,170 @@
+"""All configuration, read once from environment variables with embedded defaults.
+
+Why one module: every process (broker launcher, Redis launcher, Faust worker, producers, console,
+detectors) must agree on addresses, topic names and time zone. The defaults run the embedded stack
+on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clusters.
+
+| variable | default | meaning |
+|---|---|---|
+| ``KAFKA_BROKER`` | ``kafka://127.0.0.1:9092`` | Faust-style broker URL; several hosts separated by ``;`` |
+| ``REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis read model |
+| ``CITYOPS_VAR`` | ``<repo>/var`` | runtime data: Redis AOF, evidence, briefings, logs |
+| ``CITYOPS_TZ`` | ``Asia/Shanghai`` | local time zone of the city (bucket days/hours, working calendar) |
+| ``CITYOPS_TOPIC_PREFIX`` | ``cityops`` | prefix of every Kafka topic |
+| ``CITYOPS_PARTITIONS`` | ``4`` | partitions per topic when the platform creates them |
+| ``CITYOPS_CONSOLE_PORT`` | ``8501`` | Streamlit console port |
+| ``CITYOPS_CONSOLE_ADDRESS`` | ``127.0.0.1`` | Streamlit bind address |
+| ``CITYOPS_WORKER_ID`` | ``cityops-worker`` | Faust application id (= consumer group) |
+| ``CITYOPS_WORKER_WEB_PORT`` | ``6066`` | Faust worker's web port (0 disables the web server) |
+| ``CITYOPS_REBALANCE_TIMEOUT`` | ``3`` | seconds; Faust's 60 s default made the first join on tansu take 30 s |
+| ``CITYOPS_SESSION_TIMEOUT`` | ``6`` | seconds before the group drops a silent worker |
+| ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
+| ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events older than the stream's watermark by more than this go to the dead letter |
+| ``CITYOPS_DEDUPE_TTL_S`` | ``864000`` | how long applied event ids are remembered (10 days) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Kafka topic names. Everything flows through these; nothing writes Redis except the agents."""
+
+    prefix: str
+
+    @property
+    def cases(self) -> str:
+        return f"{self.prefix}.cases"
+
+    @property
+    def sensors(self) -> str:
+        return f"{self.prefix}.sensors"
+
+    @property
+    def detections(self) -> str:
+        return f"{self.prefix}.detections"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.prefix}.commands"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.deadletter"
+
+    def all(self) -> list[str]:
+        return [self.cases, self.sensors, self.detections, self.commands, self.deadletter]
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_broker: str = "kafka://127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    var_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
+    timezone: str = "Asia/Shanghai"
+    topic_prefix: str = "cityops"
+    partitions: int = 4
+    console_port: int = 8501
+    console_address: str = "127.0.0.1"
+    worker_id: str = "cityops-worker"
+    worker_web_port: int = 6066
+    rebalance_timeout_s: float = 3.0
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 1.0
+    max_lateness_s: int = 7200
+    dedupe_ttl_s: int = 864000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            kafka_broker=_env("KAFKA_BROKER", cls.kafka_broker),
+            redis_url=_env("REDIS_URL", cls.redis_url),
+            var_dir=Path(_env("CITYOPS_VAR", str(REPO_ROOT / "var"))).resolve(),
+            timezone=_env("CITYOPS_TZ", cls.timezone),
+            topic_prefix=_env("CITYOPS_TOPIC_PREFIX", cls.topic_prefix),
+            partitions=_env_int("CITYOPS_PARTITIONS", cls.partitions),
+            console_port=_env_int("CITYOPS_CONSOLE_PORT", cls.console_port),
+            console_address=_env("CITYOPS_CONSOLE_ADDRESS", cls.console_address),
+            worker_id=_env("CITYOPS_WORKER_ID", cls.worker_id),
+            worker_web_port=_env_int("CITYOPS_WORKER_WEB_PORT", cls.worker_web_port),
+            rebalance_timeout_s=_env_float("CITYOPS_REBALANCE_TIMEOUT", cls.rebalance_timeout_s),
+            session_timeout_s=_env_float("CITYOPS_SESSION_TIMEOUT", cls.session_timeout_s),
+            heartbeat_interval_s=_env_float("CITYOPS_HEARTBEAT_INTERVAL", cls.heartbeat_interval_s),
+            max_lateness_s=_env_int("CITYOPS_MAX_LATENESS_S", cls.max_lateness_s),
+            dedupe_ttl_s=_env_int("CITYOPS_DEDUPE_TTL_S", cls.dedupe_ttl_s),
+        )
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """``kafka://h1:9092;h2:9092`` → ``["h1:9092", "h2:9092"]`` for plain aiokafka clients."""
+        hosts: list[str] = []
+        for part in self.kafka_broker.replace(",", ";").split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            if "://" in part:
+                part = part.split("://", 1)[1]
+            hosts.append(part.rstrip("/"))
+        if not hosts:
+            raise ValueError(f"KAFKA_BROKER={self.kafka_broker!r} names no host")
+        return hosts
+
+    @property
+    def faust_broker(self) -> str:
+        """Faust wants ``kafka://h1:9092;h2:9092``; accept bare ``h:p`` lists too."""
+        return ";".join(f"kafka://{h}" for h in self.bootstrap_servers)
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.var_dir / "evidence"
+
+    @property
+    def briefings_dir(self) -> Path:
+        return self.var_dir / "briefings"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.var_dir / "redis"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. Tests that change the environment call ``get_settings.cache_clear()``."""
+    return Settings.from_env()
