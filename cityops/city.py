@@ -1,0 +1,270 @@
+"""The city model: districts → streets → communities → unit grids, departments and responsibility.
+
+Coordinates are GCJ-02 longitude/latitude everywhere (the system of the district boundaries we ship,
+and of the Amap/AutoNavi maps Chinese bureaus use). WGS-84 GPS input must be converted at the edge.
+
+Point → grid lookup is the hottest spatial operation (every located case, capture and sensor), so
+grids are laid on a regular lattice: most points resolve with two floor() calls and a dict lookup.
+Only lattice cells cut by a district border or the coastline hold several pieces and need a
+point-in-polygon test against those few pieces.
+
+Edge rules (tested): lattice cells are half-open, ``[x0, x1) × [y0, y1)``, so a point on a shared
+lattice line belongs to the cell east/north of it. Pieces of a cut cell are tested in grid-id order
+with boundaries included, so a point on a district border goes to the lower grid id. A point in the
+sea or outside the city resolves to ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+# Lattice lines closer than this fraction of a cell to a point count as "on the line" (float noise).
+_EDGE_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class District:
+    code: str  # adcode, e.g. 350203
+    name_zh: str
+    name_en: str
+    geometry: BaseGeometry = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Street:
+    code: str  # district adcode + 3 digits
+    district_code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Community:
+    code: str  # street code + 3 digits
+    street_code: str
+    district_code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A unit grid (单元网格, GB/T 30428.1): 15-digit code = district(6) + street(3) + community(3) + grid(3)."""
+
+    code: str
+    community_code: str
+    street_code: str
+    district_code: str
+    cell: tuple[int, int]  # lattice (column, row)
+    centroid: tuple[float, float]
+    area_m2: float
+    geometry: BaseGeometry = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name_zh: str
+    name_en: str
+    role: str
+    level: str  # city | district | street
+    district_code: str | None = None
+    street_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """A regular lon/lat lattice; cell (i, j) spans [lon0 + i·dlon, lon0 + (i+1)·dlon) × (same for lat)."""
+
+    lon0: float
+    lat0: float
+    dlon: float
+    dlat: float
+
+    def cell_of(self, lon: float, lat: float) -> tuple[int, int]:
+        return (
+            math.floor((lon - self.lon0) / self.dlon + _EDGE_EPS),
+            math.floor((lat - self.lat0) / self.dlat + _EDGE_EPS),
+        )
+
+    def cells_of(self, lons: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.floor((lons - self.lon0) / self.dlon + _EDGE_EPS).astype(np.int64)
+        j = np.floor((lats - self.lat0) / self.dlat + _EDGE_EPS).astype(np.int64)
+        return i, j
+
+    def bounds(self, i: int, j: int) -> tuple[float, float, float, float]:
+        return (
+            self.lon0 + i * self.dlon,
+            self.lat0 + j * self.dlat,
+            self.lon0 + (i + 1) * self.dlon,
+            self.lat0 + (j + 1) * self.dlat,
+        )
+
+
+class GridIndex:
+    """Point → grid code in O(1) for whole cells; a few polygon tests for cells cut by borders."""
+
+    def __init__(self, lattice: Lattice, grids: Iterable[Grid]) -> None:
+        self.lattice = lattice
+        by_cell: dict[tuple[int, int], list[Grid]] = {}
+        for g in grids:
+            by_cell.setdefault(g.cell, []).append(g)
+        self._whole: dict[tuple[int, int], str] = {}
+        self._pieces: dict[tuple[int, int], list[tuple[str, BaseGeometry]]] = {}
+        for cell, members in by_cell.items():
+            x0, y0, x1, y1 = lattice.bounds(*cell)
+            full_area = (x1 - x0) * (y1 - y0)
+            if len(members) == 1 and abs(members[0].geometry.area - full_area) <= full_area * 1e-9:
+                self._whole[cell] = members[0].code
+            else:
+                pieces = sorted(members, key=lambda g: g.code)
+                for g in pieces:
+                    shapely.prepare(g.geometry)
+                self._pieces[cell] = [(g.code, g.geometry) for g in pieces]
+
+    def lookup(self, lon: float, lat: float) -> str | None:
+        cell = self.lattice.cell_of(lon, lat)
+        code = self._whole.get(cell)
+        if code is not None:
+            return code
+        pieces = self._pieces.get(cell)
+        if not pieces:
+            return None
+        for piece_code, geom in pieces:
+            if shapely.intersects_xy(geom, lon, lat):
+                return piece_code
+        return None
+
+    def lookup_many(self, lons: Sequence[float] | np.ndarray, lats: Sequence[float] | np.ndarray) -> list[str | None]:
+        """Vectorised lookup for batches (replayers, benchmarks)."""
+        lon_arr = np.asarray(lons, dtype=float)
+        lat_arr = np.asarray(lats, dtype=float)
+        i, j = self.lattice.cells_of(lon_arr, lat_arr)
+        out: list[str | None] = []
+        whole = self._whole
+        for k, cell in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
+            code = whole.get(cell)
+            if code is None and cell in self._pieces:
+                code = self.lookup(float(lon_arr[k]), float(lat_arr[k]))
+            out.append(code)
+        return out
+
+
+@dataclass
+class CityModel:
+    """One city: its hierarchy, departments and the responsibility map (grid × category → department)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    lattice: Lattice
+    districts: dict[str, District]
+    streets: dict[str, Street]
+    communities: dict[str, Community]
+    grids: dict[str, Grid]
+    departments: dict[str, Department]
+
+    @cached_property
+    def index(self) -> GridIndex:
+        return GridIndex(self.lattice, self.grids.values())
+
+    def grid_at(self, lon: float, lat: float) -> Grid | None:
+        code = self.index.lookup(lon, lat)
+        return self.grids[code] if code is not None else None
+
+    # --------------------------------------------------------------------------------- hierarchy
+
+    def ancestry(self, grid_code: str) -> dict[str, str]:
+        """``{"district": …, "street": …, "community": …, "grid": …}`` for a grid code."""
+        g = self.grids[grid_code]
+        return {"district": g.district_code, "street": g.street_code, "community": g.community_code, "grid": g.code}
+
+    def streets_of(self, district_code: str) -> list[Street]:
+        return [s for s in self.streets.values() if s.district_code == district_code]
+
+    def communities_of(self, street_code: str) -> list[Community]:
+        return [c for c in self.communities.values() if c.street_code == street_code]
+
+    def grids_of(self, community_code: str) -> list[Grid]:
+        return [g for g in self.grids.values() if g.community_code == community_code]
+
+    def area_name(self, code: str, lang: str = "zh") -> str:
+        """Human name of any area code (district, street, community or grid)."""
+        for table in (self.districts, self.streets, self.communities):
+            item = table.get(code)
+            if item is not None:
+                return item.name_zh if lang == "zh" else item.name_en
+        if code in self.grids:
+            return f"网格 {code}" if lang == "zh" else f"Grid {code}"
+        return code
+
+    # ---------------------------------------------------------------------------- responsibility
+
+    @cached_property
+    def _city_department_by_role(self) -> Mapping[str, str]:
+        return {d.role: d.id for d in self.departments.values() if d.level == "city"}
+
+    def responsible_department(self, owner_role: str, grid_code: str | None) -> str:
+        """The department that handles a category of ``owner_role`` in ``grid_code``.
+
+        District- and street-level roles resolve to that area's squad; an unlocated case (no grid)
+        goes to the city-level department of the same trade (city enforcement or sanitation).
+        """
+        grid = self.grids.get(grid_code) if grid_code else None
+        if owner_role == "street_squad" and grid is not None:
+            return f"SSQ-{grid.street_code}"
+        if owner_role == "district_squad" and grid is not None:
+            return f"DSQ-{grid.district_code}"
+        if owner_role == "district_sanitation" and grid is not None:
+            return f"DSAN-{grid.district_code}"
+        if owner_role in ("street_squad", "district_squad"):
+            return self._city_department_by_role.get("city_enforcement", "CITY-ENFORCE")
+        if owner_role == "district_sanitation":
+            return self._city_department_by_role.get("sanitation", "CITY-SANITATION")
+        try:
+            return self._city_department_by_role[owner_role]
+        except KeyError:
+            raise KeyError(f"no department has role {owner_role!r}") from None
+
+    def department_district(self, department_id: str) -> str | None:
+        dept = self.departments.get(department_id)
+        return dept.district_code if dept else None
+
+    def iter_grid_features(self) -> Iterator[dict]:
+        """GeoJSON features of every grid (for export and for the console's base map)."""
+        for g in self.grids.values():
+            yield {
+                "type": "Feature",
+                "properties": {
+                    "code": g.code,
+                    "community": g.community_code,
+                    "street": g.street_code,
+                    "district": g.district_code,
+                    "area_m2": round(g.area_m2),
+                },
+                "geometry": shapely.geometry.mapping(g.geometry),
+            }
+
+
+def area_m2(geometry: BaseGeometry) -> float:
+    """Approximate area in m² of a small lon/lat geometry (equirectangular at its centroid)."""
+    lat = geometry.centroid.y
+    kx = 111_320.0 * math.cos(math.radians(lat))
+    ky = 110_574.0
+    return geometry.area * kx * ky
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in metres (repeated-problem radius, camera ranges)."""
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
