@@ -20,7 +20,6 @@ Rules that hold for every message (documented in ``docs/events.md``):
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -398,7 +397,7 @@ M = TypeVar("M", bound=_Message)
 MAX_MESSAGE_BYTES = 1_000_000
 
 
-def _format_errors(err: ValidationError) -> str:
+def format_errors(err: ValidationError) -> str:
     parts: list[str] = []
     for e in err.errors(include_url=False)[:5]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "function-after")
@@ -435,7 +434,7 @@ def decode(model: type[M], raw: bytes | str) -> M:
     except ValidationError as err:
         if err.errors() and err.errors()[0].get("type") == "json_invalid":
             raise ContractError(f"not valid JSON: {err.errors()[0].get('msg')}") from None
-        reason = _format_errors(err)
+        reason = format_errors(err)
         if any(e.get("loc") == ("v",) for e in err.errors()):
             reason = f"unsupported schema version (this platform reads v{SCHEMA_VERSION}); {reason}"
         raise ContractError(f"{model.__name__}: {reason}", event_id=_event_id_of(raw)) from None
@@ -464,7 +463,7 @@ def decode_sensor_envelope(raw: bytes | str) -> tuple[_RawEnvelope, list[SensorR
         try:
             good.append(_READING_ADAPTER.validate_json(orjson.dumps(item)))
         except (ValidationError, TypeError, orjson.JSONEncodeError) as err:
-            reason = _format_errors(err) if isinstance(err, ValidationError) else str(err)
+            reason = format_errors(err) if isinstance(err, ValidationError) else str(err)
             bad.append((i, item, f"reading {i}: {reason}"))
     return envelope, good, bad
 
@@ -511,10 +510,6 @@ def dead_letter(
     )
 
 
-def is_finite_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 __all__: Sequence[str] = [
     "SCHEMA_VERSION",
     "CASE_ACTION_ZH",
@@ -535,4 +530,5 @@ __all__: Sequence[str] = [
     "decode",
     "decode_sensor_envelope",
     "encode",
+    "format_errors",
 ]

@@ -1,0 +1,88 @@
+"""The Redis key layout of the read model: the only place that spells a Redis key.
+
+Writers (the Faust agents) and readers (the console, the briefing, ``cityops snapshot``) both build
+keys with these functions, so nobody else reads raw Redis keys. Every key starts with ``co:``.
+
+| key | type | what | retention |
+|---|---|---|---|
+| ``co:seen:{event_id}`` | string | an applied event id (dedupe of re-sent events) | 10 days (settings) |
+| ``co:case:{case_id}`` | hash | current state of one case | 400 days after closing |
+| ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric | 400 days |
+| ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
+| ``co:sensor:{sensor_id}`` | hash | latest reading of one sensor | while the sensor reports (+1 day) |
+| ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
+| ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
+| ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
+| ``co:dlq:recent`` | stream | latest dead letters with their reasons | capped at 1,000 entries |
+| ``co:meta:heartbeat:{worker}`` | string | last time each worker finished a batch | 1 minute |
+
+Scopes of counters: ``city`` (id ``350200``), ``district``, ``street``, ``community``, ``grid``,
+``department``, ``category``, ``source``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+PREFIX = "co"
+
+DAY = 86_400
+HOURLY_RETENTION_S = 14 * DAY
+DAILY_RETENTION_S = 400 * DAY
+CAPTURES_MAXLEN = 10_000
+DLQ_RECENT_MAXLEN = 1_000
+
+SCOPES = ("city", "district", "street", "community", "grid", "department", "category", "source")
+
+
+def day_bucket(t: datetime) -> str:
+    """Local day bucket ``YYYYMMDD``; ``t`` must already be in the city's time zone."""
+    return t.strftime("%Y%m%d")
+
+
+def hour_bucket(t: datetime) -> str:
+    return t.strftime("%Y%m%d%H")
+
+
+def seen(event_id: str) -> str:
+    return f"{PREFIX}:seen:{event_id}"
+
+
+def case(case_id: str) -> str:
+    return f"{PREFIX}:case:{case_id}"
+
+
+def kpi_daily(day: str, scope: str, scope_id: str) -> str:
+    return f"{PREFIX}:kpi:d:{day}:{scope}:{scope_id}"
+
+
+def kpi_hourly(hour: str, scope: str, scope_id: str) -> str:
+    return f"{PREFIX}:kpi:h:{hour}:{scope}:{scope_id}"
+
+
+def sensor(sensor_id: str) -> str:
+    return f"{PREFIX}:sensor:{sensor_id}"
+
+
+def sensors_index() -> str:
+    return f"{PREFIX}:sensors"
+
+
+def captures() -> str:
+    return f"{PREFIX}:captures"
+
+
+def audit() -> str:
+    return f"{PREFIX}:audit"
+
+
+def dlq_daily(day: str) -> str:
+    return f"{PREFIX}:dlq:d:{day}"
+
+
+def dlq_recent() -> str:
+    return f"{PREFIX}:dlq:recent"
+
+
+def heartbeat(worker: str) -> str:
+    return f"{PREFIX}:meta:heartbeat:{worker}"

@@ -1,0 +1,47 @@
+"""Case lifecycle events → case state and KPI counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faust.types import EventT
+
+from cityops import keys
+from cityops.schemas import CaseEvent
+from cityops.settings import get_settings
+from streams import runtime
+from streams.agents.batch import apply, decode_batch, drop_repeats
+from streams.app import app, cases_topic
+from streams.deadletter import refuse
+from streams.effects import Effects
+from streams.projections import CaseView, ProjectionError, project_case_event
+
+
+async def process(events: Sequence[EventT]) -> None:
+    settings = get_settings()
+    topic = settings.topics.cases
+    effects: list[Effects] = []
+    decoded = await drop_repeats(await decode_batch(events, CaseEvent, topic, effects), lambda m: m.event_id)
+    case_ids = sorted({m.case_id for _, m in decoded})
+    views: dict[str, CaseView | None] = {}
+    if case_ids:
+        async with runtime.redis().pipeline(transaction=False) as pipe:
+            for cid in case_ids:
+                pipe.hgetall(keys.case(cid))
+            for cid, data in zip(case_ids, await pipe.execute(), strict=True):
+                views[cid] = CaseView.from_hash(cid, data)
+    city = runtime.city()
+    for event, msg in decoded:
+        try:
+            eff, views[msg.case_id] = project_case_event(msg, views.get(msg.case_id), city, settings.tz)
+        except ProjectionError as err:
+            effects.append(await refuse(event, topic, event.message.value, str(err), "transition", msg.event_id))
+            continue
+        effects.append(eff)
+    await apply(effects)
+
+
+@app.agent(cases_topic)
+async def case_agent(stream):  # noqa: ANN001 - Faust passes its stream type
+    async for events in stream.take_events(500, within=0.2):
+        await process(events)

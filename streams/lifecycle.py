@@ -1,0 +1,65 @@
+"""The case lifecycle state machine (CJ/T 315 / GB/T 30428.8 workflow), as plain data and one function.
+
+States and the actions that lead out of them::
+
+    (new) ─report→ reported ─accept→ accepted ─register→ registered ─dispatch→ dispatched ─handle→ handled
+                      │  └──────────register──────────┘       │  └─handle (现场处置)─┘  ↑  │            │
+                      └─reject→ rejected (不予立案)            │                        │  extend      verify
+                                                              dispatch (退回重派)        │             ↓
+                                                                                       rework ←───── verified ─close→ closed
+    any open state ─void→ voided
+
+``rejected``, ``closed`` and ``voided`` are final: any later step is illegal and goes to the dead
+letter with the reason. ``extend`` (延期) keeps the state and moves the handling deadline.
+``rework`` (返工) returns a handled or verified case to its department for handling again.
+"""
+
+from __future__ import annotations
+
+from cityops.schemas import CaseAction
+
+REPORTED, ACCEPTED, REGISTERED, REJECTED = "reported", "accepted", "registered", "rejected"
+DISPATCHED, HANDLED, VERIFIED, REWORKED = "dispatched", "handled", "verified", "reworked"
+CLOSED, VOIDED = "closed", "voided"
+
+FINAL_STATES = frozenset({REJECTED, CLOSED, VOIDED})
+OPEN_STATES = frozenset({REPORTED, ACCEPTED, REGISTERED, DISPATCHED, HANDLED, VERIFIED, REWORKED})
+
+STATE_ZH = {
+    REPORTED: "已上报", ACCEPTED: "已受理", REGISTERED: "已立案", REJECTED: "不予立案", DISPATCHED: "已派遣",
+    HANDLED: "已处置", VERIFIED: "已核查", REWORKED: "返工中", CLOSED: "已结案", VOIDED: "已作废",
+}
+
+# action → (states it may follow, state it leads to; None = unchanged)
+TRANSITIONS: dict[CaseAction, tuple[frozenset[str | None], str | None]] = {
+    CaseAction.REPORT: (frozenset({None}), REPORTED),
+    CaseAction.ACCEPT: (frozenset({REPORTED}), ACCEPTED),
+    CaseAction.REGISTER: (frozenset({REPORTED, ACCEPTED}), REGISTERED),
+    CaseAction.REJECT: (frozenset({REPORTED, ACCEPTED}), REJECTED),
+    CaseAction.DISPATCH: (frozenset({REGISTERED, DISPATCHED, REWORKED}), DISPATCHED),
+    CaseAction.HANDLE: (frozenset({REGISTERED, DISPATCHED, REWORKED}), HANDLED),
+    CaseAction.VERIFY: (frozenset({HANDLED}), VERIFIED),
+    CaseAction.REWORK: (frozenset({HANDLED, VERIFIED}), REWORKED),
+    CaseAction.EXTEND: (frozenset({DISPATCHED, REWORKED}), None),
+    CaseAction.CLOSE: (frozenset({VERIFIED}), CLOSED),
+    CaseAction.VOID: (frozenset(OPEN_STATES), VOIDED),
+}
+
+
+class IllegalTransition(ValueError):
+    """A well-formed step that cannot follow the case's current state."""
+
+
+def next_state(state: str | None, action: CaseAction) -> str:
+    """The state after ``action``, or :class:`IllegalTransition` naming both ends."""
+    allowed, target = TRANSITIONS[action]
+    if state not in allowed:
+        if state is None:
+            raise IllegalTransition(f"{action.value} for a case that was never reported")
+        if state in FINAL_STATES:
+            raise IllegalTransition(f"{action.value} after the case was {state} (final)")
+        if action is CaseAction.REPORT:
+            raise IllegalTransition("the case was already reported")
+        wanted = ", ".join(sorted(s for s in allowed if s))
+        raise IllegalTransition(f"{action.value} is not allowed when the case is {state} (needs {wanted})")
+    return target if target is not None else state  # type: ignore[return-value]

@@ -1,0 +1,40 @@
+"""Per-process resources the agents share: the Redis client, the exactly-once writer, the city model.
+
+Created lazily inside the worker's event loop (an asyncio Redis client is bound to its loop).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from redis.asyncio import Redis
+
+from cityops.city import CityModel
+from cityops.settings import get_settings
+from fixtures.xiamen import load_city
+from streams.effects import EffectWriter
+
+_redis: Redis | None = None
+_writer: EffectWriter | None = None
+
+
+def redis() -> Redis:
+    global _redis
+    if _redis is None:
+        _redis = Redis.from_url(get_settings().redis_url, decode_responses=True,
+                                health_check_interval=10, socket_keepalive=True)
+    return _redis
+
+
+def writer() -> EffectWriter:
+    global _writer
+    if _writer is None:
+        _writer = EffectWriter(redis(), get_settings().dedupe_ttl_s)
+    return _writer
+
+
+@lru_cache(maxsize=1)
+def city() -> CityModel:
+    model = load_city()
+    _ = model.index  # build the lookup index before the first batch, not during it
+    return model

@@ -1,0 +1,93 @@
+"""Pure projection rules: which Redis writes a case event, envelope, capture or command causes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cityops import keys
+from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorKind, SensorReading
+from fixtures.xiamen import load_city
+from streams.projections import CaseView, ProjectionError, project_case_event, project_readings
+
+TZ = ZoneInfo("Asia/Shanghai")
+T = datetime(2026, 11, 24, 10, 30, tzinfo=TZ)
+
+
+@pytest.fixture(scope="module")
+def city():
+    return load_city()
+
+
+def ev(action: CaseAction, **kw) -> CaseEvent:
+    return CaseEvent(event_id=f"X-{action.value}", case_id="X", action=action, event_time=kw.pop("t", T), **kw)
+
+
+def ops_by_key(eff) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for op in eff.ops:
+        out.setdefault(op[1], []).append(op)
+    return out
+
+
+def test_report_locates_the_case_and_counts_it_everywhere(city):
+    eff, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.CITIZEN_APP, category_code="E0101",
+                                      lon=118.0894, lat=24.4798), None, city, TZ)
+    grid = city.grid_at(118.0894, 24.4798)
+    assert (view.grid, view.district) == (grid.code, "350203")
+    by_key = ops_by_key(eff)
+    for scope, sid in [("city", "350200"), ("district", "350203"), ("street", grid.street_code),
+                       ("community", grid.community_code), ("grid", grid.code), ("category", "E0101"),
+                       ("source", "citizen_app")]:
+        assert ("HINCRBY", keys.kpi_daily("20261124", scope, sid), "received", "1", "") in by_key[
+            keys.kpi_daily("20261124", scope, sid)]
+    assert keys.kpi_hourly("2026112410", "city", "350200") in by_key
+    case_ops = {op[2]: op[3] for op in by_key[keys.case("X")]}
+    assert case_ops["state"] == "reported" and case_ops["grid"] == grid.code
+
+
+def test_later_steps_use_the_stored_view_and_department(city):
+    _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101"),
+                                 None, city, TZ)
+    assert view.district == "unlocated"
+    eff, view = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
+    assert view.department == "CITY-ENFORCE"
+    assert keys.kpi_daily("20261124", "department", "CITY-ENFORCE") in ops_by_key(eff)
+    # a step late in the evening lands in that local day's bucket, not UTC's
+    eff, _ = project_case_event(ev(CaseAction.CLOSE, t=datetime(2026, 11, 24, 23, 30, tzinfo=TZ)), view, city, TZ)
+    assert keys.kpi_daily("20261124", "city", "350200") in ops_by_key(eff)
+
+
+def test_projection_refuses_impossible_events(city):
+    with pytest.raises(ProjectionError, match="never reported"):
+        project_case_event(ev(CaseAction.CLOSE), None, city, TZ)
+    _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101"),
+                                 None, city, TZ)
+    with pytest.raises(ProjectionError, match="already reported"):
+        project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101"), view,
+                           city, TZ)
+    with pytest.raises(ProjectionError, match="unknown department"):
+        project_case_event(ev(CaseAction.DISPATCH, department_id="NOPE"), view, city, TZ)
+    with pytest.raises(ProjectionError, match="unknown grid"):
+        project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101",
+                              grid_id="999999999999999"), None, city, TZ)
+
+
+def test_view_round_trips_through_the_case_hash(city):
+    _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101",
+                                    lon=118.0894, lat=24.4798), None, city, TZ)
+    stored = {k: str(v) for k, v in view.__dict__.items() if k != "case_id"}
+    assert CaseView.from_hash("X", stored) == view
+    assert CaseView.from_hash("X", {}) is None
+
+
+def test_readings_keep_the_newest_value_per_sensor():
+    def r(sid: str, minute: int, value: float) -> SensorReading:
+        return SensorReading(sensor_id=sid, kind=SensorKind.NOISE, value=value, unit="dB(A)",
+                             time=datetime(2026, 11, 24, 10, minute, tzinfo=TZ))
+
+    eff = project_readings("env", [r("A", 2, 60.0), r("A", 1, 70.0), r("B", 1, 50.0)], TZ)
+    values = {op[1]: op[3] for op in eff.ops if op[0] == "HSET" and op[2] == "value"}
+    assert values == {keys.sensor("A"): "60.0", keys.sensor("B"): "50.0"}

@@ -1,0 +1,122 @@
+"""Simulator: deterministic, Xiamen-scale, realistic lifecycle mix; envelopes within limits."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from cityops.catalogue import get_catalogue
+from cityops.workcalendar import get_calendar
+
+from cityops.schemas import CaseAction, SensorEnvelope, decode
+from fixtures.simulator.cases import CaseDayPlanner
+from fixtures.simulator.clock import SimClock
+from fixtures.simulator.run import sensor_envelopes
+from fixtures.simulator.sensors import SensorModel
+from fixtures.xiamen import load_city, load_sensors
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = date(2026, 11, 24)
+
+
+@pytest.fixture(scope="module")
+def plan():
+    planner = CaseDayPlanner(load_city(), get_catalogue(), get_calendar(), TZ, seed=7, cases_per_day=3500)
+    return planner.plan_day(DAY)
+
+
+def test_day_is_deterministic(plan):
+    again = CaseDayPlanner(load_city(), get_catalogue(), get_calendar(), TZ, seed=7).plan_day(DAY)
+    assert [p.event.event_id for p in plan] == [p.event.event_id for p in again]
+    other = CaseDayPlanner(load_city(), get_catalogue(), get_calendar(), TZ, seed=8).plan_day(DAY)
+    assert [p.event.event_id for p in plan][:50] != [p.event.event_id for p in other][:50] or \
+        [p.event.category_code for p in plan][:50] != [p.event.category_code for p in other][:50]
+
+
+def test_volume_sources_and_diurnal_curve(plan):
+    reports = [p.event for p in plan if p.event.action is CaseAction.REPORT]
+    assert 3300 <= len(reports) <= 3700
+    sources = Counter(r.source.value for r in reports)
+    assert sources.most_common(1)[0][0] == "grid_patrol"
+    assert {"hotline_12345", "citizen_app", "ai_video", "iot_sensor"} <= set(sources)
+    hours = Counter(r.event_time.hour for r in reports)
+    assert hours[10] > 5 * hours[3]  # busy mornings, quiet nights
+    assert all(r.event_time.date() == DAY for r in reports)
+    assert all(r.located and r.grid_id for r in reports)
+
+
+def test_lifecycles_are_ordered_and_realistic(plan):
+    by_case: dict[str, list] = {}
+    for p in plan:
+        by_case.setdefault(p.event.case_id, []).append(p)
+    actions = Counter()
+    for steps in by_case.values():
+        assert steps[0].event.action is CaseAction.REPORT
+        times = [s.time for s in steps]
+        assert times == sorted(times), "a case's steps must not go back in time"
+        actions.update(s.event.action for s in steps)
+    n = len(by_case)
+    assert actions[CaseAction.CLOSE] > 0.85 * n
+    assert 0.01 * n < actions[CaseAction.REWORK] < 0.12 * n
+    assert actions[CaseAction.REJECT] > 0 and actions[CaseAction.VOID] > 0 and actions[CaseAction.EXTEND] > 0
+    city = load_city()
+    dispatches = [p.event for p in plan if p.event.action is CaseAction.DISPATCH]
+    assert all(d.department_id in city.departments for d in dispatches)
+
+
+def test_some_cases_are_handled_after_their_deadline(plan):
+    cat, cal = get_catalogue(), get_calendar()
+    by_case: dict[str, dict] = {}
+    for p in plan:
+        by_case.setdefault(p.event.case_id, {})[p.event.action] = p.event
+    late = on_time = 0
+    for steps in by_case.values():
+        if CaseAction.HANDLE in steps and CaseAction.EXTEND not in steps and CaseAction.REWORK not in steps:
+            code = steps[CaseAction.REPORT].category_code
+            deadline = cal.add(steps[CaseAction.DISPATCH].event_time, cat.get(code).sla["handle"])
+            if steps[CaseAction.HANDLE].event_time > deadline:
+                late += 1
+            else:
+                on_time += 1
+    assert 0.05 < late / (late + on_time) < 0.25
+
+
+def test_sensor_values_and_envelopes():
+    sensors = load_sensors()
+    model = SensorModel(sensors, seed=7)
+    day = datetime(2026, 11, 24, 10, 0, tzinfo=TZ)
+    night = datetime(2026, 11, 24, 3, 0, tzinfo=TZ)
+    v_day, v_night = model.values_at(day), model.values_at(night)
+    assert (model.values_at(day) == v_day).all()  # a pure function of time
+    noise = model.is_site_noise
+    assert v_day[noise].mean() > v_night[noise].mean() + 8
+    envelopes = sensor_envelopes(sensors, v_day.tolist(), day)
+    total = 0
+    for key, payload in envelopes:
+        env = decode(SensorEnvelope, payload)
+        assert env.gateway_id == key and len(env.readings) <= 100
+        total += len(env.readings)
+    assert total == len(sensors)
+    # over a whole day some sites exceed the night limit and some dust episodes pass 80 µg/m³
+    exceed_night = exceed_dust = 0
+    for minute in range(0, 24 * 60, 10):
+        t = datetime(2026, 11, 24, tzinfo=TZ) + timedelta(minutes=minute)
+        v = model.values_at(t)
+        if t.hour >= 22 or t.hour < 6:
+            exceed_night += int((v[noise] > 55 + 10).sum())
+        exceed_dust += int((v[model.is_pm10] > 80).sum())
+    assert exceed_night > 0 and exceed_dust > 0
+
+
+def test_sim_clock_catches_up_then_follows_the_wall_clock():
+    start = datetime.now(TZ) - timedelta(hours=1)
+    clock = SimClock(start, speed=1e6, realtime_cap=True)
+    now = clock.now()
+    assert abs((now - datetime.now(TZ)).total_seconds()) < 1
+    assert clock.caught_up()
+    free = SimClock(start, speed=2.0, realtime_cap=False)
+    assert free.now() < datetime.now(TZ)
+    with pytest.raises(ValueError):
+        SimClock(datetime(2026, 1, 1), speed=1)
