@@ -52,11 +52,12 @@ def test_later_steps_use_the_stored_view_and_department(city):
     _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101"),
                                  None, city, TZ)
     assert view.district == "unlocated"
+    _, view = project_case_event(ev(CaseAction.REGISTER), view, city, TZ)
     eff, view = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
     assert view.department == "CITY-ENFORCE"
     assert keys.kpi_daily("20261124", "department", "CITY-ENFORCE") in ops_by_key(eff)
     # a step late in the evening lands in that local day's bucket, not UTC's
-    eff, _ = project_case_event(ev(CaseAction.CLOSE, t=datetime(2026, 11, 24, 23, 30, tzinfo=TZ)), view, city, TZ)
+    eff, _ = project_case_event(ev(CaseAction.VOID, t=datetime(2026, 11, 24, 23, 30, tzinfo=TZ)), view, city, TZ)
     assert keys.kpi_daily("20261124", "city", "350200") in ops_by_key(eff)
 
 
@@ -68,6 +69,9 @@ def test_projection_refuses_impossible_events(city):
     with pytest.raises(ProjectionError, match="already reported"):
         project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101"), view,
                            city, TZ)
+    with pytest.raises(ProjectionError, match="close is not allowed when the case is reported"):
+        project_case_event(ev(CaseAction.CLOSE), view, city, TZ)
+    _, view = project_case_event(ev(CaseAction.REGISTER), view, city, TZ)
     with pytest.raises(ProjectionError, match="unknown department"):
         project_case_event(ev(CaseAction.DISPATCH, department_id="NOPE"), view, city, TZ)
     with pytest.raises(ProjectionError, match="unknown grid"):
