@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -53,6 +54,8 @@ class CaseView:
     street: str = ""
     district: str = UNLOCATED
     department: str = ""
+    t_report: str = ""  # ISO times of the report and the registration, for attributing to departments
+    t_register: str = ""
 
     @classmethod
     def from_hash(cls, case_id: str, data: Mapping[str, str]) -> CaseView | None:
@@ -60,7 +63,8 @@ class CaseView:
             return None
         return cls(case_id, data.get("state", ""), data.get("category", ""), data.get("source", ""),
                    data.get("grid", ""), data.get("community", ""), data.get("street", ""),
-                   data.get("district", UNLOCATED), data.get("department", ""))
+                   data.get("district", UNLOCATED), data.get("department", ""), data.get("t_report", ""),
+                   data.get("t_register", ""))
 
     def scopes(self, city_code: str) -> list[tuple[str, str]]:
         out = [("city", city_code), ("district", self.district)]
@@ -104,13 +108,19 @@ def project_case_event(event: CaseEvent, view: CaseView | None, city: CityModel,
         raise ProjectionError(f"unknown department {event.department_id!r}")
     if event.action is CaseAction.REGISTER and event.category_code:
         view.category = event.category_code
+    eff = Effects(event.event_id)
     if event.action is CaseAction.DISPATCH:
+        if not view.department and event.department_id:
+            _attribute_to_department(eff, view, event.department_id, tz)
         view.department = event.department_id or view.department
     view.state = state
     local = event.event_time.astimezone(tz)
     day, hour = keys.day_bucket(local), keys.hour_bucket(local)
     metric = ACTION_METRIC[event.action]
-    eff = Effects(event.event_id)
+    if event.action is CaseAction.REPORT:
+        view.t_report = event.event_time.isoformat()
+    elif event.action is CaseAction.REGISTER:
+        view.t_register = event.event_time.isoformat()
     for scope, scope_id in view.scopes(city.code):
         eff.hincrby(keys.kpi_daily(day, scope, scope_id), metric)
         eff.expire(keys.kpi_daily(day, scope, scope_id), keys.DAILY_RETENTION_S)
@@ -128,6 +138,16 @@ def project_case_event(event: CaseEvent, view: CaseView | None, city: CityModel,
                        "description": event.description, "urgent": int(event.urgent)})
     eff.hset(case_key, fields)
     return eff, view
+
+
+def _attribute_to_department(eff: Effects, view: CaseView, department: str, tz: ZoneInfo) -> None:
+    """A department learns of a case at its first dispatch: count it as received and registered there,
+    in the day buckets of the report and the registration, so department figures add up like the city's."""
+    for metric, stamp in (("received", view.t_report), ("registered", view.t_register)):
+        if stamp:
+            day = keys.day_bucket(datetime.fromisoformat(stamp).astimezone(tz))
+            eff.hincrby(keys.kpi_daily(day, "department", department), metric)
+            eff.expire(keys.kpi_daily(day, "department", department), keys.DAILY_RETENTION_S)
 
 
 def project_readings(envelope_id: str, readings: list[SensorReading], tz: ZoneInfo) -> Effects:

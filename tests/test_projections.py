@@ -95,3 +95,16 @@ def test_readings_keep_the_newest_value_per_sensor():
     eff = project_readings("env", [r("A", 2, 60.0), r("A", 1, 70.0), r("B", 1, 50.0)], TZ)
     values = {op[1]: op[3] for op in eff.ops if op[0] == "HSET" and op[2] == "value"}
     assert values == {keys.sensor("A"): "60.0", keys.sensor("B"): "50.0"}
+
+
+def test_first_dispatch_attributes_the_case_to_the_department(city):
+    day1 = datetime(2026, 11, 23, 23, 50, tzinfo=TZ)
+    _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101", t=day1),
+                                 None, city, TZ)
+    _, view = project_case_event(ev(CaseAction.REGISTER, t=day1), view, city, TZ)
+    eff, view = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
+    dept_day1 = [op for op in eff.ops if op[1] == keys.kpi_daily("20261123", "department", "CITY-ENFORCE")
+                 and op[0] == "HINCRBY"]
+    assert {op[2] for op in dept_day1} == {"received", "registered"}
+    eff, _ = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
+    assert not any(op[2] == "registered" for op in eff.ops)  # a re-dispatch is not a new case for anyone

