@@ -19,7 +19,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_REBALANCE_TIMEOUT`` | ``3`` | seconds; Faust's 60 s default made the first join on tansu take 30 s |
 | ``CITYOPS_SESSION_TIMEOUT`` | ``6`` | seconds before the group drops a silent worker |
 | ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
-| ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events older than the stream's watermark by more than this go to the dead letter |
+| ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events this much older than the stream's watermark are dead-lettered |
 | ``CITYOPS_DEDUPE_TTL_S`` | ``864000`` | how long applied event ids are remembered (10 days) |
 """
 

@@ -1,13 +1,20 @@
 """The case lifecycle state machine (CJ/T 315 / GB/T 30428.8 workflow), as plain data and one function.
 
-States and the actions that lead out of them::
+Actions and the states they may follow (the table ``TRANSITIONS`` below is the whole rule):
 
-    (new) ─report→ reported ─accept→ accepted ─register→ registered ─dispatch→ dispatched ─handle→ handled
-                      │  └──────────register──────────┘       │  └─handle (现场处置)─┘  ↑  │            │
-                      └─reject→ rejected (不予立案)            │                        │  extend      verify
-                                                              dispatch (退回重派)        │             ↓
-                                                                                       rework ←───── verified ─close→ closed
-    any open state ─void→ voided
+| action | 中文 | from | to |
+|---|---|---|---|
+| report | 上报 | (new case) | reported |
+| accept | 受理 | reported | accepted |
+| register | 立案 | reported, accepted | registered |
+| reject | 不予立案 | reported, accepted | rejected |
+| dispatch | 派遣 (also 退回重派) | registered, dispatched, reworked | dispatched |
+| handle | 处置 (also 现场处置 right after registering) | registered, dispatched, reworked | handled |
+| verify | 核查 | handled | verified |
+| rework | 返工 | handled, verified | reworked |
+| extend | 延期 | dispatched, reworked | (unchanged) |
+| close | 结案 | verified | closed |
+| void | 作废 | any open state | voided |
 
 ``rejected``, ``closed`` and ``voided`` are final: any later step is illegal and goes to the dead
 letter with the reason. ``extend`` (延期) keeps the state and moves the handling deadline.

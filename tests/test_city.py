@@ -81,7 +81,8 @@ def test_sea_and_far_away_points_resolve_to_none(city):
 def test_lookup_many_matches_lookup(city):
     rng = np.random.default_rng(5)
     lons, lats = rng.uniform(117.9, 118.4, 3000), rng.uniform(24.42, 24.9, 3000)
-    assert city.index.lookup_many(lons, lats) == [city.index.lookup(float(a), float(b)) for a, b in zip(lons, lats, strict=True)]
+    expected = [city.index.lookup(float(a), float(b)) for a, b in zip(lons, lats, strict=True)]
+    assert city.index.lookup_many(lons, lats) == expected
 
 
 def test_responsibility_map(city):
