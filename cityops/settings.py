@@ -15,7 +15,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_CONSOLE_PORT`` | ``8501`` | Streamlit console port |
 | ``CITYOPS_CONSOLE_ADDRESS`` | ``127.0.0.1`` | Streamlit bind address |
 | ``CITYOPS_WORKER_ID`` | ``cityops-worker`` | Faust application id (= consumer group) |
-| ``CITYOPS_WORKER_WEB_PORT`` | ``6066`` | Faust worker's web port (0 disables the web server) |
+| ``CITYOPS_WORKER_WEB_PORT`` | ``0`` | Faust worker web port; 0 (default) disables it, so several workers share a host |
 | ``CITYOPS_REBALANCE_TIMEOUT`` | ``3`` | seconds; Faust's 60 s default made the first join on tansu take 30 s |
 | ``CITYOPS_SESSION_TIMEOUT`` | ``6`` | seconds before the group drops a silent worker |
 | ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
@@ -96,7 +96,7 @@ class Settings:
     console_port: int = 8501
     console_address: str = "127.0.0.1"
     worker_id: str = "cityops-worker"
-    worker_web_port: int = 6066
+    worker_web_port: int = 0
     rebalance_timeout_s: float = 3.0
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
