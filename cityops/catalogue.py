@@ -193,7 +193,8 @@ class Catalogue:
                 if cat.code in codes:
                     raise ValueError(f"{where}: duplicate code {cat.code} (first on line {codes[cat.code]})")
                 if cat.ai_type and cat.ai_type in ai_lines:
-                    raise ValueError(f"{where}: ai_type {cat.ai_type} used twice (first on line {ai_lines[cat.ai_type]})")
+                    first = ai_lines[cat.ai_type]
+                    raise ValueError(f"{where}: ai_type {cat.ai_type} used twice (first on line {first})")
                 key = (cat.family, cat.major_code)
                 names = (cat.major_zh, cat.major_en)
                 if key in majors and majors[key][:2] != names:
