@@ -7,9 +7,14 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 |---|---|---|---|
 | ``co:seen:{event_id}`` | string | an applied event id (dedupe of re-sent events) | 10 days (settings) |
 | ``co:case:{case_id}`` | hash | current state of one case | 400 days after closing |
+| ``co:case:{case_id}:timeline`` | stream | the case's steps (lifecycle timeline) | 400 days after closing |
+| ``co:cases:open`` | geo set | positions of open located cases (hotspot map) | while open |
+| ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
+| ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
 | ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric | 400 days |
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
 | ``co:sensor:{sensor_id}`` | hash | latest reading of one sensor | while the sensor reports (+1 day) |
+| ``co:alerts`` | stream | the alert feed of the duty console (SLA overdue, sensors, captures) | 50,000 entries |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
@@ -52,6 +57,22 @@ def case(case_id: str) -> str:
     return f"{PREFIX}:case:{case_id}"
 
 
+def case_timeline(case_id: str) -> str:
+    return f"{PREFIX}:case:{case_id}:timeline"
+
+
+def open_cases() -> str:
+    return f"{PREFIX}:cases:open"
+
+
+def sla_clock() -> str:
+    return f"{PREFIX}:sla"
+
+
+def overdue(scope: str, scope_id: str) -> str:
+    return f"{PREFIX}:overdue:{scope}:{scope_id}"
+
+
 def kpi_daily(day: str, scope: str, scope_id: str) -> str:
     return f"{PREFIX}:kpi:d:{day}:{scope}:{scope_id}"
 
@@ -66,6 +87,13 @@ def sensor(sensor_id: str) -> str:
 
 def sensors_index() -> str:
     return f"{PREFIX}:sensors"
+
+
+ALERTS_MAXLEN = 50_000
+
+
+def alerts() -> str:
+    return f"{PREFIX}:alerts"
 
 
 def captures() -> str:

@@ -33,6 +33,8 @@ while i <= #ARGV do
   elseif op == 'EXPIRE' then redis.call('EXPIRE', k, a)
   elseif op == 'SADD' then redis.call('SADD', k, a)
   elseif op == 'ZADD' then redis.call('ZADD', k, a, b)
+  elseif op == 'ZREM' then redis.call('ZREM', k, a)
+  elseif op == 'GEOADD' then redis.call('GEOADD', k, a, b, c)
   elseif op == 'XADD' then redis.call('XADD', k, 'MAXLEN', '~', a, '*', 'json', b)
   else return redis.error_reply('unknown op ' .. op) end
   i = i + 5
@@ -76,6 +78,14 @@ class Effects:
 
     def zadd(self, key: str, score: float, member: str) -> Effects:
         self.ops.append(("ZADD", key, repr(float(score)), member, ""))
+        return self
+
+    def zrem(self, key: str, member: str) -> Effects:
+        self.ops.append(("ZREM", key, member, "", ""))
+        return self
+
+    def geoadd(self, key: str, lon: float, lat: float, member: str) -> Effects:
+        self.ops.append(("GEOADD", key, repr(float(lon)), repr(float(lat)), member))
         return self
 
     def xadd(self, key: str, maxlen: int, payload_json: str) -> Effects:

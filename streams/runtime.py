@@ -9,9 +9,12 @@ from functools import lru_cache
 
 from redis.asyncio import Redis
 
+from cityops.catalogue import get_catalogue
 from cityops.city import CityModel
 from cityops.settings import get_settings
+from cityops.workcalendar import get_calendar
 from fixtures.xiamen import load_city
+from streams.case_projection import CaseContext
 from streams.effects import EffectWriter
 
 _redis: Redis | None = None
@@ -31,6 +34,11 @@ def writer() -> EffectWriter:
     if _writer is None:
         _writer = EffectWriter(redis(), get_settings().dedupe_ttl_s)
     return _writer
+
+
+@lru_cache(maxsize=1)
+def case_context() -> CaseContext:
+    return CaseContext(city(), get_catalogue(), get_calendar(), get_settings().tz)
 
 
 @lru_cache(maxsize=1)

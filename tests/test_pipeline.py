@@ -140,3 +140,40 @@ def _committed(settings) -> int:
             await consumer.stop()
 
     return asyncio.run(total())
+
+
+def test_sla_timer_marks_overdue_without_any_new_event(stack_env, redis_client, tmp_path):
+    from cityops.workcalendar import get_calendar
+
+    s = stack_env
+    asyncio.run(ensure_topics(s))
+    cal = get_calendar()
+    day = datetime.now(s.tz).date() - timedelta(days=1)
+    while not cal.is_working_day(day):
+        day -= timedelta(days=1)
+    reported = datetime(day.year, day.month, day.day, 9, 0, tzinfo=s.tz)  # register limit 30 min → 09:30 that day
+    report = {"event_id": "O1-report", "case_id": "O1", "action": "report", "event_time": reported.isoformat(),
+              "source": "hotline_12345", "category_code": "E0102", "lon": 118.0894, "lat": 24.4798}
+    register = {"event_id": "O1-register", "case_id": "O1", "action": "register",
+                "event_time": datetime.now(s.tz).isoformat()}
+
+    async def send(*events: dict) -> None:
+        async with Publisher(s) as pub:
+            for e in events:
+                await pub.send(s.topics.cases, e["case_id"], orjson.dumps(e))
+
+    city_overdue = keys.overdue("city", "350200")
+    with worker(tmp_path / "worker.log"):
+        asyncio.run(send(report))
+        wait_until(lambda: redis_client.hget(keys.case("O1"), "overdue") == "1", 30, "case never marked overdue")
+        assert redis_client.zscore(city_overdue, "O1") == 1.0
+        assert redis_client.zscore(keys.overdue("district", "350203"), "O1") == 1.0
+        alerts = [orjson.loads(f["json"]) for _, f in redis_client.xrange(keys.alerts())]
+        assert [(a["type"], a["case_id"], a["stage"]) for a in alerts] == [("sla_overdue", "O1", "register")]
+        assert redis_client.zscore(keys.sla_clock(), "O1") is None
+        asyncio.run(send(register))  # registered now: the dispatch clock starts fresh
+        wait_until(lambda: redis_client.hget(keys.case("O1"), "state") == "registered", 30)
+        assert redis_client.zscore(city_overdue, "O1") is None
+        assert redis_client.hget(keys.case("O1"), "overdue") == "0"
+        assert redis_client.zscore(keys.sla_clock(), "O1") is not None
+        assert redis_client.geopos(keys.open_cases(), "O1")[0] is not None

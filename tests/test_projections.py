@@ -8,9 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops import keys
+from cityops.catalogue import get_catalogue
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorKind, SensorReading
+from cityops.workcalendar import WorkCalendar
 from fixtures.xiamen import load_city
-from streams.projections import CaseView, ProjectionError, project_case_event, project_readings
+from streams.case_projection import CaseContext, CaseView, ProjectionError
+from streams.case_projection import project_case_event as _project
+from streams.projections import project_readings
 
 TZ = ZoneInfo("Asia/Shanghai")
 T = datetime(2026, 11, 24, 10, 30, tzinfo=TZ)
@@ -19,6 +23,10 @@ T = datetime(2026, 11, 24, 10, 30, tzinfo=TZ)
 @pytest.fixture(scope="module")
 def city():
     return load_city()
+
+
+def project_case_event(event, view, city, tz):
+    return _project(event, view, CaseContext(city, get_catalogue(), WorkCalendar.load(tz=tz), tz))
 
 
 def ev(action: CaseAction, **kw) -> CaseEvent:
@@ -82,7 +90,7 @@ def test_projection_refuses_impossible_events(city):
 def test_view_round_trips_through_the_case_hash(city):
     _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101",
                                     lon=118.0894, lat=24.4798), None, city, TZ)
-    stored = {k: str(v) for k, v in view.__dict__.items() if k != "case_id"}
+    stored = {k: str(v) for k, v in view.as_hash().items()}
     assert CaseView.from_hash("X", stored) == view
     assert CaseView.from_hash("X", {}) is None
 
@@ -105,6 +113,53 @@ def test_first_dispatch_attributes_the_case_to_the_department(city):
     eff, view = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
     dept_day1 = [op for op in eff.ops if op[1] == keys.kpi_daily("20261123", "department", "CITY-ENFORCE")
                  and op[0] == "HINCRBY"]
-    assert {op[2] for op in dept_day1} == {"received", "registered"}
+    assert {op[2] for op in dept_day1} == {"received", "registered", "w_received", "w_registered"}
     eff, _ = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
     assert not any(op[2] == "registered" for op in eff.ops)  # a re-dispatch is not a new case for anyone
+
+
+def _ctx(city):
+    return CaseContext(city, get_catalogue(), WorkCalendar.load(tz=TZ), TZ)
+
+
+def _walk(city, steps):
+    view = None
+    effs = []
+    for i, (action, t, kw) in enumerate(steps):
+        event = CaseEvent(event_id=f"Y-{i}", case_id="Y", action=action, event_time=t, **kw)
+        eff, view = _project(event, view, _ctx(city))
+        effs.append(eff)
+    return view, effs
+
+
+def test_sla_clock_follows_the_stages(city):
+    t0 = datetime(2026, 11, 20, 16, 0, tzinfo=TZ)  # a Friday afternoon
+    report = {"source": CaseSource.GRID_PATROL, "category_code": "E0102", "lon": 118.0894, "lat": 24.4798}
+    view, effs = _walk(city, [(CaseAction.REPORT, t0, report)])
+    assert view.stage == "register" and view.deadline == "2026-11-20T16:30:00+08:00"  # 30 working minutes
+    assert ("ZADD", keys.sla_clock(), repr(datetime.fromisoformat(view.deadline).timestamp()), "Y", "") in effs[0].ops
+    view, _ = _walk(city, [(CaseAction.REPORT, t0, report), (CaseAction.REGISTER, t0, {}),
+                           (CaseAction.DISPATCH, t0, {"department_id": "DSAN-350203"})])
+    # exposed garbage: 2 working hours from Friday 16:00 → Friday 18:00
+    assert (view.stage, view.deadline) == ("handle", "2026-11-20T18:00:00+08:00")
+    view, effs = _walk(city, [(CaseAction.REPORT, t0, report), (CaseAction.REGISTER, t0, {}),
+                              (CaseAction.DISPATCH, t0, {"department_id": "DSAN-350203"}),
+                              (CaseAction.EXTEND, t0, {"extension": "1d"})])
+    assert view.deadline == "2026-11-23T18:00:00+08:00"  # +7 working hours: Monday evening
+
+
+def test_late_handling_is_not_closed_on_time(city):
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
+    late = datetime(2026, 11, 24, 16, 0, tzinfo=TZ)  # after the 2-working-hour limit
+    base = [(CaseAction.REPORT, t0, {"source": CaseSource.GRID_PATROL, "category_code": "E0402"}),
+            (CaseAction.REGISTER, t0, {}), (CaseAction.DISPATCH, t0, {"department_id": "CITY-ENFORCE"})]
+    for handled_at, on_time in ((late, False), (t0, True)):
+        view, effs = _walk(city, base + [(CaseAction.HANDLE, handled_at, {}), (CaseAction.VERIFY, handled_at, {}),
+                                         (CaseAction.CLOSE, handled_at, {})])
+        close_fields = {op[2] for op in effs[-1].ops if op[0] == "HINCRBY"}
+        assert ("closed_on_time" in close_fields) is on_time
+        assert "w_closed" in close_fields  # weighted: 店外经营 counts 2
+        w = [op for op in effs[-1].ops if op[2] == "w_closed"][0]
+        assert w[3] == "2"
+        assert view.stage == "" and view.deadline == ""  # verified/closed: no clock runs
+        assert ("ZREM", keys.sla_clock(), "Y", "", "") in effs[-1].ops

@@ -1,3 +1,3 @@
-"""One agent per topic. Importing this package registers them all on :data:`streams.app.app`."""
+"""One agent per topic, plus the SLA timer. Importing this package registers them on :data:`streams.app.app`."""
 
-from streams.agents import cases, commands, detections, sensors  # noqa: F401
+from streams.agents import cases, commands, detections, sensors, sla_timer  # noqa: F401

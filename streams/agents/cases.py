@@ -12,9 +12,9 @@ from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
 from streams.app import app, cases_topic
+from streams.case_projection import CaseView, ProjectionError, project_case_event
 from streams.deadletter import refuse
 from streams.effects import Effects
-from streams.projections import CaseView, ProjectionError, project_case_event
 
 
 async def process(events: Sequence[EventT]) -> None:
@@ -30,10 +30,10 @@ async def process(events: Sequence[EventT]) -> None:
                 pipe.hgetall(keys.case(cid))
             for cid, data in zip(case_ids, await pipe.execute(), strict=True):
                 views[cid] = CaseView.from_hash(cid, data)
-    city = runtime.city()
+    ctx = runtime.case_context()
     for event, msg in decoded:
         try:
-            eff, views[msg.case_id] = project_case_event(msg, views.get(msg.case_id), city, settings.tz)
+            eff, views[msg.case_id] = project_case_event(msg, views.get(msg.case_id), ctx)
         except ProjectionError as err:
             effects.append(await refuse(event, topic, event.message.value, str(err), "transition", msg.event_id))
             continue

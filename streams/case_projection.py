@@ -1,0 +1,249 @@
+"""Case events → the Redis writes they cause: state, counters, SLA clock, overdue sets, hotspots.
+
+Pure: a case event plus the case's current :class:`CaseView` in, :class:`~streams.effects.Effects`
+and the next view out. The SLA timer (``streams/agents/sla_timer.py``) is the only other writer of a
+case, and only of its ``overdue`` mark, through an atomic check of the deadline it read.
+
+Counters (field names of ``co:kpi:d:…`` / ``co:kpi:h:…``), per scope (city, district, street,
+community, grid, department, category, source):
+
+- one per lifecycle action: ``received registered dispatched handled verified reworked extended
+  closed voided rejected accepted``
+- ``closed_on_time``: closed, and handled before the handling deadline (extensions included)
+- ``handled_n`` / ``handling_s``: handled cases and their dispatch → handling time (mean handling time)
+- ``w_…``: the same counters weighted by the category's weight (Xuzhou's 2×/3×/5× hard problems)
+
+Overdue-open is a gauge, not a counter: ``co:overdue:{scope}:{id}`` is a sorted set of the open
+cases whose running clock has expired (score = weight), so its size is the count and the sum of its
+scores the weighted count. Every step removes the case from those sets; only the timer adds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from cityops import keys
+from cityops.catalogue import Catalogue, Category
+from cityops.city import CityModel
+from cityops.schemas import CaseAction, CaseEvent
+from cityops.workcalendar import WorkCalendar
+from streams import lifecycle as lc
+from streams import sla
+from streams.effects import Effects
+
+ACTION_METRIC: dict[CaseAction, str] = {
+    CaseAction.REPORT: "received",
+    CaseAction.ACCEPT: "accepted",
+    CaseAction.REGISTER: "registered",
+    CaseAction.REJECT: "rejected",
+    CaseAction.DISPATCH: "dispatched",
+    CaseAction.HANDLE: "handled",
+    CaseAction.VERIFY: "verified",
+    CaseAction.REWORK: "reworked",
+    CaseAction.EXTEND: "extended",
+    CaseAction.CLOSE: "closed",
+    CaseAction.VOID: "voided",
+}
+WEIGHTED = frozenset({"received", "registered", "dispatched", "handled", "reworked", "closed", "closed_on_time"})
+UNLOCATED = "unlocated"
+CLOSED_CASE_RETENTION_S = 400 * keys.DAY
+
+
+class ProjectionError(ValueError):
+    """A well-formed event that cannot be applied (illegal step, unknown grid or department)."""
+
+
+@dataclass
+class CaseView:
+    """What the projection needs to know of a case between its events; mirrors ``co:case:{id}``."""
+
+    case_id: str
+    state: str = ""
+    category: str = ""
+    weight: int = 1
+    source: str = ""
+    urgent: int = 0
+    grid: str = ""
+    community: str = ""
+    street: str = ""
+    district: str = UNLOCATED
+    department: str = ""
+    lon: str = ""
+    lat: str = ""
+    t_report: str = ""
+    t_register: str = ""
+    t_dispatch: str = ""
+    stage: str = ""  # the stage whose SLA clock runs ('' when none)
+    deadline: str = ""  # ISO time that clock runs out
+    handle_deadline: str = ""
+    overdue: int = 0
+    late: int = 0  # handled after the handling deadline
+
+    @classmethod
+    def from_hash(cls, case_id: str, data: Mapping[str, str]) -> CaseView | None:
+        if not data:
+            return None
+        values: dict[str, object] = {"case_id": case_id}
+        for f in dataclasses.fields(cls):
+            if f.name != "case_id" and f.name in data:
+                values[f.name] = int(data[f.name] or 0) if f.type == "int" else data[f.name]
+        return cls(**values)  # type: ignore[arg-type]
+
+    def as_hash(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "case_id"}
+
+    def scopes(self, city_code: str) -> list[tuple[str, str]]:
+        out = [("city", city_code), ("district", self.district)]
+        if self.grid:
+            out += [("street", self.street), ("community", self.community), ("grid", self.grid)]
+        if self.category:
+            out.append(("category", self.category))
+        if self.source:
+            out.append(("source", self.source))
+        if self.department:
+            out.append(("department", self.department))
+        return out
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """The reference data a case projection needs."""
+
+    city: CityModel
+    catalogue: Catalogue
+    calendar: WorkCalendar
+    tz: ZoneInfo
+
+
+def locate(event: CaseEvent, city: CityModel) -> tuple[str, str, str, str]:
+    """(grid, community, street, district) of a reported case; unlocated cases get ``('', '', '', UNLOCATED)``."""
+    grid_code = event.grid_id
+    if grid_code is None and event.lon is not None and event.lat is not None:
+        grid_code = city.index.lookup(event.lon, event.lat)
+    if grid_code is None:
+        return "", "", "", UNLOCATED
+    grid = city.grids.get(grid_code)
+    if grid is None:
+        raise ProjectionError(f"unknown grid {grid_code!r}")
+    return grid.code, grid.community_code, grid.street_code, grid.district_code
+
+
+def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metric: str, amount: int = 1,
+           scopes: list[tuple[str, str]] | None = None, hourly: bool = True) -> None:
+    local = when.astimezone(ctx.tz)
+    day, hour = keys.day_bucket(local), keys.hour_bucket(local)
+    for scope, scope_id in scopes if scopes is not None else view.scopes(ctx.city.code):
+        key = keys.kpi_daily(day, scope, scope_id)
+        eff.hincrby(key, metric, amount).expire(key, keys.DAILY_RETENTION_S)
+        if metric in WEIGHTED:
+            eff.hincrby(key, f"w_{metric}", amount * view.weight)
+        if hourly and scope in ("city", "district", "grid", "department"):
+            hkey = keys.kpi_hourly(hour, scope, scope_id)
+            eff.hincrby(hkey, metric, amount).expire(hkey, keys.HOURLY_RETENTION_S)
+
+
+def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext) -> tuple[Effects, CaseView]:
+    """The writes of one case event and the case's view afterwards."""
+    try:
+        state = lc.next_state(view.state if view is not None else None, event.action)
+    except lc.IllegalTransition as err:
+        raise ProjectionError(f"case {event.case_id}: {err}") from None
+    if event.department_id is not None and event.department_id not in ctx.city.departments:
+        raise ProjectionError(f"unknown department {event.department_id!r}")
+    eff = Effects(event.event_id)
+    stamp = event.event_time.isoformat()
+    if view is None:  # a report
+        grid, community, street, district = locate(event, ctx.city)
+        category = _category(ctx.catalogue, event.category_code or "")
+        view = CaseView(event.case_id, category=category.code, weight=category.weight,
+                        source=event.source.value if event.source else "", urgent=int(event.urgent), grid=grid,
+                        community=community, street=street, district=district,
+                        lon="" if event.lon is None else repr(event.lon),
+                        lat="" if event.lat is None else repr(event.lat), t_report=stamp)
+        if event.lon is not None and event.lat is not None:
+            eff.geoadd(keys.open_cases(), event.lon, event.lat, event.case_id)
+    if event.action is CaseAction.REGISTER:
+        view.t_register = stamp
+        if event.category_code and event.category_code != view.category:
+            view.category = event.category_code
+            view.weight = _category(ctx.catalogue, view.category).weight
+    if event.action is CaseAction.DISPATCH:
+        if not view.department and event.department_id:
+            _attribute_to_department(eff, view, event.department_id, ctx)
+        view.department = event.department_id or view.department
+        view.t_dispatch = stamp
+    if event.action is CaseAction.HANDLE:
+        if view.handle_deadline and event.event_time > datetime.fromisoformat(view.handle_deadline):
+            view.late = 1
+        if view.t_dispatch:
+            seconds = max(0, int((event.event_time - datetime.fromisoformat(view.t_dispatch)).total_seconds()))
+            _count(eff, view, ctx, event.event_time, "handled_n", hourly=False)
+            _count(eff, view, ctx, event.event_time, "handling_s", seconds, hourly=False)
+    view.state = state
+    _count(eff, view, ctx, event.event_time, ACTION_METRIC[event.action])
+    if event.action is CaseAction.CLOSE and not view.late:
+        _count(eff, view, ctx, event.event_time, "closed_on_time", hourly=False)
+    _advance_clock(eff, view, event, ctx)
+    # Always leave the overdue sets on a step, not only when the view says "overdue": the timer may have
+    # marked the case after this view was read (both writes are idempotent, so this is always safe).
+    for scope, scope_id in view.scopes(ctx.city.code):
+        eff.zrem(keys.overdue(scope, scope_id), view.case_id)
+    case_key = keys.case(event.case_id)
+    fields = view.as_hash() | {f"t_{event.action.value}": stamp, "updated_at": stamp}
+    if event.action is CaseAction.REPORT:
+        fields |= {"address": event.address, "description": event.description, "evidence_ref": event.evidence_ref,
+                   "origin_ref": event.origin_ref}
+    eff.hset(case_key, fields)
+    eff.xadd(keys.case_timeline(event.case_id), 100, _timeline_entry(event))
+    if state in lc.FINAL_STATES:
+        eff.zrem(keys.open_cases(), view.case_id)
+        eff.expire(case_key, CLOSED_CASE_RETENTION_S).expire(keys.case_timeline(event.case_id),
+                                                              CLOSED_CASE_RETENTION_S)
+    return eff, view
+
+
+def _advance_clock(eff: Effects, view: CaseView, event: CaseEvent, ctx: CaseContext) -> None:
+    """Stop the clock of the stage just left, start the next one; an extension moves the deadline."""
+    if event.action is CaseAction.EXTEND and view.deadline and event.extension:
+        new = sla.extend(datetime.fromisoformat(view.deadline), event.extension, ctx.calendar)
+        view.deadline = view.handle_deadline = new.isoformat()
+        view.overdue = 0
+        eff.zadd(keys.sla_clock(), new.timestamp(), view.case_id)
+        return
+    category = _category(ctx.catalogue, view.category)
+    running = sla.deadline_for(view.state, category, event.event_time, ctx.calendar, bool(view.urgent))
+    view.overdue = 0
+    if running is None:
+        view.stage, view.deadline = "", ""
+        eff.zrem(keys.sla_clock(), view.case_id)
+        return
+    view.stage, deadline = running[0], running[1]
+    view.deadline = deadline.isoformat()
+    if view.stage == "handle":
+        view.handle_deadline = view.deadline
+    eff.zadd(keys.sla_clock(), deadline.timestamp(), view.case_id)
+
+
+def _attribute_to_department(eff: Effects, view: CaseView, department: str, ctx: CaseContext) -> None:
+    """A department learns of a case at its first dispatch: count it as received and registered there,
+    in the day buckets of the report and the registration, so department figures add up like the city's."""
+    for metric, stamp in (("received", view.t_report), ("registered", view.t_register)):
+        if stamp:
+            _count(eff, view, ctx, datetime.fromisoformat(stamp), metric, scopes=[("department", department)],
+                   hourly=False)
+
+
+def _category(catalogue: Catalogue, code: str) -> Category:
+    try:
+        return catalogue.get(code)
+    except KeyError:
+        raise ProjectionError(f"unknown category code {code!r}") from None
+
+
+def _timeline_entry(event: CaseEvent) -> str:
+    return event.model_dump_json(include={"action", "event_time", "actor", "department_id", "extension",
+                                          "description", "source", "evidence_ref"}, exclude_none=True)
