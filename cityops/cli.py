@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "replay": ("fixtures.replay.cli", "run_from_args", "replay real data files (la311, air, noise) through Kafka"),
     "city": ("fixtures.xiamen", "run_from_args", "describe or export the Xiamen city fixture"),
     "detect": ("detectors.cli", "run_from_args", "run violation detection on a video, stream or image folder"),
+    "snapshot": ("cityops.snapshot", "run_from_args", "print KPIs per district, department and category"),
     "wait": ("cityops.services.readiness", "run_from_args", "wait until the broker and Redis answer"),
 }
 
@@ -63,6 +64,10 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--detector", default=None, help="classical | torch | both")
         p.add_argument("--max-frames", type=int, default=None)
         p.add_argument("--loop", action="store_true", help="replay a file forever (demo cameras)")
+    elif name == "snapshot":
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--date", default=None, help="local day YYYY-MM-DD (default today)")
+        p.add_argument("--district", default=None, help="district adcode, e.g. 350203")
     elif name == "wait":
         p.add_argument("--timeout", type=float, default=60.0)
         p.add_argument("--no-redis", action="store_true")

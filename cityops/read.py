@@ -12,6 +12,7 @@ import orjson
 from redis import Redis
 
 from cityops import keys
+from cityops.metrics import Rates, mean_handling_hours, rank, score
 from cityops.settings import Settings, get_settings
 
 
@@ -89,3 +90,78 @@ def case(r: Redis, case_id: str) -> dict[str, str]:
 def worker_heartbeat(r: Redis, worker: str | None = None) -> float | None:
     value = r.get(keys.heartbeat(worker or get_settings().worker_id))
     return float(value) if value else None
+
+
+# ------------------------------------------------------------------------------------------- KPIs
+
+
+def overdue_open(r: Redis, scope: str, scope_id: str) -> tuple[int, float]:
+    """(count, weighted count) of open cases past their deadline *now* in one scope."""
+    members = r.zrange(keys.overdue(scope, scope_id), 0, -1, withscores=True)
+    return len(members), float(sum(score for _, score in members))
+
+
+def kpis(r: Redis, day: datetime, scope: str = "city", scope_id: str = "350200") -> dict:
+    """Counters, overdue gauge, rates (plain and weighted), mean handling time and score of one scope.
+
+    ``overdue_open`` is the gauge now, whatever ``day`` is: it counts cases still open past their
+    deadline, which belong to no single day.
+    """
+    return kpis_many(r, day, scope, [scope_id])[scope_id]
+
+
+def kpis_many(r: Redis, day: datetime, scope: str, scope_ids: list[str]) -> dict[str, dict]:
+    pipe = r.pipeline(transaction=False)
+    for sid in scope_ids:
+        pipe.hgetall(keys.kpi_daily(keys.day_bucket(day), scope, sid))
+        pipe.zrange(keys.overdue(scope, sid), 0, -1, withscores=True)
+    raw = pipe.execute()
+    out: dict[str, dict] = {}
+    for i, sid in enumerate(scope_ids):
+        counters: dict[str, float] = dict(_ints(raw[2 * i]))
+        members = raw[2 * i + 1]
+        counters["overdue_open"] = len(members)
+        counters["w_overdue_open"] = float(sum(score for _, score in members))
+        rates = Rates.from_counters(counters)
+        weighted = Rates.from_counters(counters, prefix="w_")
+        out[sid] = {
+            "counters": counters,
+            "closure_rate": rates.closure_rate,
+            "on_time_rate": rates.on_time_rate,
+            "handling_rate": rates.handling_rate,
+            "rework_rate": rates.rework_rate,
+            "weighted_closure_rate": weighted.closure_rate,
+            "weighted_on_time_rate": weighted.on_time_rate,
+            "weighted_rework_rate": weighted.rework_rate,
+            "mean_handling_hours": mean_handling_hours(counters),
+            "score": score(weighted),
+        }
+    return out
+
+
+def ranking(r: Redis, day: datetime, scope: str, scope_ids: list[str]) -> list[dict]:
+    """Scopes with any activity ranked by 综合指标值 (best first), ties sharing a rank.
+
+    A scope with no case that day and nothing overdue is left out: it has nothing to be ranked on.
+    """
+    table = {sid: t for sid, t in kpis_many(r, day, scope, scope_ids).items() if any(t["counters"].values())}
+    return [{"rank": position, "id": sid, "score": value, **{k: v for k, v in table[sid].items() if k != "score"}}
+            for position, sid, value in rank({sid: t["score"] for sid, t in table.items()})]
+
+
+def alert_feed(r: Redis, count: int = 100) -> list[dict]:
+    """The newest alerts first."""
+    return [orjson.loads(fields["json"]) for _id, fields in r.xrevrange(keys.alerts(), count=count)]
+
+
+def case_timeline(r: Redis, case_id: str) -> list[dict]:
+    return [orjson.loads(fields["json"]) for _id, fields in r.xrange(keys.case_timeline(case_id))]
+
+
+def open_case_positions(r: Redis, limit: int = 20000) -> list[tuple[str, float, float]]:
+    """(case id, lon, lat) of open located cases, for the hotspot map."""
+    members = r.zrange(keys.open_cases(), 0, limit - 1)
+    if not members:
+        return []
+    positions = r.geopos(keys.open_cases(), *members)
+    return [(m, p[0], p[1]) for m, p in zip(members, positions, strict=True) if p is not None]

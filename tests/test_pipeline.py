@@ -4,6 +4,9 @@ with duplicates ignored and bad input dead-lettered with its reason."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -15,7 +18,7 @@ from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
 from cityops.schemas import DeadLetter, decode
 from fixtures.replay import la311
-from tests.conftest import SHARED
+from tests.conftest import REPO_ROOT, SHARED, subprocess_env
 from tests.test_stack import _consume
 from tests.workers import wait_until, worker
 
@@ -85,6 +88,18 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
     letters = [decode(DeadLetter, v) for _, v in asyncio.run(_consume(s, s.topics.deadletter, 4))]
     assert {dl.stage for dl in letters} == {"validate", "transition", "reading"}
     assert any(dl.raw_payload() == bad[0] for dl in letters)
+    # the snapshot command reads the same figures through the read API
+    out = subprocess.run([sys.executable, "-m", "cityops", "snapshot", "--json"], cwd=REPO_ROOT,
+                         env=subprocess_env(), capture_output=True, text=True, timeout=120, check=True)
+    snap = json.loads(out.stdout)
+    assert snap["kpis"]["counters"]["received"] == 1 and snap["kpis"]["counters"]["dispatched"] == 1
+    assert [d["id"] for d in snap["districts"]] == ["350203"]
+    assert snap["departments"][0]["id"] == "DSAN-350203" and snap["departments"][0]["rank"] == 1
+    assert snap["categories"][0]["name"] == "市容环境/暴露垃圾"
+    district = json.loads(subprocess.run([sys.executable, "-m", "cityops", "snapshot", "--json", "--district",
+                                          "350203"], cwd=REPO_ROOT, env=subprocess_env(), capture_output=True,
+                                         text=True, timeout=120, check=True).stdout)
+    assert district["kpis"]["counters"]["received"] == 1 and len(district["streets"]) == 1
 
 
 @pytest.mark.skipif(not LA2020.is_file(), reason="shared datasets not present")
