@@ -82,6 +82,7 @@ class CaseView:
     handle_deadline: str = ""
     overdue: int = 0
     late: int = 0  # handled after the handling deadline
+    updated_at: str = ""  # event time of the latest step applied
 
     @classmethod
     def from_hash(cls, case_id: str, data: Mapping[str, str]) -> CaseView | None:
@@ -117,6 +118,11 @@ class CaseContext:
     catalogue: Catalogue
     calendar: WorkCalendar
     tz: ZoneInfo
+    max_lateness_s: float = 7200.0
+
+
+class LateEvent(ProjectionError):
+    """A step older than the case's latest step by more than the allowed lateness."""
 
 
 def locate(event: CaseEvent, city: CityModel) -> tuple[str, str, str, str]:
@@ -148,6 +154,12 @@ def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metri
 
 def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext) -> tuple[Effects, CaseView]:
     """The writes of one case event and the case's view afterwards."""
+    if view is not None and view.updated_at:
+        behind = (datetime.fromisoformat(view.updated_at) - event.event_time).total_seconds()
+        if behind > ctx.max_lateness_s:
+            raise LateEvent(f"case {event.case_id}: {event.action.value} at {event.event_time.isoformat()} is "
+                            f"{behind / 3600:.1f} h behind the case's latest step (allowed "
+                            f"{ctx.max_lateness_s / 3600:g} h)")
     try:
         state = lc.next_state(view.state if view is not None else None, event.action)
     except lc.IllegalTransition as err:
@@ -193,7 +205,9 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     for scope, scope_id in view.scopes(ctx.city.code):
         eff.zrem(keys.overdue(scope, scope_id), view.case_id)
     case_key = keys.case(event.case_id)
-    fields = view.as_hash() | {f"t_{event.action.value}": stamp, "updated_at": stamp}
+    if not view.updated_at or event.event_time > datetime.fromisoformat(view.updated_at):
+        view.updated_at = stamp
+    fields = view.as_hash() | {f"t_{event.action.value}": stamp}
     if event.action is CaseAction.REPORT:
         fields |= {"address": event.address, "description": event.description, "evidence_ref": event.evidence_ref,
                    "origin_ref": event.origin_ref}

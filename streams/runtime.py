@@ -38,7 +38,8 @@ def writer() -> EffectWriter:
 
 @lru_cache(maxsize=1)
 def case_context() -> CaseContext:
-    return CaseContext(city(), get_catalogue(), get_calendar(), get_settings().tz)
+    settings = get_settings()
+    return CaseContext(city(), get_catalogue(), get_calendar(), settings.tz, settings.max_lateness_s)
 
 
 @lru_cache(maxsize=1)

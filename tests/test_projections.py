@@ -163,3 +163,21 @@ def test_late_handling_is_not_closed_on_time(city):
         assert w[3] == "2"
         assert view.stage == "" and view.deadline == ""  # verified/closed: no clock runs
         assert ("ZREM", keys.sla_clock(), "Y", "", "") in effs[-1].ops
+
+
+def test_late_steps_land_in_their_own_bucket_and_too_late_ones_are_refused(city):
+    from streams.case_projection import LateEvent
+
+    t0 = datetime(2026, 11, 24, 15, 0, tzinfo=TZ)
+    view, _ = _walk(city, [(CaseAction.REPORT, t0, {"source": CaseSource.GRID_PATROL, "category_code": "E0101"}),
+                           (CaseAction.REGISTER, t0, {})])
+    ctx = _ctx(city)
+    one_hour_early = CaseEvent(event_id="Y-a", case_id="Y", action=CaseAction.VOID,
+                               event_time=datetime(2026, 11, 24, 14, 0, tzinfo=TZ))
+    eff, after = _project(one_hour_early, view, ctx)
+    assert keys.kpi_hourly("2026112414", "city", "350200") in {op[1] for op in eff.ops}  # its own hour
+    assert after.updated_at == t0.isoformat()  # the latest step stays the reference
+    too_late = CaseEvent(event_id="Y-b", case_id="Y", action=CaseAction.VOID,
+                         event_time=datetime(2026, 11, 24, 12, 59, tzinfo=TZ))
+    with pytest.raises(LateEvent, match="2.0 h behind"):
+        _project(too_late, view, ctx)

@@ -118,8 +118,8 @@ def test_working_days_between(cal):
 def test_deadline_across_a_weekend(cal):
     # Friday 16:00 + 4 working hours: 16:00–18:00 on Friday is 2 h, then Monday 08:30 + 2 h = 10:30.
     assert cal.add(at(2026, 11, 20, 16, 0), H("4h")) == at(2026, 11, 23, 10, 30)
-    # … and 5 h crosses Monday's lunch break: 08:30–12:00 is 3.5 h, 14:30 + 0.5 h = 15:00.
-    assert cal.add(at(2026, 11, 20, 16, 0), H("5h")) == at(2026, 11, 23, 15, 0)
+    # … and 6 h crosses Monday's lunch break: 4 h left, 08:30–12:00 is 3.5 h, 14:30 + 0.5 h = 15:00.
+    assert cal.add(at(2026, 11, 20, 16, 0), H("6h")) == at(2026, 11, 23, 15, 0)
 
 
 def test_deadline_across_the_national_day_holiday_and_make_up_days(cal):
@@ -305,7 +305,8 @@ def test_constructor_validation():
         ("2026-11-24,workday,调休,Make-up", "line 2: make-up working day 2026-11-24 is not a Saturday or Sunday"),
         ("2026-11-24,party,派对,Party", "line 2: kind 'party'"),
         ("2026-13-01,holiday,假,Holiday", "line 2: date '2026-13-01' must be YYYY-MM-DD"),
-        ("2026-10-01,holiday,国庆节,National Day\n2026-10-01,holiday,国庆节,National Day", "line 3: 2026-10-01 is listed twice"),
+        ("2026-10-01,holiday,国庆节,National Day\n2026-10-01,holiday,国庆节,National Day",
+         "line 3: 2026-10-01 is listed twice"),
     ],
 )
 def test_bad_holiday_files_are_refused(tmp_path, line, message):

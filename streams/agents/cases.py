@@ -12,7 +12,7 @@ from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
 from streams.app import app, cases_topic
-from streams.case_projection import CaseView, ProjectionError, project_case_event
+from streams.case_projection import CaseView, LateEvent, ProjectionError, project_case_event
 from streams.deadletter import refuse
 from streams.effects import Effects
 
@@ -35,7 +35,8 @@ async def process(events: Sequence[EventT]) -> None:
         try:
             eff, views[msg.case_id] = project_case_event(msg, views.get(msg.case_id), ctx)
         except ProjectionError as err:
-            effects.append(await refuse(event, topic, event.message.value, str(err), "transition", msg.event_id))
+            stage = "late" if isinstance(err, LateEvent) else "transition"
+            effects.append(await refuse(event, topic, event.message.value, str(err), stage, msg.event_id))
             continue
         effects.append(eff)
     await apply(effects)
