@@ -136,9 +136,11 @@ class VideoFileSource:
                 if self.stats.passes == 0:
                     raise SourceError(f"{self.path}: no frame could be decoded (corrupt or unsupported file)")
                 break
-            self.stats.passes += 1
+            if self.max_frames is not None and self.stats.frames_read >= self.max_frames:
+                break
+            self.stats.passes += 1  # reads stopped: the real end of the file
             offset_s += read_this_pass / self.fps
-            if not self.loop or (self.max_frames is not None and self.stats.frames_read >= self.max_frames):
+            if not self.loop:
                 break
         self.message = f"{self.path.name}: end of file after {self.stats.frames_read} frames"
 

@@ -56,5 +56,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     import streams.agents  # noqa: F401  (registers the agents on ``app``)
 
     sys.argv = ["cityops-worker", "worker", "--loglevel", getattr(args, "loglevel", "warn")]
+    if settings.worker_web_port <= 0:
+        sys.argv.append("--without-web")  # web_enabled=False alone does not stop the worker binding a port
     app.main()
     return 0
