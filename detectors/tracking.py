@@ -25,7 +25,6 @@ import numpy as np
 
 from detectors.base import Box, iou_matrix
 
-
 LABEL_GROUPS: dict[str, str] = {"person": "motion", "vehicle": "motion", "moving_object": "motion"}
 
 
