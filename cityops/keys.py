@@ -15,6 +15,10 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
 | ``co:sensor:{sensor_id}`` | hash | latest reading of one sensor | while the sensor reports (+1 day) |
 | ``co:alerts`` | stream | the alert feed of the duty console (SLA overdue, sensors, captures) | 50,000 entries |
+| ``co:alert:{alert_id}`` | hash | one alert: type, severity, state (active/acknowledged/cleared), target | 400 days |
+| ``co:alerts:active`` | sorted set | ids of alerts not yet cleared, by start time | while active |
+| ``co:win:{m,q,h}:{sensor}:{bucket}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
+| ``co:sensors:seen`` | sorted set | when each sensor's data last *arrived* (wall clock), for offline alerts | live |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
@@ -94,6 +98,23 @@ ALERTS_MAXLEN = 50_000
 
 def alerts() -> str:
     return f"{PREFIX}:alerts"
+
+
+def alert(alert_id: str) -> str:
+    return f"{PREFIX}:alert:{alert_id}"
+
+
+def active_alerts() -> str:
+    return f"{PREFIX}:alerts:active"
+
+
+def sensor_window(resolution: str, sensor_id: str, bucket: str) -> str:
+    """``resolution`` m (bucket = hour ``YYYYMMDDHH``), q or h (bucket = day ``YYYYMMDD``)."""
+    return f"{PREFIX}:win:{resolution}:{sensor_id}:{bucket}"
+
+
+def sensors_seen() -> str:
+    return f"{PREFIX}:sensors:seen"
 
 
 def captures() -> str:

@@ -34,6 +34,9 @@ while i <= #ARGV do
   elseif op == 'SADD' then redis.call('SADD', k, a)
   elseif op == 'ZADD' then redis.call('ZADD', k, a, b)
   elseif op == 'ZREM' then redis.call('ZREM', k, a)
+  elseif op == 'HMAX' then
+    local cur = redis.call('HGET', k, a)
+    if (not cur) or tonumber(b) > tonumber(cur) then redis.call('HSET', k, a, b) end
   elseif op == 'GEOADD' then redis.call('GEOADD', k, a, b, c)
   elseif op == 'XADD' then redis.call('XADD', k, 'MAXLEN', '~', a, '*', 'json', b)
   else return redis.error_reply('unknown op ' .. op) end
@@ -78,6 +81,11 @@ class Effects:
 
     def zadd(self, key: str, score: float, member: str) -> Effects:
         self.ops.append(("ZADD", key, repr(float(score)), member, ""))
+        return self
+
+    def hmax(self, key: str, fieldname: str, value: float) -> Effects:
+        """Keep the larger of the stored and the given value (LAmax of a window)."""
+        self.ops.append(("HMAX", key, fieldname, repr(float(value)), ""))
         return self
 
     def zrem(self, key: str, member: str) -> Effects:

@@ -1,6 +1,6 @@
-"""Pure projections of sensor envelopes, captures and commands → the Redis writes they cause.
+"""Pure projections of captures and commands → the Redis writes they cause.
 
-Cases have their own module, :mod:`streams.case_projection`.
+Cases and sensors have their own modules, :mod:`streams.case_projection` and :mod:`streams.sensor_projection`.
 
 No Faust and no Redis here, so the rules are unit-tested directly. The agents feed batches in and
 hand the resulting :class:`~streams.effects.Effects` to the writer.
@@ -13,25 +13,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from cityops import keys
-from cityops.schemas import Detection, OperatorCommand, SensorReading
+from cityops.schemas import Detection, OperatorCommand
 from streams.effects import Effects
-
-
-def project_readings(envelope_id: str, readings: list[SensorReading], tz: ZoneInfo) -> Effects:
-    """Latest value per sensor from one envelope (the newest reading of each sensor wins)."""
-    latest: dict[str, SensorReading] = {}
-    for r in readings:
-        cur = latest.get(r.sensor_id)
-        if cur is None or r.time >= cur.time:
-            latest[r.sensor_id] = r
-    eff = Effects(envelope_id)
-    for r in latest.values():
-        key = keys.sensor(r.sensor_id)
-        eff.hset(key, {"value": r.value, "kind": r.kind.value, "metric": r.metric, "unit": r.unit,
-                       "time": r.time.astimezone(tz).isoformat()})
-        eff.expire(key, keys.DAY * 2)
-        eff.zadd(keys.sensors_index(), r.time.timestamp(), r.sensor_id)
-    return eff
 
 
 def project_detection(det: Detection, tz: ZoneInfo, city_code: str) -> Effects:

@@ -13,9 +13,10 @@ from cityops.catalogue import get_catalogue
 from cityops.city import CityModel
 from cityops.settings import get_settings
 from cityops.workcalendar import get_calendar
-from fixtures.xiamen import load_city
+from fixtures.xiamen import load_city, load_sensors
 from streams.case_projection import CaseContext
 from streams.effects import EffectWriter
+from streams.sensor_projection import SensorContext
 
 _redis: Redis | None = None
 _writer: EffectWriter | None = None
@@ -40,6 +41,13 @@ def writer() -> EffectWriter:
 def case_context() -> CaseContext:
     settings = get_settings()
     return CaseContext(city(), get_catalogue(), get_calendar(), settings.tz, settings.max_lateness_s)
+
+
+@lru_cache(maxsize=1)
+def sensor_context() -> SensorContext:
+    settings = get_settings()
+    sensors = {s.id: s for s in load_sensors()}
+    return SensorContext(sensors, city(), get_catalogue(), settings.tz, settings.max_lateness_s)
 
 
 @lru_cache(maxsize=1)

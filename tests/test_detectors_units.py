@@ -32,6 +32,7 @@ def car(x: float, y: float = 100.0, label: str = "stationary_object", conf: floa
 
 # ------------------------------------------------------------------------------------------ boxes/zones
 
+
 def test_iou_identical_disjoint_and_half():
     a = Box(0, 0, 10, 10, "x", 1)
     assert iou(a, a) == pytest.approx(1.0)
@@ -62,6 +63,7 @@ def test_zone_judges_the_bottom_centre_in_pixels():
 
 
 # ------------------------------------------------------------------------------------------- tracker
+
 
 def test_tracker_matches_by_iou_and_confirms_after_min_hits():
     tr = Tracker(TrackerConfig(min_hits=3, max_misses=2))
@@ -114,9 +116,11 @@ def test_tracker_label_is_the_majority_of_a_motion_group():
 
 # --------------------------------------------------------------------------------------------- rules
 
+
 def _camera(allowed: tuple[TimeWindow, ...] = (), dwell: float = 5.0) -> Camera:
-    zone = Zone("road", "路侧", ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)), ("illegal_parking",),
-                allowed, dwell)
+    zone = Zone(
+        "road", "路侧", ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)), ("illegal_parking",), allowed, dwell
+    )
     return Camera("CAM-T", "测试", 118.0894, 24.4798, "g", (zone,))
 
 
@@ -177,14 +181,22 @@ def test_capture_becomes_a_valid_detection_message():
     cam = _camera(dwell=2.0)
     caps = _run(RuleEngine(cam, TZ), [car(100)] * 5, [0, 1, 2, 3, 4])
     frame_ref, crop_ref = evidence_refs(cam.id, caps[0].event_id, caps[0].last_seen, TZ)
-    det = to_detection(caps[0], cam, width=640, height=360, evidence_ref=frame_ref, crop_ref=crop_ref,
-                       detector="classical/stationary_object")
+    det = to_detection(
+        caps[0],
+        cam,
+        width=640,
+        height=360,
+        evidence_ref=frame_ref,
+        crop_ref=crop_ref,
+        detector="classical/stationary_object",
+    )
     again = decode(Detection, encode(det))
     assert again == det and again.zone_id == "road" and again.lon == cam.lon
     assert again.evidence_ref == f"CAM-T/20240501/{caps[0].event_id}.jpg"
 
 
 # ------------------------------------------------------------------------------------------ evidence
+
 
 def test_evidence_refs_cannot_escape_the_store(tmp_path: Path):
     frame_ref, _ = evidence_refs("../../etc", "det-1", T0, TZ)
@@ -201,13 +213,15 @@ def test_evidence_refs_cannot_escape_the_store(tmp_path: Path):
 def test_evidence_store_writes_frame_and_crop(tmp_path: Path):
     store = EvidenceStore(tmp_path, TZ, blur=[(0.0, 0.0, 0.1, 0.1)])
     image = np.full((360, 640, 3), 200, np.uint8)
-    frame_ref, crop_ref = store.write(image, Box(100, 100, 200, 180, "x", 0.9), camera_id="CAM-T",
-                                      event_id="det-abc", when=T0)
+    frame_ref, crop_ref = store.write(
+        image, Box(100, 100, 200, 180, "x", 0.9), camera_id="CAM-T", event_id="det-abc", when=T0
+    )
     assert (tmp_path / frame_ref).stat().st_size > 0 and (tmp_path / crop_ref).stat().st_size > 0
     assert image[0, 0, 0] == 200  # the caller's frame is not drawn on
 
 
 # ------------------------------------------------------------------------------------------- sources
+
 
 def test_sampler_keeps_every_other_frame_by_timestamp():
     s = Sampler(5.0)
@@ -235,8 +249,14 @@ class _FakeCapture:
 def test_stream_reconnects_with_bounded_exponential_backoff():
     plan = iter([3, -1, 0, 2])  # 3 frames, refused, drops at once, 2 frames, then refused forever
     waited: list[float] = []
-    src = StreamSource("rtsp://user:pw@cam/1", max_reconnects=4, backoff_s=0.5, max_backoff_s=1.5,
-                       capture_factory=lambda url: _FakeCapture(next(plan, -1)), sleep=waited.append)
+    src = StreamSource(
+        "rtsp://user:pw@cam/1",
+        max_reconnects=4,
+        backoff_s=0.5,
+        max_backoff_s=1.5,
+        capture_factory=lambda url: _FakeCapture(next(plan, -1)),
+        sleep=waited.append,
+    )
     frames = list(src)
     assert len(frames) == 5 and src.stats.reconnects == 7
     assert waited == [0.5, 1.0, 1.5, 0.5, 1.0, 1.5, 1.5]  # reset after good reads, capped at 1.5
@@ -244,7 +264,8 @@ def test_stream_reconnects_with_bounded_exponential_backoff():
 
 
 def test_stream_that_never_opens_raises_a_clear_error():
-    src = StreamSource("rtsp://cam/2", max_reconnects=2, capture_factory=lambda url: _FakeCapture(-1),
-                       sleep=lambda s: None)
+    src = StreamSource(
+        "rtsp://cam/2", max_reconnects=2, capture_factory=lambda url: _FakeCapture(-1), sleep=lambda s: None
+    )
     with pytest.raises(SourceError, match="gave up after 2"):
         list(src)

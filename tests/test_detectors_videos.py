@@ -64,9 +64,14 @@ def test_car_traffic_counts_and_no_parking_captures_for_flowing_traffic():
         near = min(want, key=lambda k: abs(k - frame.index))
         if abs(near - frame.index) <= 1 and near not in got:
             h, w = frame.image.shape[:2]
-            got[near] = sum(1 for t in run.pipeline.tracker.active
-                            if t.misses == 0 and t.label in ("vehicle", "moving_object")
-                            and t.box.y2 >= 0.5 * h and (t.box.x1 + t.box.x2) / 2 >= 0.25 * w)
+            got[near] = sum(
+                1
+                for t in run.pipeline.tracker.active
+                if t.misses == 0
+                and t.label in ("vehicle", "moving_object")
+                and t.box.y2 >= 0.5 * h
+                and (t.box.x1 + t.box.x2) / 2 >= 0.25 * w
+            )
     mae = sum(abs(want[k] - got.get(k, 0)) for k in want) / len(want)
     assert mae <= label["tolerance"]["mean_abs_error_per_frame"], (want, got)
     assert len(captures) == label["stopped_vehicles_in_no_stopping_zone"]
@@ -90,15 +95,26 @@ def test_corrupt_file_ends_with_a_clear_message(tmp_path: Path, capsys):
     bad.write_bytes(os.urandom(200_000))
     with pytest.raises(SourceError, match="corrupt or unsupported"):
         list(VideoFileSource(bad))
-    rc = cityops_main(["detect", "--source", str(bad), "--camera", "CAM-DEMO-TRAFFIC", "--out", str(tmp_path / "o")])
+    rc = cityops_main(
+        ["detect", "--source", str(bad), "--camera", "CAM-DEMO-TRAFFIC", "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "broken.mp4" in err and "corrupt or unsupported" in err
 
 
 def test_cli_out_writes_decodable_json_lines_and_evidence(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("CITYOPS_DETECT_START", START.isoformat())
-    rc = cityops_main(["detect", "--source", str(VIDEOS / "vtest.avi"), "--camera", "CAM-DEMO-VTEST",
-                       "--out", str(tmp_path)])
+    rc = cityops_main(
+        [
+            "detect",
+            "--source",
+            str(VIDEOS / "vtest.avi"),
+            "--camera",
+            "CAM-DEMO-VTEST",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["frames_read"] == 795 and summary["frames_processed"] == 795

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -192,3 +193,39 @@ def test_sla_timer_marks_overdue_without_any_new_event(stack_env, redis_client, 
         assert redis_client.hget(keys.case("O1"), "overdue") == "0"
         assert redis_client.zscore(keys.sla_clock(), "O1") is not None
         assert redis_client.geopos(keys.open_cases(), "O1")[0] is not None
+
+
+def test_sensor_exceedance_opens_a_case_and_silence_raises_offline(stack_env, redis_client, tmp_path):
+    from fixtures.xiamen import load_sensors
+    from streams.agents.sensor_timer import SILENT_INTERVALS
+
+    s = stack_env
+    asyncio.run(ensure_topics(s))
+    sensor = next(x for x in load_sensors() if x.site_kind == "construction" and x.kind == "noise")
+    start = datetime.now(s.tz).replace(second=0, microsecond=0) - timedelta(minutes=20)
+    level = 80.0  # above the limit by day (70) and at night (55)
+
+    async def send() -> None:
+        async with Publisher(s) as pub:
+            for minute in range(10):
+                t = (start + timedelta(minutes=minute)).isoformat()
+                env = {"envelope_id": f"e{minute}", "gateway_id": sensor.gateway_id, "sent_at": t,
+                       "readings": [{"sensor_id": sensor.id, "kind": "noise", "value": level, "unit": "dB(A)",
+                                     "time": t}]}
+                await pub.send(s.topics.sensors, sensor.gateway_id, orjson.dumps(env))
+
+    case_id = f"IOT-{sensor.id}-1"
+    with worker(tmp_path / "worker.log"):
+        asyncio.run(send())
+        wait_until(lambda: redis_client.hget(keys.case(case_id), "state") == "dispatched", 60, "no IoT case")
+        case = read.case(redis_client, case_id)
+        assert case["source"] == "iot_sensor" and case["category"] == "E0303"
+        alert = redis_client.hgetall(keys.alert(f"sensor:{sensor.id}:1"))
+        assert alert["state"] == "active" and alert["case_id"] == case_id
+        # make the sensor look silent for 3 intervals: the offline timer raises an alert
+        redis_client.zadd(keys.sensors_seen(), {sensor.id: time.time() - SILENT_INTERVALS * sensor.interval_s - 5})
+        wait_until(lambda: redis_client.hget(keys.sensor(sensor.id), "offline") == "1", 30, "no offline alert")
+    feed = [a["type"] for a in read.alert_feed(redis_client)]
+    assert "noise_exceedance" in feed and "device_offline" in feed
+    q = redis_client.hgetall(keys.sensor_window("h", sensor.id, keys.day_bucket(start)))
+    assert sum(int(v) for k, v in q.items() if k.endswith(":n")) == 10

@@ -9,12 +9,11 @@ import pytest
 
 from cityops import keys
 from cityops.catalogue import get_catalogue
-from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorKind, SensorReading
+from cityops.schemas import CaseAction, CaseEvent, CaseSource
 from cityops.workcalendar import WorkCalendar
 from fixtures.xiamen import load_city
 from streams.case_projection import CaseContext, CaseView, ProjectionError
 from streams.case_projection import project_case_event as _project
-from streams.projections import project_readings
 
 TZ = ZoneInfo("Asia/Shanghai")
 T = datetime(2026, 11, 24, 10, 30, tzinfo=TZ)
@@ -93,16 +92,6 @@ def test_view_round_trips_through_the_case_hash(city):
     stored = {k: str(v) for k, v in view.as_hash().items()}
     assert CaseView.from_hash("X", stored) == view
     assert CaseView.from_hash("X", {}) is None
-
-
-def test_readings_keep_the_newest_value_per_sensor():
-    def r(sid: str, minute: int, value: float) -> SensorReading:
-        return SensorReading(sensor_id=sid, kind=SensorKind.NOISE, value=value, unit="dB(A)",
-                             time=datetime(2026, 11, 24, 10, minute, tzinfo=TZ))
-
-    eff = project_readings("env", [r("A", 2, 60.0), r("A", 1, 70.0), r("B", 1, 50.0)], TZ)
-    values = {op[1]: op[3] for op in eff.ops if op[0] == "HSET" and op[2] == "value"}
-    assert values == {keys.sensor("A"): "60.0", keys.sensor("B"): "50.0"}
 
 
 def test_first_dispatch_attributes_the_case_to_the_department(city):

@@ -1,0 +1,107 @@
+"""Sensor projection: windows with energy sums, sustained rules opening one case per episode, lateness."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cityops import keys
+from cityops.catalogue import get_catalogue
+from cityops.schemas import CaseAction, SensorKind, SensorReading
+from fixtures.xiamen import load_city, load_sensors
+from streams.sensor_projection import SensorContext, SensorState, project_envelope
+from streams.sensor_rules import energy
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return SensorContext({s.id: s for s in load_sensors()}, load_city(), get_catalogue(), TZ)
+
+
+@pytest.fixture(scope="module")
+def site_noise(ctx):
+    return next(s for s in ctx.sensors.values() if s.site_kind == "construction" and s.kind == "noise")
+
+
+def reading(sensor, t: datetime, value: float) -> SensorReading:
+    kind = SensorKind(sensor.kind)
+    return SensorReading(sensor_id=sensor.id, kind=kind, metric=sensor.metric, value=value, unit=sensor.unit, time=t)
+
+
+def test_windows_hold_energy_sums_and_maxima(ctx, site_noise):
+    t = datetime(2026, 11, 24, 10, 5, 10, tzinfo=TZ)
+    out = project_envelope("e1", [reading(site_noise, t, 50.0), reading(site_noise, t + timedelta(seconds=20), 70.0)],
+                           {}, ctx)
+    ops = out.effects.ops
+    minute = keys.sensor_window("m", site_noise.id, "2026112410")
+    assert ("HINCRBY", minute, "05:n", "2", "") in ops
+    s = [float(op[3]) for op in ops if op[1] == minute and op[2] == "05:s"][0]
+    assert s == pytest.approx(energy(50.0) + energy(70.0))
+    assert ("HMAX", minute, "05:x", "70.0", "") in ops
+    assert any(op[1] == keys.sensor_window("q", site_noise.id, "20261124") and op[2] == "1000:n" for op in ops)
+    assert any(op[1] == keys.sensor_window("h", site_noise.id, "20261124") and op[2] == "10:n" for op in ops)
+
+
+def test_night_exceedance_opens_one_case_per_episode(ctx, site_noise):
+    states: dict[str, SensorState] = {}
+    t0 = datetime(2026, 11, 24, 23, 0, tzinfo=TZ)  # night: construction limit 55 dB(A)
+    cases = []
+    for minute in range(12):  # 12 minutes at 65 dB(A): fires once after 5 minutes
+        out = project_envelope(f"n{minute}", [reading(site_noise, t0 + timedelta(minutes=minute), 65.0)], states, ctx)
+        cases += out.cases
+    assert [c.action for c in cases] == [CaseAction.REPORT, CaseAction.REGISTER, CaseAction.DISPATCH]
+    report, _, dispatch = cases
+    assert report.case_id == f"IOT-{site_noise.id}-1" and report.source.value == "iot_sensor"
+    assert report.category_code == "E0303" and report.event_time == t0 + timedelta(minutes=5)
+    assert dispatch.department_id in ctx.city.departments
+    assert states[site_noise.id].rule.phase == "active"
+    # quiet for 6 minutes: clears; loud again: a second episode, a second case
+    for minute in range(12, 18):
+        project_envelope(f"q{minute}", [reading(site_noise, t0 + timedelta(minutes=minute), 45.0)], states, ctx)
+    assert states[site_noise.id].rule.phase == "normal"
+    again = []
+    for minute in range(18, 25):
+        again += project_envelope(f"a{minute}", [reading(site_noise, t0 + timedelta(minutes=minute), 66.0)],
+                                  states, ctx).cases
+    assert again[0].case_id == f"IOT-{site_noise.id}-2"
+
+
+def test_daytime_level_is_within_the_limit(ctx, site_noise):
+    states: dict[str, SensorState] = {}
+    t0 = datetime(2026, 11, 24, 10, 0, tzinfo=TZ)  # day: 70 dB(A)
+    cases = []
+    for minute in range(15):
+        cases += project_envelope(f"d{minute}", [reading(site_noise, t0 + timedelta(minutes=minute), 65.0)],
+                                  states, ctx).cases
+    assert cases == []
+
+
+def test_dust_is_judged_on_the_15_minute_mean(ctx):
+    pm10 = next(s for s in ctx.sensors.values() if s.metric == "pm10")
+    states: dict[str, SensorState] = {}
+    t0 = datetime(2026, 11, 24, 10, 0, tzinfo=TZ)
+    # one spike of 300 among 40s keeps the quarter-hour mean under 80: no case
+    values = [40.0] * 5 + [300.0] + [40.0] * 9
+    cases = []
+    for i, v in enumerate(values):
+        cases += project_envelope(f"p{i}", [reading(pm10, t0 + timedelta(minutes=i), v)], states, ctx).cases
+    assert cases == []
+    assert states[pm10.id].quarter_n == 15
+
+
+def test_late_and_unknown_readings_are_set_aside(ctx, site_noise):
+    states = {site_noise.id: SensorState(site_noise.id, time=datetime(2026, 11, 24, 12, 0, tzinfo=TZ).isoformat())}
+    late = reading(site_noise, datetime(2026, 11, 24, 9, 59, tzinfo=TZ), 60.0)
+    on_time = reading(site_noise, datetime(2026, 11, 24, 10, 30, tzinfo=TZ), 60.0)
+    stranger = SensorReading(sensor_id="NOPE", kind=SensorKind.NOISE, value=60.0, unit="dB(A)",
+                             time=datetime(2026, 11, 24, 12, 0, tzinfo=TZ))
+    out = project_envelope("x", [late, on_time, stranger], states, ctx)
+    assert [r for r, _ in out.late] == [late] and "2.0 h behind" in out.late[0][1]
+    assert out.unknown == [stranger]
+    # the on-time but older reading fills its window and does not replace the newest value
+    assert states[site_noise.id].time == datetime(2026, 11, 24, 12, 0, tzinfo=TZ).isoformat()
+    assert any(op[1] == keys.sensor_window("q", site_noise.id, "20261124") for op in out.effects.ops)
