@@ -19,6 +19,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:alerts:active`` | sorted set | ids of alerts not yet cleared, by start time | while active |
 | ``co:win:{m,q,h}:{sensor}:{bucket}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
 | ``co:sensors:seen`` | sorted set | when each sensor's data last *arrived* (wall clock), for offline alerts | live |
+| ``co:camera:{id}:recent`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
@@ -115,6 +116,11 @@ def sensor_window(resolution: str, sensor_id: str, bucket: str) -> str:
 
 def sensors_seen() -> str:
     return f"{PREFIX}:sensors:seen"
+
+
+def camera_recent(camera_id: str) -> str:
+    """Accepted captures of one camera today (id → ai_type, box, time), to recognise an object seen again."""
+    return f"{PREFIX}:camera:{camera_id}:recent"
 
 
 def captures() -> str:

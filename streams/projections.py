@@ -8,23 +8,11 @@ hand the resulting :class:`~streams.effects.Effects` to the writer.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import orjson
 
 from cityops import keys
-from cityops.schemas import Detection, OperatorCommand
+from cityops.schemas import OperatorCommand
 from streams.effects import Effects
-
-
-def project_detection(det: Detection, tz: ZoneInfo, city_code: str) -> Effects:
-    local = det.last_seen.astimezone(tz)
-    day = keys.day_bucket(local)
-    eff = Effects(det.event_id)
-    key = keys.kpi_daily(day, "city", city_code)
-    eff.hincrby(key, "captures").hincrby(key, f"captures:{det.ai_type}").expire(key, keys.DAILY_RETENTION_S)
-    eff.xadd(keys.captures(), keys.CAPTURES_MAXLEN, det.model_dump_json(exclude_none=True))
-    return eff
 
 
 def project_command(cmd: OperatorCommand) -> Effects:

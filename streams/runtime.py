@@ -13,8 +13,9 @@ from cityops.catalogue import get_catalogue
 from cityops.city import CityModel
 from cityops.settings import get_settings
 from cityops.workcalendar import get_calendar
-from fixtures.xiamen import load_city, load_sensors
+from fixtures.xiamen import load_cameras, load_city, load_sensors
 from streams.case_projection import CaseContext
+from streams.detection_projection import DetectionContext
 from streams.effects import EffectWriter
 from streams.sensor_projection import SensorContext
 
@@ -48,6 +49,12 @@ def sensor_context() -> SensorContext:
     settings = get_settings()
     sensors = {s.id: s for s in load_sensors()}
     return SensorContext(sensors, city(), get_catalogue(), settings.tz, settings.max_lateness_s)
+
+
+@lru_cache(maxsize=1)
+def detection_context() -> DetectionContext:
+    cameras = {c.id: c for c in load_cameras()}
+    return DetectionContext(cameras, city(), get_catalogue(), get_settings().tz)
 
 
 @lru_cache(maxsize=1)

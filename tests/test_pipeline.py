@@ -68,14 +68,18 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
     with worker(tmp_path / "worker.log"):
         asyncio.run(publish())
         city_key = keys.kpi_daily(keys.day_bucket(datetime.now(s.tz)), "city", "350200")
-        wait_until(lambda: redis_client.hget(city_key, "dispatched") == "1" and redis_client.exists(keys.audit())
+        wait_until(lambda: redis_client.hget(city_key, "dispatched") == "2" and redis_client.exists(keys.audit())
                    and redis_client.exists(keys.sensor("NS-0001-LAEQ")) and redis_client.exists(keys.captures()),
                    60, "events did not reach Redis")
         wait_until(lambda: len(read.recent_dead_letters(redis_client)) >= 4, 30, "dead letters not counted")
 
     counters = read.day_counters(redis_client, datetime.now(s.tz))
-    assert counters["received"] == 1 and counters["registered"] == 1 and counters["dispatched"] == 1
+    # P1, plus the case the accepted capture opened
+    assert counters["received"] == 2 and counters["registered"] == 2 and counters["dispatched"] == 2
     assert counters["captures"] == 1
+    ai_case = read.case(redis_client, "AI-cap-1")
+    assert ai_case["source"] == "ai_video" and ai_case["evidence_ref"] == "CAM-0001/x.jpg"
+    assert ai_case["category"] == "E0405" and ai_case["department"] == "CITY-TRAFFIC"
     case = read.case(redis_client, "P1")
     assert case["state"] == "dispatched" and case["district"] == "350203" and case["department"] == "DSAN-350203"
     assert case["address"] == "<script>alert(1)</script>"  # stored as text
@@ -93,14 +97,14 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
     out = subprocess.run([sys.executable, "-m", "cityops", "snapshot", "--json"], cwd=REPO_ROOT,
                          env=subprocess_env(), capture_output=True, text=True, timeout=120, check=True)
     snap = json.loads(out.stdout)
-    assert snap["kpis"]["counters"]["received"] == 1 and snap["kpis"]["counters"]["dispatched"] == 1
-    assert [d["id"] for d in snap["districts"]] == ["350203"]
-    assert snap["departments"][0]["id"] == "DSAN-350203" and snap["departments"][0]["rank"] == 1
-    assert snap["categories"][0]["name"] == "市容环境/暴露垃圾"
+    assert snap["kpis"]["counters"]["received"] == 2 and snap["kpis"]["counters"]["dispatched"] == 2
+    assert "350203" in [d["id"] for d in snap["districts"]]
+    assert {d["id"] for d in snap["departments"]} == {"DSAN-350203", "CITY-TRAFFIC"}
+    assert "市容环境/暴露垃圾" in [c["name"] for c in snap["categories"]]
     district = json.loads(subprocess.run([sys.executable, "-m", "cityops", "snapshot", "--json", "--district",
                                           "350203"], cwd=REPO_ROOT, env=subprocess_env(), capture_output=True,
                                          text=True, timeout=120, check=True).stdout)
-    assert district["kpis"]["counters"]["received"] == 1 and len(district["streets"]) == 1
+    assert district["kpis"]["counters"]["received"] >= 1 and district["streets"]
 
 
 @pytest.mark.skipif(not LA2020.is_file(), reason="shared datasets not present")

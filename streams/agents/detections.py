@@ -1,27 +1,47 @@
-"""AI captures → capture counters and the captures stream the console shows."""
+"""AI captures → judged by the capture rules; accepted ones open a case dispatched to the right department."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+import orjson
 from faust.types import EventT
 
-from cityops.schemas import Detection
+from cityops import keys
+from cityops.schemas import Detection, encode
 from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
-from streams.app import app, detections_topic
+from streams.app import app, cases_topic, detections_topic
+from streams.detection_projection import capture_id, project_detection
 from streams.effects import Effects
-from streams.projections import project_detection
+
+log = logging.getLogger("cityops.detections")
 
 
 async def process(events: Sequence[EventT]) -> None:
     settings = get_settings()
     effects: list[Effects] = []
     decoded = await drop_repeats(await decode_batch(events, Detection, settings.topics.detections, effects),
-                                 lambda m: m.event_id)
-    city_code = runtime.city().code
-    effects.extend(project_detection(msg, settings.tz, city_code) for _, msg in decoded)
+                                 capture_id)
+    cameras = sorted({m.camera_id for _, m in decoded})
+    recent: dict[str, list[dict]] = {}
+    if cameras:
+        async with runtime.redis().pipeline(transaction=False) as pipe:
+            for cam in cameras:
+                pipe.hvals(keys.camera_recent(cam))
+            for cam, values in zip(cameras, await pipe.execute(), strict=True):
+                recent[cam] = [orjson.loads(v) for v in values]
+    ctx = runtime.detection_context()
+    for _, det in decoded:
+        outcome = project_detection(det, recent.setdefault(det.camera_id, []), ctx)
+        if outcome.reason:
+            log.info("capture %s set aside: %s", det.event_id, outcome.reason)
+        for case_event in outcome.cases:
+            await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
+        if outcome.effects is not None:
+            effects.append(outcome.effects)
     await apply(effects)
 
 
