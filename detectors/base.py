@@ -45,8 +45,14 @@ class Box:
         return Box(self.x1 * sx, self.y1 * sy, self.x2 * sx, self.y2 * sy, self.label, self.confidence)
 
     def clipped(self, width: int, height: int) -> Box:
-        return Box(min(max(self.x1, 0.0), width), min(max(self.y1, 0.0), height),
-                   min(max(self.x2, 0.0), width), min(max(self.y2, 0.0), height), self.label, self.confidence)
+        return Box(
+            min(max(self.x1, 0.0), width),
+            min(max(self.y1, 0.0), height),
+            min(max(self.x2, 0.0), width),
+            min(max(self.y2, 0.0), height),
+            self.label,
+            self.confidence,
+        )
 
 
 def iou(a: Box, b: Box) -> float:
@@ -66,8 +72,12 @@ def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
         return np.zeros((len(a), len(b)), dtype=np.float64)
     pa = np.array([[x.x1, x.y1, x.x2, x.y2] for x in a], dtype=np.float64)
     pb = np.array([[x.x1, x.y1, x.x2, x.y2] for x in b], dtype=np.float64)
-    ix = np.clip(np.minimum(pa[:, None, 2], pb[None, :, 2]) - np.maximum(pa[:, None, 0], pb[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(pa[:, None, 3], pb[None, :, 3]) - np.maximum(pa[:, None, 1], pb[None, :, 1]), 0, None)
+    ix = np.clip(
+        np.minimum(pa[:, None, 2], pb[None, :, 2]) - np.maximum(pa[:, None, 0], pb[None, :, 0]), 0, None
+    )
+    iy = np.clip(
+        np.minimum(pa[:, None, 3], pb[None, :, 3]) - np.maximum(pa[:, None, 1], pb[None, :, 1]), 0, None
+    )
     inter = ix * iy
     area_a = (pa[:, 2] - pa[:, 0]) * (pa[:, 3] - pa[:, 1])
     area_b = (pb[:, 2] - pb[:, 0]) * (pb[:, 3] - pb[:, 1])

@@ -126,9 +126,11 @@ class StationaryObjectDetector:
                 self._long[region] = g[region]  # heal: what is there now is the background
                 self._persist[region] = 0.0
                 continue
-            age = float(self._persist[y:y + h, x:x + w].max()) / max(need, 1.0)
+            age = float(self._persist[y : y + h, x : x + w].max()) / max(need, 1.0)
             conf = float(np.clip(0.4 + 0.3 * fill + 0.1 * min(age, 3.0), 0.0, 0.99))
-            boxes.append(Box(x / scale, y / scale, (x + w) / scale, (y + h) / scale, "stationary_object", conf))
+            boxes.append(
+                Box(x / scale, y / scale, (x + w) / scale, (y + h) / scale, "stationary_object", conf)
+            )
         return boxes
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Box]]:
@@ -156,12 +158,14 @@ class MovingObjectDetector:
 
     name = "motion"
 
-    def __init__(self, config: MotionConfig | None = None, *, labels: tuple[str, ...] = ("vehicle", "person")) -> None:
+    def __init__(
+        self, config: MotionConfig | None = None, *, labels: tuple[str, ...] = ("vehicle", "person")
+    ) -> None:
         self.config = config or MotionConfig()
         self.labels = labels
-        self._mog = cv2.createBackgroundSubtractorMOG2(history=self.config.history,
-                                                       varThreshold=self.config.var_threshold,
-                                                       detectShadows=False)
+        self._mog = cv2.createBackgroundSubtractorMOG2(
+            history=self.config.history, varThreshold=self.config.var_threshold, detectShadows=False
+        )
         self._size: tuple[int, int, float] | None = None
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
@@ -226,9 +230,12 @@ class HogPeopleDetector:
         h0, w0 = frame.shape[:2]
         scale = min(128.0 / max(cfg.person_height_px, 1.0), cfg.max_width / float(w0))
         img = cv2.resize(frame, (int(w0 * scale), int(h0 * scale))) if scale != 1.0 else frame
-        rects, weights = self._hog.detectMultiScale(img, hitThreshold=cfg.hit_threshold,
-                                                    winStride=(cfg.win_stride, cfg.win_stride),
-                                                    scale=cfg.scale_step)
+        rects, weights = self._hog.detectMultiScale(
+            img,
+            hitThreshold=cfg.hit_threshold,
+            winStride=(cfg.win_stride, cfg.win_stride),
+            scale=cfg.scale_step,
+        )
         boxes = []
         for (x, y, w, h), wt in zip(rects, np.ravel(weights) if len(rects) else [], strict=False):
             conf = float(1.0 / (1.0 + np.exp(-float(wt))))  # SVM margin → 0..1
@@ -252,8 +259,15 @@ class ClassicalDetector:
 
     name = "classical"
 
-    def __init__(self, fps: float, *, hog: bool = False, hog_config: HogConfig | None = None,
-                 stationary: StationaryConfig | None = None, motion: MotionConfig | None = None) -> None:
+    def __init__(
+        self,
+        fps: float,
+        *,
+        hog: bool = False,
+        hog_config: HogConfig | None = None,
+        stationary: StationaryConfig | None = None,
+        motion: MotionConfig | None = None,
+    ) -> None:
         st = stationary or StationaryConfig()
         st.fps = fps
         self.stationary = StationaryObjectDetector(st)

@@ -83,8 +83,17 @@ def run_from_args(args: argparse.Namespace) -> int:
         camera = camera_by_id(args.camera)
         shared = load_shared(mode)
         out = Path(args.out) if args.out else None
-        camera_run = build_run(camera, args.source, settings, mode=mode, out=out, max_frames=args.max_frames,
-                               loop=args.loop, start=start_time(getattr(args, "start", None)), shared=shared)
+        camera_run = build_run(
+            camera,
+            args.source,
+            settings,
+            mode=mode,
+            out=out,
+            max_frames=args.max_frames,
+            loop=args.loop,
+            start=start_time(getattr(args, "start", None)),
+            shared=shared,
+        )
     except (KeyError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -69,9 +69,12 @@ def blur_regions(image: np.ndarray, regions: Sequence[tuple[int, int, int, int]]
         if x2 - x1 < 2 or y2 - y1 < 2:
             continue
         roi = image[y1:y2, x1:x2]
-        small = cv2.resize(roi, (max(1, (x2 - x1) // 8), max(1, (y2 - y1) // 8)), interpolation=cv2.INTER_AREA)
-        image[y1:y2, x1:x2] = cv2.GaussianBlur(cv2.resize(small, (x2 - x1, y2 - y1),
-                                                          interpolation=cv2.INTER_NEAREST), (0, 0), 3)
+        small = cv2.resize(
+            roi, (max(1, (x2 - x1) // 8), max(1, (y2 - y1) // 8)), interpolation=cv2.INTER_AREA
+        )
+        image[y1:y2, x1:x2] = cv2.GaussianBlur(
+            cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST), (0, 0), 3
+        )
     return image
 
 
@@ -116,31 +119,52 @@ class EvidenceStore:
         if self.blur_faces:
             self._faces = FaceBlurrer()
             if not self._faces.available:
-                log.warning("face blurring requested but OpenCV has no Haar face cascade here; not blurring faces")
+                log.warning(
+                    "face blurring requested but OpenCV has no Haar face cascade here; not blurring faces"
+                )
 
-    def write(self, image: np.ndarray, box: Box, *, camera_id: str, event_id: str, when: datetime,
-              zone: PixelZone | None = None, caption: str = "") -> tuple[str, str]:
+    def write(
+        self,
+        image: np.ndarray,
+        box: Box,
+        *,
+        camera_id: str,
+        event_id: str,
+        when: datetime,
+        zone: PixelZone | None = None,
+        caption: str = "",
+    ) -> tuple[str, str]:
         frame_ref, crop_ref = evidence_refs(camera_id, event_id, when, self.tz)
         frame_path, crop_path = resolve_ref(self.root, frame_ref), resolve_ref(self.root, crop_ref)
         frame_path.parent.mkdir(parents=True, exist_ok=True)
         h, w = image.shape[:2]
         clean = image.copy()
         if self.blur:
-            blur_regions(clean, [(int(a * w), int(b * h), int(c * w), int(d * h)) for a, b, c, d in self.blur])
+            blur_regions(
+                clean, [(int(a * w), int(b * h), int(c * w), int(d * h)) for a, b, c, d in self.blur]
+            )
         if self._faces is not None:
             self._faces(clean)
         b = box.clipped(w, h)
         x1, y1, x2, y2 = int(b.x1), int(b.y1), int(np.ceil(b.x2)), int(np.ceil(b.y2))
         pad = max(4, int(0.15 * max(x2 - x1, y2 - y1)))
-        crop = clean[max(0, y1 - pad):min(h, y2 + pad), max(0, x1 - pad):min(w, x2 + pad)].copy()
+        crop = clean[max(0, y1 - pad) : min(h, y2 + pad), max(0, x1 - pad) : min(w, x2 + pad)].copy()
         annotated = clean
         if zone is not None:
             pts = np.array(zone.polygon, dtype=np.int32).reshape(-1, 1, 2)
             cv2.polylines(annotated, [pts], True, (0, 255, 255), 2)
         cv2.rectangle(annotated, (x1, y1), (x2, y2), (0, 0, 255), 2)
         if caption:
-            cv2.putText(annotated, caption, (x1, max(14, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1,
-                        cv2.LINE_AA)
+            cv2.putText(
+                annotated,
+                caption,
+                (x1, max(14, y1 - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (0, 0, 255),
+                1,
+                cv2.LINE_AA,
+            )
         params = [cv2.IMWRITE_JPEG_QUALITY, self.quality]
         if not cv2.imwrite(str(frame_path), annotated, params):
             raise OSError(f"could not write {frame_path}")

@@ -62,14 +62,29 @@ def start_time(text: str | None) -> datetime:
 
 def tracker_config(fps: float) -> TrackerConfig:
     """Inertia in seconds, converted to frames at this camera's processing rate."""
-    return TrackerConfig(iou_threshold=0.25, min_hits=max(2, round(0.3 * fps)), max_misses=max(3, round(1.5 * fps)),
-                         min_confidence=0.2, high_confidence=0.45)
+    return TrackerConfig(
+        iou_threshold=0.25,
+        min_hits=max(2, round(0.3 * fps)),
+        max_misses=max(3, round(1.5 * fps)),
+        min_confidence=0.2,
+        high_confidence=0.45,
+    )
 
 
-def build_run(camera: Camera, source: str, settings: Settings, *, mode: str = "classical",
-              out: Path | None = None, max_frames: int | None = None, loop: bool = False,
-              start: datetime | None = None, hog: bool = False, shared: Detector | None = None,
-              sample_fps: float | None = None) -> CameraRun:
+def build_run(
+    camera: Camera,
+    source: str,
+    settings: Settings,
+    *,
+    mode: str = "classical",
+    out: Path | None = None,
+    max_frames: int | None = None,
+    loop: bool = False,
+    start: datetime | None = None,
+    hog: bool = False,
+    shared: Detector | None = None,
+    sample_fps: float | None = None,
+) -> CameraRun:
     if mode not in MODES:
         raise ValueError(f"--detector must be one of {', '.join(MODES)}, not {mode!r}")
     fps = sample_fps or camera.sample_fps
@@ -78,9 +93,15 @@ def build_run(camera: Camera, source: str, settings: Settings, *, mode: str = "c
         detectors.append(ClassicalDetector(fps, hog=hog, hog_config=HogConfig()))
     extra_map = getattr(shared, "label_map", None) if mode != "classical" else None
     root = out / "evidence" if out is not None else settings.evidence_dir
-    pipeline = CameraPipeline(camera, tz=settings.tz, evidence=EvidenceStore(root, settings.tz),
-                              detectors=detectors, mode=mode, tracker=tracker_config(fps),
-                              label_map=label_map_for(camera.id, extra_map))
+    pipeline = CameraPipeline(
+        camera,
+        tz=settings.tz,
+        evidence=EvidenceStore(root, settings.tz),
+        detectors=detectors,
+        mode=mode,
+        tracker=tracker_config(fps),
+        label_map=label_map_for(camera.id, extra_map),
+    )
     src = open_source(resolve_source(source), sample_fps=fps, start=start, loop=loop, max_frames=max_frames)
     return CameraRun(pipeline, src)
 

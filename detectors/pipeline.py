@@ -13,14 +13,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from pathlib import Path
 
 import numpy as np
 
 from cityops.devices import Camera
 from cityops.schemas import Detection
 from detectors.base import Box, Detector
-from detectors.evidence import EvidenceStore
+from detectors.evidence import EvidenceStore, evidence_refs
 from detectors.rules import LabelMap, RuleEngine, to_detection
 from detectors.sources import Frame, Source, SourceError
 from detectors.tracking import Tracker, TrackerConfig
@@ -39,16 +38,26 @@ class PipelineStats:
 class CameraPipeline:
     """Everything stateful about one camera except its frame source."""
 
-    def __init__(self, camera: Camera, *, tz: tzinfo, evidence: EvidenceStore | None,
-                 detectors: Sequence[Detector] = (), mode: str = "classical",
-                 tracker: TrackerConfig | None = None, label_map: LabelMap | None = None,
-                 zone_label_maps: dict[str, LabelMap] | None = None, min_confidence: float = 0.3) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        *,
+        tz: tzinfo,
+        evidence: EvidenceStore | None,
+        detectors: Sequence[Detector] = (),
+        mode: str = "classical",
+        tracker: TrackerConfig | None = None,
+        label_map: LabelMap | None = None,
+        zone_label_maps: dict[str, LabelMap] | None = None,
+        min_confidence: float = 0.3,
+    ) -> None:
         self.camera = camera
         self.detectors = list(detectors)
         self.mode = mode
         self.tracker = Tracker(tracker)
-        self.rules = RuleEngine(camera, tz, label_map=label_map, zone_label_maps=zone_label_maps,
-                                min_confidence=min_confidence)
+        self.rules = RuleEngine(
+            camera, tz, label_map=label_map, zone_label_maps=zone_label_maps, min_confidence=min_confidence
+        )
         self.evidence = evidence
         self.stats = PipelineStats()
 
@@ -70,13 +79,29 @@ class CameraPipeline:
             zone = next((z for z in self.rules.zones_for(w, h) if z.id == cap.zone.id), None)
             if self.evidence is not None:
                 frame_ref, crop_ref = self.evidence.write(
-                    frame.image, cap.box, camera_id=self.camera.id, event_id=cap.event_id, when=cap.last_seen,
-                    zone=zone, caption=f"{cap.ai_type} #{cap.track_id} {cap.dwell_s:.0f}s")
+                    frame.image,
+                    cap.box,
+                    camera_id=self.camera.id,
+                    event_id=cap.event_id,
+                    when=cap.last_seen,
+                    zone=zone,
+                    caption=f"{cap.ai_type} #{cap.track_id} {cap.dwell_s:.0f}s",
+                )
             else:  # no store (dry runs): refs still name where the evidence would be
-                from detectors.evidence import evidence_refs
-                frame_ref, crop_ref = evidence_refs(self.camera.id, cap.event_id, cap.last_seen, self.rules.tz)
-            out.append(to_detection(cap, self.camera, width=w, height=h, evidence_ref=frame_ref,
-                                    crop_ref=crop_ref or None, detector=f"{self.mode}/{cap.label}"))
+                frame_ref, crop_ref = evidence_refs(
+                    self.camera.id, cap.event_id, cap.last_seen, self.rules.tz
+                )
+            out.append(
+                to_detection(
+                    cap,
+                    self.camera,
+                    width=w,
+                    height=h,
+                    evidence_ref=frame_ref,
+                    crop_ref=crop_ref or None,
+                    detector=f"{self.mode}/{cap.label}",
+                )
+            )
         self.stats.frames_processed += 1
         self.stats.captures += len(out)
         self.stats.seconds += time.perf_counter() - t0
@@ -118,21 +143,42 @@ class Runner:
     max_batch: int = 32
     started: float = field(default_factory=time.perf_counter)
 
-    def ticks(self) -> Iterator[list[Detection]]:
-        self.started = time.perf_counter()
-        while True:
-            batch: list[tuple[CameraRun, Frame]] = []
-            for run in self.cameras:
+    realtime: bool = False  # pace frames to their timestamps (demo replays behave like live cameras)
+
+    def _batch(self, pending: dict[int, Frame]) -> list[tuple[CameraRun, Frame]]:
+        """One frame per camera; in real time only the frames that are due, after sleeping until one is."""
+        for i, run in enumerate(self.cameras):
+            if i not in pending:
                 frame = run.next_frame()
                 if frame is not None:
-                    batch.append((run, frame))
+                    pending[i] = frame
+        if not pending:
+            return []
+        if self.realtime:
+            if self._anchor is None:
+                self._anchor = (time.monotonic(), min(f.time for f in pending.values()))
+            mono0, t0 = self._anchor
+            due = {i: mono0 + (f.time - t0).total_seconds() for i, f in pending.items()}
+            time.sleep(max(0.0, min(due.values()) - time.monotonic()))
+            now = time.monotonic()
+            ready = [i for i in sorted(pending) if due[i] <= now + 1e-3]
+        else:
+            ready = sorted(pending)
+        return [(self.cameras[i], pending.pop(i)) for i in ready]
+
+    def ticks(self) -> Iterator[list[Detection]]:
+        self.started = time.perf_counter()
+        self._anchor: tuple[float, datetime] | None = None
+        pending: dict[int, Frame] = {}
+        while True:
+            batch = self._batch(pending)
             if not batch:
                 return
             shared: list[list[Box]] = [[] for _ in batch]
             if self.shared is not None:
                 for i in range(0, len(batch), self.max_batch):
-                    part = batch[i:i + self.max_batch]
-                    shared[i:i + len(part)] = self.shared.detect([f.image for _, f in part])
+                    part = batch[i : i + self.max_batch]
+                    shared[i : i + len(part)] = self.shared.detect([f.image for _, f in part])
             out: list[Detection] = []
             for (run, frame), boxes in zip(batch, shared, strict=True):
                 out.extend(run.pipeline.process(frame, boxes))
@@ -144,10 +190,13 @@ class Runner:
         for run in self.cameras:
             st, src = run.pipeline.stats, run.source.stats
             per_camera[run.pipeline.camera.id] = {
-                "frames_read": src.frames_read, "frames_processed": st.frames_processed,
+                "frames_read": src.frames_read,
+                "frames_processed": st.frames_processed,
                 "processing_fps": round(st.frames_processed / st.seconds, 1) if st.seconds else 0.0,
-                "tracks": run.pipeline.tracker.total_confirmed, "captures": st.captures,
-                "reconnects": src.reconnects, "error": run.error or None,
+                "tracks": run.pipeline.tracker.total_confirmed,
+                "captures": st.captures,
+                "reconnects": src.reconnects,
+                "error": run.error or None,
             }
         processed = sum(r.pipeline.stats.frames_processed for r in self.cameras)
         return {
@@ -159,11 +208,3 @@ class Runner:
             "wall_s": round(wall, 2),
             "cameras": per_camera,
         }
-
-
-def evidence_root(out: str | Path | None, default: Path) -> Path:
-    return Path(out) / "evidence" if out else default
-
-
-def frame_time(frame: Frame) -> datetime:
-    return frame.time

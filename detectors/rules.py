@@ -31,8 +31,16 @@ LabelMap = Mapping[str, Sequence[str]]
 
 DEFAULT_LABEL_MAP: dict[str, tuple[str, ...]] = {
     # Something that arrived and stayed: on a road a parked vehicle, on a pavement goods or rubbish.
-    "stationary_object": ("illegal_parking", "shop_overflow", "stacked_materials", "exposed_garbage", "dumped_muck",
-                          "street_vending", "street_drying", "garbage_overflow"),
+    "stationary_object": (
+        "illegal_parking",
+        "shop_overflow",
+        "stacked_materials",
+        "exposed_garbage",
+        "dumped_muck",
+        "street_vending",
+        "street_drying",
+        "garbage_overflow",
+    ),
     "vehicle": ("illegal_parking",),
     "car": ("illegal_parking",),
     "truck": ("illegal_parking", "uncovered_muck_truck"),
@@ -50,8 +58,15 @@ DEFAULT_LABEL_MAP: dict[str, tuple[str, ...]] = {
 # (jitter of a parked car's box is well below 0.1); people may mill about as vendors do, but a walker
 # (about 0.8 body heights per second) does not dwell.
 MAX_SPEED: dict[str, float] = {
-    "stationary_object": 0.1, "vehicle": 0.1, "car": 0.1, "truck": 0.1, "bus": 0.1, "bicycle": 0.1,
-    "motorcycle": 0.1, "ebike": 0.1, "person": 0.35,
+    "stationary_object": 0.1,
+    "vehicle": 0.1,
+    "car": 0.1,
+    "truck": 0.1,
+    "bus": 0.1,
+    "bicycle": 0.1,
+    "motorcycle": 0.1,
+    "ebike": 0.1,
+    "person": 0.35,
 }
 DEFAULT_MAX_SPEED = 0.35
 SPEED_WINDOW_S = 2.0  # judge speed only over at least this long, so box jitter does not dominate
@@ -75,7 +90,9 @@ class Capture:
     @property
     def event_id(self) -> str:
         """Stable for the same camera, track and first sighting: a re-sent capture de-duplicates."""
-        digest = hashlib.sha1(f"{self.camera_id}|{self.track_id}|{self.first_seen.isoformat()}".encode()).hexdigest()
+        digest = hashlib.sha1(
+            f"{self.camera_id}|{self.track_id}|{self.first_seen.isoformat()}".encode()
+        ).hexdigest()
         return f"det-{digest[:20]}"
 
     @property
@@ -94,9 +111,16 @@ def ai_type_for(label: str, zone: Zone, label_map: LabelMap) -> str | None:
 class RuleEngine:
     """The rules of one camera. Call :meth:`update` with each processed frame's matched tracks."""
 
-    def __init__(self, camera: Camera, tz: tzinfo, *, label_map: LabelMap | None = None,
-                 zone_label_maps: Mapping[str, LabelMap] | None = None, min_confidence: float = 0.3,
-                 grace_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        tz: tzinfo,
+        *,
+        label_map: LabelMap | None = None,
+        zone_label_maps: Mapping[str, LabelMap] | None = None,
+        min_confidence: float = 0.3,
+        grace_s: float = 2.0,
+    ) -> None:
         self.camera = camera
         self.tz = tz
         self.label_map = dict(label_map or DEFAULT_LABEL_MAP)
@@ -153,14 +177,33 @@ class RuleEngine:
                 if ai_type is None:
                     continue
                 track.captured = True
-                captures.append(Capture(self.camera.id, track.id, pz.zone, ai_type, track.label,
-                                        round(min(1.0, max(0.0, track.confidence)), 4), track.box,
-                                        track.first_seen, t, round(dwell, 3)))
+                captures.append(
+                    Capture(
+                        self.camera.id,
+                        track.id,
+                        pz.zone,
+                        ai_type,
+                        track.label,
+                        round(min(1.0, max(0.0, track.confidence)), 4),
+                        track.box,
+                        track.first_seen,
+                        t,
+                        round(dwell, 3),
+                    )
+                )
         return captures
 
 
-def to_detection(capture: Capture, camera: Camera, *, width: int, height: int, evidence_ref: str,
-                 crop_ref: str | None, detector: str) -> Detection:
+def to_detection(
+    capture: Capture,
+    camera: Camera,
+    *,
+    width: int,
+    height: int,
+    evidence_ref: str,
+    crop_ref: str | None,
+    detector: str,
+) -> Detection:
     """The contract message for a capture (evidence stays on disk; only its relative path travels)."""
     b = capture.box.clipped(width, height)
     return Detection(

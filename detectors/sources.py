@@ -79,9 +79,16 @@ def _default_capture(spec: str) -> Any:
 class VideoFileSource:
     """A video file read to its real end; ``loop`` replays it with timestamps that keep increasing."""
 
-    def __init__(self, path: str | Path, *, sample_fps: float | None = None, start: datetime | None = None,
-                 loop: bool = False, max_frames: int | None = None,
-                 capture_factory: CaptureFactory = _default_capture) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sample_fps: float | None = None,
+        start: datetime | None = None,
+        loop: bool = False,
+        max_frames: int | None = None,
+        capture_factory: CaptureFactory = _default_capture,
+    ) -> None:
         self.path = Path(path)
         self.sample_fps = sample_fps
         self.start = start or datetime.now(UTC)
@@ -148,11 +155,19 @@ class VideoFileSource:
 class StreamSource:
     """A live RTSP/HTTP stream; a dropped stream reconnects with bounded exponential backoff."""
 
-    def __init__(self, url: str, *, sample_fps: float | None = None, max_frames: int | None = None,
-                 max_reconnects: int = 10, backoff_s: float = 0.5, max_backoff_s: float = 30.0,
-                 capture_factory: CaptureFactory = _default_capture,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sample_fps: float | None = None,
+        max_frames: int | None = None,
+        max_reconnects: int = 10,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        capture_factory: CaptureFactory = _default_capture,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.url = url
         self.sample_fps = sample_fps
         self.max_frames = max_frames
@@ -205,20 +220,33 @@ class StreamSource:
                 if self.stats.frames_read == 0:
                     raise SourceError(self.message)
                 return
-            delay = min(self.backoff_s * (2 ** failures), self.max_backoff_s)
+            delay = min(self.backoff_s * (2**failures), self.max_backoff_s)
             failures += 1
             self.stats.reconnects += 1
             self.delays.append(delay)
-            log.warning("%s: stream dropped or unreachable; reconnect %d/%d in %.1fs",
-                        self._redacted(), failures, self.max_reconnects, delay)
+            log.warning(
+                "%s: stream dropped or unreachable; reconnect %d/%d in %.1fs",
+                self._redacted(),
+                failures,
+                self.max_reconnects,
+                delay,
+            )
             self.sleep(delay)
 
 
 class ImageFolderSource:
     """Images of a folder in sorted name order, as frames ``1 / folder_fps`` apart."""
 
-    def __init__(self, folder: str | Path, *, sample_fps: float | None = None, start: datetime | None = None,
-                 folder_fps: float = 1.0, loop: bool = False, max_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        sample_fps: float | None = None,
+        start: datetime | None = None,
+        folder_fps: float = 1.0,
+        loop: bool = False,
+        max_frames: int | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.sample_fps = sample_fps
         self.start = start or datetime.now(UTC)
@@ -264,8 +292,14 @@ class ImageFolderSource:
 Source = VideoFileSource | StreamSource | ImageFolderSource
 
 
-def open_source(spec: str, *, sample_fps: float | None = None, start: datetime | None = None,
-                loop: bool = False, max_frames: int | None = None) -> Source:
+def open_source(
+    spec: str,
+    *,
+    sample_fps: float | None = None,
+    start: datetime | None = None,
+    loop: bool = False,
+    max_frames: int | None = None,
+) -> Source:
     """The right source for a path or URL. Relative paths are taken from the current directory."""
     if spec.lower().startswith(STREAM_PREFIXES):
         return StreamSource(spec, sample_fps=sample_fps, max_frames=max_frames)

@@ -90,8 +90,9 @@ class Tracker:
         self.next_id = 1
         self.total_confirmed = 0
 
-    def _match(self, tracks: list[Track],
-               boxes: list[Box]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    def _match(
+        self, tracks: list[Track], boxes: list[Box]
+    ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
         """Greedy class-aware IoU matching → (pairs, unmatched track idx, unmatched box idx)."""
         if not tracks or not boxes:
             return [], list(range(len(tracks))), list(range(len(boxes)))
@@ -111,8 +112,11 @@ class Tracker:
             pairs.append((int(ti), int(bi)))
             used_t.add(int(ti))
             used_b.add(int(bi))
-        return (pairs, [i for i in range(len(tracks)) if i not in used_t],
-                [j for j in range(len(boxes)) if j not in used_b])
+        return (
+            pairs,
+            [i for i in range(len(tracks)) if i not in used_t],
+            [j for j in range(len(boxes)) if j not in used_b],
+        )
 
     def _hit(self, track: Track, box: Box, t: datetime) -> None:
         track.box = box
@@ -145,8 +149,15 @@ class Tracker:
             remaining[i].misses += 1
         for bi in left_b:
             box = high[bi]
-            track = Track(self.next_id, box, t, t, confidence_sum=box.confidence,
-                          best_confidence=box.confidence, votes=Counter({box.label: 1}))
+            track = Track(
+                self.next_id,
+                box,
+                t,
+                t,
+                confidence_sum=box.confidence,
+                best_confidence=box.confidence,
+                votes=Counter({box.label: 1}),
+            )
             self.next_id += 1
             if cfg.min_hits <= 1:
                 track.confirmed = True

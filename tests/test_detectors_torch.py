@@ -28,7 +28,10 @@ def test_model_runs_on_a_mixed_batch_on_the_available_device():
     assert isinstance(det, TorchDetector)
     assert det.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 255, (360, 480, 3), np.uint8), rng.integers(0, 255, (720, 1280, 3), np.uint8)] * 4
+    frames = [
+        rng.integers(0, 255, (360, 480, 3), np.uint8),
+        rng.integers(0, 255, (720, 1280, 3), np.uint8),
+    ] * 4
     out = det.detect(frames)
     assert len(out) == 8
     for boxes, f in zip(out, frames, strict=True):

@@ -63,14 +63,19 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
                 await pub.send(s.topics.cases, "bad", b)
             await pub.send(s.topics.sensors, "GW-T", orjson.dumps(envelope))
             await pub.send(s.topics.detections, "CAM-0001", orjson.dumps(capture))
+
+    async def publish_command() -> None:
+        async with Publisher(s) as pub:
             await pub.send(s.topics.commands, "P1", orjson.dumps(command))
 
     with worker(tmp_path / "worker.log"):
         asyncio.run(publish())
         city_key = keys.kpi_daily(keys.day_bucket(datetime.now(s.tz)), "city", "350200")
-        wait_until(lambda: redis_client.hget(city_key, "dispatched") == "2" and redis_client.exists(keys.audit())
+        wait_until(lambda: redis_client.hget(city_key, "dispatched") == "2"
                    and redis_client.exists(keys.sensor("NS-0001-LAEQ")) and redis_client.exists(keys.captures()),
                    60, "events did not reach Redis")
+        asyncio.run(publish_command())  # the case exists now: a command for it applies
+        wait_until(lambda: redis_client.hget(keys.case("P1"), "acknowledged_by") == "值班员", 30, "command not applied")
         wait_until(lambda: len(read.recent_dead_letters(redis_client)) >= 4, 30, "dead letters not counted")
 
     counters = read.day_counters(redis_client, datetime.now(s.tz))
@@ -226,6 +231,18 @@ def test_sensor_exceedance_opens_a_case_and_silence_raises_offline(stack_env, re
         assert case["source"] == "iot_sensor" and case["category"] == "E0303"
         alert = redis_client.hgetall(keys.alert(f"sensor:{sensor.id}:1"))
         assert alert["state"] == "active" and alert["case_id"] == case_id
+        # a duty officer acknowledges the alert through Kafka; the change shows in Redis and the audit trail
+        ack = {"command_id": "ack-1", "action": "acknowledge", "target_kind": "alert",
+               "target_id": f"sensor:{sensor.id}:1", "user": "值班员李四", "issued_at": datetime.now(s.tz).isoformat()}
+
+        async def acknowledge() -> None:
+            async with Publisher(s) as pub:
+                await pub.send(s.topics.commands, ack["target_id"], orjson.dumps(ack))
+
+        asyncio.run(acknowledge())
+        wait_until(lambda: redis_client.hget(keys.alert(f"sensor:{sensor.id}:1"), "state") == "acknowledged", 30)
+        audit = [orjson.loads(f["json"]) for _, f in redis_client.xrange(keys.audit())]
+        assert audit[-1]["user"] == "值班员李四" and audit[-1]["before"]["state"] == "active"
         # make the sensor look silent for 3 intervals: the offline timer raises an alert
         redis_client.zadd(keys.sensors_seen(), {sensor.id: time.time() - SILENT_INTERVALS * sensor.interval_s - 5})
         wait_until(lambda: redis_client.hget(keys.sensor(sensor.id), "offline") == "1", 30, "no offline alert")

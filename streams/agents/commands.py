@@ -1,4 +1,4 @@
-"""Duty officers' commands → the audit trail (who, when, what)."""
+"""Duty officers' commands → alerts and cases changed, case steps published, everything audited."""
 
 from __future__ import annotations
 
@@ -6,19 +6,34 @@ from collections.abc import Sequence
 
 from faust.types import EventT
 
-from cityops.schemas import OperatorCommand
+from cityops import keys
+from cityops.schemas import OperatorCommand, encode
 from cityops.settings import get_settings
+from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
-from streams.app import app, commands_topic
+from streams.app import app, cases_topic, commands_topic
+from streams.command_projection import CommandRefused, project_command
+from streams.deadletter import refuse
 from streams.effects import Effects
-from streams.projections import project_command
 
 
 async def process(events: Sequence[EventT]) -> None:
+    topic = get_settings().topics.commands
     effects: list[Effects] = []
-    decoded = await drop_repeats(await decode_batch(events, OperatorCommand, get_settings().topics.commands, effects),
-                                 lambda m: m.command_id)
-    effects.extend(project_command(msg) for _, msg in decoded)
+    decoded = await drop_repeats(await decode_batch(events, OperatorCommand, topic, effects), lambda m: m.command_id)
+    r = runtime.redis()
+    for event, cmd in decoded:  # one at a time: a command sees the effects of the one before it
+        target_key = keys.alert(cmd.target_id) if cmd.target_kind == "alert" else keys.case(cmd.target_id)
+        target = await r.hgetall(target_key)
+        alert_case = await r.hgetall(keys.case(target["case_id"])) if target.get("case_id") else {}
+        try:
+            outcome = project_command(cmd, target, alert_case)
+        except CommandRefused as err:
+            effects.append(await refuse(event, topic, event.message.value, str(err), "transition", cmd.command_id))
+            continue
+        for case_event in outcome.cases:
+            await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
+        await apply([outcome.effects])
     await apply(effects)
 
 

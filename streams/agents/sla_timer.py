@@ -25,7 +25,12 @@ if redis.call('HGET', KEYS[1], 'overdue') == '1' or redis.call('HGET', KEYS[1], 
 end
 redis.call('HSET', KEYS[1], 'overdue', '1')
 local weight = redis.call('HGET', KEYS[1], 'weight') or '1'
-for i = 3, #KEYS do redis.call('ZADD', KEYS[i], weight, ARGV[1]) end
+for i = 4, #KEYS do redis.call('ZADD', KEYS[i], weight, ARGV[1]) end
+local alert = cjson.decode(ARGV[6])
+redis.call('HSET', KEYS[3], 'id', alert['id'], 'type', 'sla_overdue', 'severity', alert['severity'], 'state', 'active',
+           'case_id', ARGV[1], 'stage', alert['stage'], 'deadline', ARGV[3], 'acknowledged', '0')
+redis.call('EXPIRE', KEYS[3], 34560000)
+redis.call('ZADD', ARGV[7], ARGV[2], alert['id'])
 redis.call('XADD', ARGV[4], 'MAXLEN', '~', ARGV[5], '*', 'json', ARGV[6])
 return 1
 """
@@ -58,9 +63,9 @@ async def mark_expired(now: float | None = None) -> int:
                  "deadline": view.deadline, "district": view.district, "street": view.street, "grid": view.grid,
                  "category": view.category, "department": view.department, "lon": view.lon, "lat": view.lat,
                  "at": time.time()}
-        marked += int(await script(keys=[keys.case(case_id), keys.sla_clock(), *sets],
+        marked += int(await script(keys=[keys.case(case_id), keys.sla_clock(), keys.alert(alert["id"]), *sets],
                                    args=[case_id, repr(score), view.deadline, keys.alerts(), keys.ALERTS_MAXLEN,
-                                         orjson.dumps(alert).decode()]))
+                                         orjson.dumps(alert).decode(), keys.active_alerts()]))
     return marked
 
 
