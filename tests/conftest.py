@@ -7,9 +7,7 @@ each other's messages.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,8 @@ from cityops.services.broker import start_broker
 from cityops.services.readiness import wait_for_broker, wait_for_redis
 from cityops.services.redis_server import start_redis
 from cityops.settings import Settings, get_settings
+from tests.workers import REPO_ROOT, stop_process, subprocess_env  # noqa: F401  (re-exported for tests)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared" / "datasets"
 
 
@@ -30,16 +28,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +44,7 @@ def broker_url(infra_dir: Path) -> Iterator[str]:
         wait_for_broker(Settings(kafka_broker=f"kafka://{address}"), timeout=30)
         yield address
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +56,7 @@ def redis_url(infra_dir: Path) -> Iterator[str]:
         wait_for_redis(Settings(redis_url=url), timeout=30)
         yield url
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture
@@ -96,11 +84,3 @@ def stack_env(broker_url: str, redis_url: str, redis_client: Redis, tmp_path: Pa
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
-
-
-def subprocess_env() -> dict[str, str]:
-    """The current environment (with the test's settings) for child processes."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env

@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -31,8 +30,7 @@ from fixtures.simulator.cases import CaseDayPlanner
 from fixtures.simulator.run import sensor_envelopes
 from fixtures.simulator.sensors import SensorModel
 from fixtures.xiamen import load_city, load_sensors
-from tests.conftest import REPO_ROOT, subprocess_env
-from tests.workers import wait_until
+from tests.workers import start_worker, stop_process, subprocess_env, wait_until
 
 CASES_PER_DAY = 1500
 SENSOR_TICKS = 20
@@ -102,19 +100,7 @@ def _committed(env: dict[str, str]) -> int:
 
 
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    fh = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "cityops", "worker", "--loglevel", "info"], cwd=REPO_ROOT,
-                            env=subprocess_env() | env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return start_worker(log, subprocess_env() | env)
 
 
 def _dump(r: Redis) -> dict[str, object]:
@@ -152,7 +138,7 @@ def _settle(r: Redis, env: dict[str, str], sent: int, procs: list[subprocess.Pop
     wait_until(stable, 120, "the read model kept changing", interval=3.0)
     wait_until(lambda: r.zcount("co:sla", "-inf", datetime.now().timestamp()) == 0, 30, "SLA timer did not catch up")
     for p in procs:
-        _stop(p)
+        stop_process(p)
     return _dump(r)
 
 

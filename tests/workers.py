@@ -1,36 +1,55 @@
-"""Start and stop real Faust worker processes for integration tests."""
+"""Real processes for integration tests: start and stop workers, wait for conditions."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, subprocess_env
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def subprocess_env() -> dict[str, str]:
+    """The current environment (with the test's settings) for child processes."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_worker(log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A ``python -m cityops worker`` process in its own session (so a test can kill its whole group)."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "cityops", "worker", "--loglevel", "info"], cwd=REPO_ROOT,
+                                env=env or subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 @contextlib.contextmanager
 def worker(log_path: Path, env: dict[str, str] | None = None, ready_timeout: float = 60) -> Iterator[subprocess.Popen]:
-    """A ``python -m cityops worker`` process, yielded once Faust reports it is ready."""
-    log = log_path.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "cityops", "worker", "--loglevel", "info"], cwd=REPO_ROOT,
-                            env=env or subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    """A worker process, yielded once Faust reports it is ready, stopped afterwards."""
+    proc = start_worker(log_path, env)
     try:
         wait_until(lambda: "[^Worker]: Ready" in log_path.read_text(errors="replace"), ready_timeout,
                    f"worker not ready; log:\n{log_path.read_text(errors='replace')[-3000:]}", proc)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        stop_process(proc)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str = "condition not met",
