@@ -20,6 +20,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:win:{m,q,h}:{sensor}:{bucket}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
 | ``co:sensors:seen`` | sorted set | when each sensor's data last *arrived* (wall clock), for offline alerts | live |
 | ``co:camera:{id}:recent`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
+| ``co:outbox`` | stream | case events the processors derived (IoT, AI, commands), until applied | until applied |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
@@ -121,6 +122,10 @@ def sensors_seen() -> str:
 def camera_recent(camera_id: str) -> str:
     """Accepted captures of one camera today (id → ai_type, box, time), to recognise an object seen again."""
     return f"{PREFIX}:camera:{camera_id}:recent"
+
+
+def outbox() -> str:
+    return f"{PREFIX}:outbox"
 
 
 def captures() -> str:

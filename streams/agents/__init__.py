@@ -1,3 +1,11 @@
 """One agent per topic, plus the SLA timer. Importing this package registers them on :data:`streams.app.app`."""
 
-from streams.agents import cases, commands, detections, sensor_timer, sensors, sla_timer  # noqa: F401
+from streams.agents import (  # noqa: F401
+    cases,
+    commands,
+    detections,
+    outbox_relay,
+    sensor_timer,
+    sensors,
+    sla_timer,
+)

@@ -15,6 +15,7 @@ from streams.app import app, cases_topic, commands_topic
 from streams.command_projection import CommandRefused, project_command
 from streams.deadletter import refuse
 from streams.effects import Effects
+from streams.outbox import stage
 
 
 async def process(events: Sequence[EventT]) -> None:
@@ -31,9 +32,10 @@ async def process(events: Sequence[EventT]) -> None:
         except CommandRefused as err:
             effects.append(await refuse(event, topic, event.message.value, str(err), "transition", cmd.command_id))
             continue
+        stage(outcome.effects, outcome.cases)  # written with the command's effects, atomically
+        await apply([outcome.effects])
         for case_event in outcome.cases:
             await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
-        await apply([outcome.effects])
     await apply(effects)
 
 

@@ -16,6 +16,7 @@ from streams.agents.batch import apply, decode_batch, drop_repeats
 from streams.app import app, cases_topic, detections_topic
 from streams.detection_projection import capture_id, project_detection
 from streams.effects import Effects
+from streams.outbox import stage
 
 log = logging.getLogger("cityops.detections")
 
@@ -34,15 +35,18 @@ async def process(events: Sequence[EventT]) -> None:
             for cam, values in zip(cameras, await pipe.execute(), strict=True):
                 recent[cam] = [orjson.loads(v) for v in values]
     ctx = runtime.detection_context()
+    derived = []
     for _, det in decoded:
         outcome = project_detection(det, recent.setdefault(det.camera_id, []), ctx)
         if outcome.reason:
             log.info("capture %s set aside: %s", det.event_id, outcome.reason)
-        for case_event in outcome.cases:
-            await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
         if outcome.effects is not None:
+            stage(outcome.effects, outcome.cases)  # written with the capture's effects, atomically
             effects.append(outcome.effects)
+        derived.extend(outcome.cases)
     await apply(effects)
+    for case_event in derived:
+        await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
 
 
 @app.agent(detections_topic)

@@ -15,6 +15,7 @@ from streams.agents.batch import apply, drop_repeats
 from streams.app import app, cases_topic, sensors_topic
 from streams.deadletter import refuse
 from streams.effects import Effects
+from streams.outbox import stage
 from streams.sensor_projection import SensorState, project_envelope
 
 
@@ -42,6 +43,7 @@ async def process(events: Sequence[EventT]) -> None:
             for sid, data in zip(sensor_ids, await pipe.execute(), strict=True):
                 states[sid] = SensorState.from_hash(sid, data)
     ctx = runtime.sensor_context()
+    derived = []
     for event, (envelope, good, bad) in envelopes:
         for index, reading, reason in bad:
             effects.append(await refuse(event, topic, reading, reason, "reading", f"{envelope.envelope_id}#{index}",
@@ -54,10 +56,12 @@ async def process(events: Sequence[EventT]) -> None:
             effects.append(await refuse(event, topic, reading.model_dump(mode="json"),
                                         f"unknown sensor {reading.sensor_id!r}", "validate",
                                         f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
-        for case_event in outcome.cases:  # ids fixed by the episode: a re-send is ignored downstream
-            await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
+        stage(outcome.effects, outcome.cases)  # written with the envelope's effects, atomically
+        derived.extend(outcome.cases)
         effects.append(outcome.effects)
     await apply(effects)
+    for case_event in derived:  # ids fixed by the episode: a re-send is ignored downstream
+        await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
     if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
         now = time.time()
         await r.zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, now))

@@ -1,0 +1,16 @@
+"""Every 2 s: re-publish derived case events not yet applied, forget those applied (see streams/outbox.py)."""
+
+from __future__ import annotations
+
+from streams import runtime
+from streams.app import app, cases_topic
+from streams.outbox import relay
+
+
+async def _send(case_id: str, payload: bytes) -> None:
+    await cases_topic.send(key=case_id.encode(), value=payload)
+
+
+@app.timer(interval=2.0)
+async def outbox_relay() -> None:
+    await relay(runtime.redis(), _send)
