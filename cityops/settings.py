@@ -21,6 +21,9 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
 | ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events this much older than the stream's watermark are dead-lettered |
 | ``CITYOPS_DEDUPE_TTL_S`` | ``864000`` | how long applied event ids are remembered (10 days) |
+| ``CITYOPS_BRIEFING_TIME`` | ``07:30`` | local time the scheduler writes yesterday's daily briefing (每日简报) |
+| ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
+| ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ class Settings:
     heartbeat_interval_s: float = 1.0
     max_lateness_s: int = 7200
     dedupe_ttl_s: int = 864000
+    briefing_time: str = "07:30"
+    briefing_langs: str = "zh"
+    briefing_targets: str = "closure=0.98,on_time=0.90,handling=0.95,rework=0.05,score=90"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -121,6 +127,9 @@ class Settings:
             heartbeat_interval_s=_env_float("CITYOPS_HEARTBEAT_INTERVAL", cls.heartbeat_interval_s),
             max_lateness_s=_env_int("CITYOPS_MAX_LATENESS_S", cls.max_lateness_s),
             dedupe_ttl_s=_env_int("CITYOPS_DEDUPE_TTL_S", cls.dedupe_ttl_s),
+            briefing_time=_env("CITYOPS_BRIEFING_TIME", cls.briefing_time),
+            briefing_langs=_env("CITYOPS_BRIEFING_LANGS", cls.briefing_langs),
+            briefing_targets=_env("CITYOPS_BRIEFING_TARGETS", cls.briefing_targets),
         )
 
     @property
