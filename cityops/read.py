@@ -6,7 +6,7 @@ Readers never spell Redis keys themselves: they call these functions, which use 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 from redis import Redis
@@ -165,3 +165,45 @@ def open_case_positions(r: Redis, limit: int = 20000) -> list[tuple[str, float, 
         return []
     positions = r.geopos(keys.open_cases(), *members)
     return [(m, p[0], p[1]) for m, p in zip(members, positions, strict=True) if p is not None]
+
+
+def overdue_cases(r: Redis, scope: str = "city", scope_id: str = "350200", limit: int = 50) -> list[dict[str, str]]:
+    """Open cases past their deadline *now* in one scope, longest overdue first (earliest deadline).
+
+    Each is the case's hash plus ``case_id`` and ``weight`` (its score in the overdue set); the
+    briefing lists them. Cases whose hash has gone (retention) are left out.
+    """
+    ids = r.zrange(keys.overdue(scope, scope_id), 0, -1)
+    pipe = r.pipeline(transaction=False)
+    for case_id in ids:
+        pipe.hgetall(keys.case(case_id))
+    rows = [{"case_id": cid, **data} for cid, data in zip(ids, pipe.execute(), strict=True) if data]
+    rows.sort(key=lambda row: (row.get("deadline", "") or "9999", row["case_id"]))
+    return rows[:limit]
+
+
+def alerts_of_day(r: Redis, day: datetime, count: int = keys.ALERTS_MAXLEN) -> list[dict]:
+    """Alerts of the feed whose own time (``since``, ``at`` or ``silent_since``) falls on ``day`` (local), oldest
+    first. Reads at most ``count`` newest entries of the feed, so a day older than the feed holds is partial."""
+    start = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    lo, hi = start.timestamp(), (start + timedelta(days=1)).timestamp()
+    out = []
+    for _id, fields in reversed(r.xrevrange(keys.alerts(), count=count)):
+        alert = orjson.loads(fields["json"])
+        t = _alert_ts(alert)
+        if t is not None and lo <= t < hi:
+            out.append(alert)
+    return out
+
+
+def _alert_ts(alert: dict) -> float | None:
+    for name in ("since", "at", "silent_since"):
+        value = alert.get(name)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str) and value:
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                continue
+    return None
