@@ -21,6 +21,10 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
 | ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events this much older than the stream's watermark are dead-lettered |
 | ``CITYOPS_DEDUPE_TTL_S`` | ``864000`` | how long applied event ids are remembered (10 days) |
+| ``CITYOPS_REPEAT_RADIUS_M`` | ``100`` | a case is a repeated problem when one of the same category lies this close … |
+| ``CITYOPS_REPEAT_WINDOW_DAYS`` | ``7`` | … and was reported at most this many days earlier |
+| ``CITYOPS_USERS_FILE`` | ``<var>/users.json`` | console accounts, scrypt hashes (demo: ``config/users.demo.json``) |
+| ``CITYOPS_CONSOLE_LANG`` | ``zh`` | console language before a user switches (``zh`` or ``en``) |
 | ``CITYOPS_BRIEFING_TIME`` | ``07:30`` | local time the scheduler writes yesterday's daily briefing (每日简报) |
 | ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
 | ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
@@ -105,9 +109,13 @@ class Settings:
     heartbeat_interval_s: float = 1.0
     max_lateness_s: int = 7200
     dedupe_ttl_s: int = 864000
+    repeat_radius_m: float = 100.0
+    repeat_window_days: float = 7.0
     briefing_time: str = "07:30"
     briefing_langs: str = "zh"
     briefing_targets: str = "closure=0.98,on_time=0.90,handling=0.95,rework=0.05,score=90"
+    users_file: Path | None = None  # None: <var_dir>/users.json
+    console_lang: str = "zh"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -127,9 +135,13 @@ class Settings:
             heartbeat_interval_s=_env_float("CITYOPS_HEARTBEAT_INTERVAL", cls.heartbeat_interval_s),
             max_lateness_s=_env_int("CITYOPS_MAX_LATENESS_S", cls.max_lateness_s),
             dedupe_ttl_s=_env_int("CITYOPS_DEDUPE_TTL_S", cls.dedupe_ttl_s),
+            repeat_radius_m=_env_float("CITYOPS_REPEAT_RADIUS_M", cls.repeat_radius_m),
+            repeat_window_days=_env_float("CITYOPS_REPEAT_WINDOW_DAYS", cls.repeat_window_days),
             briefing_time=_env("CITYOPS_BRIEFING_TIME", cls.briefing_time),
             briefing_langs=_env("CITYOPS_BRIEFING_LANGS", cls.briefing_langs),
             briefing_targets=_env("CITYOPS_BRIEFING_TARGETS", cls.briefing_targets),
+            users_file=Path(_env("CITYOPS_USERS_FILE", "")).resolve() if _env("CITYOPS_USERS_FILE", "") else None,
+            console_lang=_env("CITYOPS_CONSOLE_LANG", cls.console_lang),
         )
 
     @property
@@ -171,6 +183,11 @@ class Settings:
     @property
     def redis_dir(self) -> Path:
         return self.var_dir / "redis"
+
+    @property
+    def users_path(self) -> Path:
+        """The console's accounts file (``CITYOPS_USERS_FILE``, else ``<var>/users.json``)."""
+        return self.users_file or self.var_dir / "users.json"
 
 
 @lru_cache(maxsize=1)
