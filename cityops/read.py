@@ -207,3 +207,121 @@ def _alert_ts(alert: dict) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+# ------------------------------------------------------------------------------------ console reads
+
+
+def counters_until(r: Redis, at: datetime, scope: str = "city", scope_id: str = "350200") -> dict[str, float]:
+    """Counters of ``at``'s local day from midnight up to ``at`` (whole hours, the running hour pro rata).
+
+    Why: the big screen compares today so far with *the same time yesterday*, not with all of
+    yesterday. Daily hashes hold whole days, so this sums yesterday's hourly hashes (kept 14 days); the
+    hour ``at`` falls in counts by the fraction of it that has passed, which is exact for even flows
+    and off by at most one hour's share otherwise.
+    """
+    day = keys.day_bucket(at)
+    pipe = r.pipeline(transaction=False)
+    for h in range(at.hour + 1):
+        pipe.hgetall(keys.kpi_hourly(f"{day}{h:02d}", scope, scope_id))
+    out: dict[str, float] = {}
+    rows = pipe.execute()
+    fraction = (at.minute * 60 + at.second) / 3600.0
+    for h, data in enumerate(rows):
+        share = fraction if h == at.hour else 1.0
+        for k, v in _ints(data).items():
+            out[k] = out.get(k, 0.0) + v * share
+    return out
+
+
+SENSOR_STATE_FIELDS = ("kind", "metric", "value", "unit", "time", "phase", "offline", "offline_alert")
+
+
+def sensor_states(r: Redis, limit: int = 20000) -> dict[str, dict[str, str]]:
+    """Every known sensor's latest reading and alert state (``phase``: normal/pending/active/clearing,
+    ``offline``: "1" while silent), by sensor id, for the map's colours and the alarm count."""
+    ids = r.zrange(keys.sensors_index(), 0, limit - 1)
+    pipe = r.pipeline(transaction=False)
+    for sid in ids:
+        pipe.hmget(keys.sensor(sid), SENSOR_STATE_FIELDS)
+    out: dict[str, dict[str, str]] = {}
+    for sid, values in zip(ids, pipe.execute(), strict=True):
+        if values[0] is not None:
+            out[sid] = {k: v for k, v in zip(SENSOR_STATE_FIELDS, values, strict=True) if v is not None}
+    return out
+
+
+ALERT_CASE_FIELDS = ("state", "acknowledged", "acknowledged_by", "escalated", "escalated_by", "department",
+                     "district", "street", "grid", "category")
+
+
+def alerts_current(r: Redis, count: int = 300) -> list[dict]:
+    """The alerts of the newest ``count`` feed entries, one row per alert, newest first, in their state now.
+
+    The feed is an append-only stream (raised, cleared, commands); the duty console needs each alert
+    once, with what happened to it since: entries of one id are merged oldest to newest, then the
+    alert's hash (``co:alert:{id}``, changed by commands) wins. Alerts that have no hash (AI captures)
+    take acknowledgement and escalation from their case. Command echoes (type ``command``) are left
+    out; ``feed_ts`` is when the newest entry arrived (epoch seconds).
+    """
+    merged: dict[str, dict] = {}
+    for entry_id, fields in reversed(r.xrevrange(keys.alerts(), count=count)):
+        alert = orjson.loads(fields["json"])
+        if alert.get("type") == "command" or not alert.get("id"):
+            continue
+        row = merged.setdefault(alert["id"], {})
+        kind = row.get("type")
+        row.update(alert)
+        if kind and alert.get("type", "").endswith("_cleared"):
+            row["type"] = kind  # a clearing entry keeps the type it was raised with
+        row["feed_ts"] = int(entry_id.split("-", 1)[0]) / 1000.0
+    rows = sorted(merged.values(), key=lambda a: a["feed_ts"], reverse=True)
+    pipe = r.pipeline(transaction=False)
+    for row in rows:
+        pipe.hgetall(keys.alert(row["id"]))
+        if row.get("case_id"):
+            pipe.hmget(keys.case(row["case_id"]), ALERT_CASE_FIELDS)
+        else:
+            pipe.echo("")  # keeps the replies two per row
+    raw = pipe.execute()
+    for i, row in enumerate(rows):
+        state, case_fields = raw[2 * i], raw[2 * i + 1]
+        row["has_hash"] = bool(state)
+        row.update(state)
+        if isinstance(case_fields, list):
+            case = {k: v for k, v in zip(ALERT_CASE_FIELDS, case_fields, strict=True) if v is not None}
+            row["case_state"] = case.get("state", "")
+            for k in ("district", "street", "grid", "category", "department"):
+                if not row.get(k) and case.get(k):
+                    row[k] = case[k]
+            if not state:
+                if case.get("acknowledged") == "1":
+                    row.update(acknowledged="1", acknowledged_by=case.get("acknowledged_by", ""))
+                if case.get("escalated") == "1":
+                    row.update(escalated="1", severity="critical")
+                if case.get("state") in ("voided", "closed", "rejected"):
+                    row["state"] = "cleared"
+        if row.get("state") == "active" and str(row.get("acknowledged", "0")) == "1":
+            row["state"] = "acknowledged"
+    return rows
+
+
+def sla_due(r: Redis, now_ts: float, within_s: float, limit: int = 50) -> list[dict]:
+    """Open cases whose running SLA clock runs out in the next ``within_s`` seconds, soonest first, each
+    with ``due_ts`` (epoch seconds): the duty console's about-to-breach countdowns."""
+    due = r.zrangebyscore(keys.sla_clock(), now_ts, now_ts + within_s, start=0, num=limit, withscores=True)
+    pipe = r.pipeline(transaction=False)
+    for case_id, _ in due:
+        pipe.hgetall(keys.case(case_id))
+    return [{"case_id": cid, "due_ts": score, **data}
+            for (cid, score), data in zip(due, pipe.execute(), strict=True) if data]
+
+
+def audit_trail(r: Redis, count: int = 50) -> list[dict]:
+    """The newest operator commands first (who, when, what, before/after)."""
+    return [orjson.loads(fields["json"]) for _id, fields in r.xrevrange(keys.audit(), count=count)]
+
+
+def alert_state(r: Redis, alert_id: str) -> dict[str, str]:
+    """One alert's current hash (empty for alerts kept only in the feed, such as AI captures)."""
+    return r.hgetall(keys.alert(alert_id))
