@@ -21,6 +21,10 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:sensors:seen`` | sorted set | when each sensor's data last *arrived* (wall clock), for offline alerts | live |
 | ``co:camera:{id}:recent`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
 | ``co:outbox`` | stream | case events the processors derived (IoT, AI, commands), until applied | until applied |
+| ``co:repeat:queue`` | stream | newly reported located cases waiting for the repeated-problem check | until checked |
+| ``co:repeat:geo:{category}`` | geo set | positions of that category's recent reports | the repeat window (settings) |
+| ``co:repeat:t:{category}`` | sorted set | report times of the same cases | the repeat window (settings) |
+| ``co:repeats:d:{day}:{scope}:{id}`` | sorted set | repeated problems reported that day (score: report time) | 400 d |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
@@ -126,6 +130,26 @@ def camera_recent(camera_id: str) -> str:
 
 def outbox() -> str:
     return f"{PREFIX}:outbox"
+
+
+def repeat_queue() -> str:
+    return f"{PREFIX}:repeat:queue"
+
+
+def repeat_geo(category: str) -> str:
+    return f"{PREFIX}:repeat:geo:{category}"
+
+
+def repeat_times(category: str) -> str:
+    return f"{PREFIX}:repeat:t:{category}"
+
+
+def repeats_daily(day: str, scope: str, scope_id: str) -> str:
+    """Repeated problems (same category within R metres within N days of an earlier one) reported on ``day``."""
+    return f"{PREFIX}:repeats:d:{day}:{scope}:{scope_id}"
+
+
+REPEAT_SCOPES = ("city", "district", "street", "category")
 
 
 def captures() -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from cityops import keys
 from cityops.catalogue import Catalogue, Category
 from cityops.city import CityModel
@@ -51,6 +53,7 @@ ACTION_METRIC: dict[CaseAction, str] = {
 WEIGHTED = frozenset({"received", "registered", "dispatched", "handled", "reworked", "closed", "closed_on_time"})
 UNLOCATED = "unlocated"
 CLOSED_CASE_RETENTION_S = 400 * keys.DAY
+REPEAT_QUEUE_MAXLEN = 1_000_000
 
 
 class ProjectionError(ValueError):
@@ -178,6 +181,7 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
                         lat="" if event.lat is None else repr(event.lat), t_report=stamp)
         if event.lon is not None and event.lat is not None:
             eff.geoadd(keys.open_cases(), event.lon, event.lat, event.case_id)
+            _queue_repeat_check(eff, event, category.code)
     if event.action is CaseAction.REGISTER:
         view.t_register = stamp
         if event.category_code and event.category_code != view.category:
@@ -218,6 +222,15 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         eff.expire(case_key, CLOSED_CASE_RETENTION_S).expire(keys.case_timeline(event.case_id),
                                                               CLOSED_CASE_RETENTION_S)
     return eff, view
+
+
+def _queue_repeat_check(eff: Effects, event: CaseEvent, category: str) -> None:
+    """Index a located report by category and queue it for the repeated-problem check (streams/repeats.py)."""
+    t = event.event_time.timestamp()
+    eff.geoadd(keys.repeat_geo(category), event.lon, event.lat, event.case_id)
+    eff.zadd(keys.repeat_times(category), t, event.case_id)
+    eff.xadd(keys.repeat_queue(), REPEAT_QUEUE_MAXLEN, orjson.dumps(
+        {"case_id": event.case_id, "category": category, "lon": event.lon, "lat": event.lat, "t": t}).decode())
 
 
 def _advance_clock(eff: Effects, view: CaseView, event: CaseEvent, ctx: CaseContext) -> None:

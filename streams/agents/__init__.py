@@ -5,6 +5,7 @@ from streams.agents import (  # noqa: F401
     commands,
     detections,
     outbox_relay,
+    repeat_finder,
     sensor_timer,
     sensors,
     sla_timer,
