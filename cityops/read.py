@@ -325,3 +325,21 @@ def audit_trail(r: Redis, count: int = 50) -> list[dict]:
 def alert_state(r: Redis, alert_id: str) -> dict[str, str]:
     """One alert's current hash (empty for alerts kept only in the feed, such as AI captures)."""
     return r.hgetall(keys.alert(alert_id))
+
+
+# -------------------------------------------------------------------------------- repeated problems
+
+
+def repeated_problems(r: Redis, day: datetime, scope: str = "city", scope_id: str = "350200",
+                      limit: int = 500) -> list[dict]:
+    """Cases reported on ``day`` that repeat a problem (same category within R m within N days), newest first.
+
+    ``scope`` is one of :data:`cityops.keys.REPEAT_SCOPES`.
+    """
+    members = r.zrevrange(keys.repeats_daily(keys.day_bucket(day), scope, scope_id), 0, limit - 1)
+    fields = ("category", "district", "street", "grid", "state", "t_report", "lon", "lat", "address")
+    pipe = r.pipeline(transaction=False)
+    for cid in members:
+        pipe.hmget(keys.case(cid), fields)
+    return [{"case_id": cid, **dict(zip(fields, row, strict=True))}
+            for cid, row in zip(members, pipe.execute(), strict=True)]
