@@ -142,17 +142,16 @@ def locate(event: CaseEvent, city: CityModel) -> tuple[str, str, str, str]:
 
 
 def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metric: str, amount: int = 1,
-           scopes: list[tuple[str, str]] | None = None, hourly: bool = True) -> None:
+           scopes: list[tuple[str, str]] | None = None) -> None:
     local = when.astimezone(ctx.tz)
     day, hour = keys.day_bucket(local), keys.hour_bucket(local)
     for scope, scope_id in scopes if scopes is not None else view.scopes(ctx.city.code):
         key = keys.kpi_daily(day, scope, scope_id)
         eff.hincrby(key, metric, amount).expire(key, keys.DAILY_RETENTION_S)
+        hkey = keys.kpi_hourly(hour, scope, scope_id)
+        eff.hincrby(hkey, metric, amount).expire(hkey, keys.HOURLY_RETENTION_S)
         if metric in WEIGHTED:
-            eff.hincrby(key, f"w_{metric}", amount * view.weight)
-        if hourly and scope in ("city", "district", "grid", "department"):
-            hkey = keys.kpi_hourly(hour, scope, scope_id)
-            eff.hincrby(hkey, metric, amount).expire(hkey, keys.HOURLY_RETENTION_S)
+            eff.hincrby(key, f"w_{metric}", amount * view.weight).hincrby(hkey, f"w_{metric}", amount * view.weight)
 
 
 def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext) -> tuple[Effects, CaseView]:
@@ -197,12 +196,12 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
             view.late = 1
         if view.t_dispatch:
             seconds = max(0, int((event.event_time - datetime.fromisoformat(view.t_dispatch)).total_seconds()))
-            _count(eff, view, ctx, event.event_time, "handled_n", hourly=False)
-            _count(eff, view, ctx, event.event_time, "handling_s", seconds, hourly=False)
+            _count(eff, view, ctx, event.event_time, "handled_n")
+            _count(eff, view, ctx, event.event_time, "handling_s", seconds)
     view.state = state
     _count(eff, view, ctx, event.event_time, ACTION_METRIC[event.action])
     if event.action is CaseAction.CLOSE and not view.late:
-        _count(eff, view, ctx, event.event_time, "closed_on_time", hourly=False)
+        _count(eff, view, ctx, event.event_time, "closed_on_time")
     _advance_clock(eff, view, event, ctx)
     # Always leave the overdue sets on a step, not only when the view says "overdue": the timer may have
     # marked the case after this view was read (both writes are idempotent, so this is always safe).
@@ -260,8 +259,7 @@ def _attribute_to_department(eff: Effects, view: CaseView, department: str, ctx:
     in the day buckets of the report and the registration, so department figures add up like the city's."""
     for metric, stamp in (("received", view.t_report), ("registered", view.t_register)):
         if stamp:
-            _count(eff, view, ctx, datetime.fromisoformat(stamp), metric, scopes=[("department", department)],
-                   hourly=False)
+            _count(eff, view, ctx, datetime.fromisoformat(stamp), metric, scopes=[("department", department)])
 
 
 def _category(catalogue: Catalogue, code: str) -> Category:

@@ -137,6 +137,7 @@ def _settle(r: Redis, env: dict[str, str], sent: int, procs: list[subprocess.Pop
 
     wait_until(stable, 120, "the read model kept changing", interval=3.0)
     wait_until(lambda: r.xlen("co:outbox") == 0, 60, "derived case events were never applied")
+    wait_until(lambda: r.xlen("co:repeat:queue") == 0, 60, "reports were never checked for repeats")
     wait_until(lambda: r.zcount("co:sla", "-inf", datetime.now().timestamp()) == 0, 30, "SLA timer did not catch up")
     for p in procs:
         stop_process(p)
@@ -162,6 +163,7 @@ def reference(broker_url, redis_url, day_input, tmp_path_factory):
     model = _settle(r, env, sent, [_start_worker(env, log)])
     r.close()
     assert any(k.startswith("co:kpi:d:") for k in model) and any(k.startswith("co:sensor:") for k in model)
+    assert any(k.startswith("co:repeats:d:") for k in model), "the simulated day should hold repeated problems"
     return model
 
 

@@ -48,9 +48,8 @@ def test_report_locates_the_case_and_counts_it_everywhere(city):
     for scope, sid in [("city", "350200"), ("district", "350203"), ("street", grid.street_code),
                        ("community", grid.community_code), ("grid", grid.code), ("category", "E0101"),
                        ("source", "citizen_app")]:
-        assert ("HINCRBY", keys.kpi_daily("20261124", scope, sid), "received", "1", "") in by_key[
-            keys.kpi_daily("20261124", scope, sid)]
-    assert keys.kpi_hourly("2026112410", "city", "350200") in by_key
+        for key in (keys.kpi_daily("20261124", scope, sid), keys.kpi_hourly("2026112410", scope, sid)):
+            assert ("HINCRBY", key, "received", "1", "") in by_key[key], key
     case_ops = {op[2]: op[3] for op in by_key[keys.case("X")]}
     assert case_ops["state"] == "reported" and case_ops["grid"] == grid.code
 
