@@ -24,7 +24,7 @@ from cityops import keys
 from cityops.schemas import CaseAction, CaseEvent, CommandAction, OperatorCommand
 from streams.effects import Effects
 
-AUDIT_MAXLEN = 20_000_000  # ≥ 400 days at 50,000 commands a day
+AUDIT_RETENTION_S = 400 * keys.DAY  # the audit trail keeps every command for 400 days, however many there are
 AUDITED = ("state", "severity", "acknowledged", "acknowledged_by", "escalated", "false_alarm", "department")
 
 
@@ -94,7 +94,7 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
               "note": cmd.note, "before": before, "after": {**before, **{k: v for k, v in after.items()
                                                                        if k in AUDITED}},
               "case_steps": [c.action.value for c in cases]}
-    eff.xadd(keys.audit(), AUDIT_MAXLEN, orjson.dumps(record).decode())
+    eff.xadd_kept_for(keys.audit(), AUDIT_RETENTION_S, orjson.dumps(record).decode())
     eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, orjson.dumps(
         {"id": f"command:{cmd.command_id}", "type": "command", "severity": "info", "state": "done",
          "target_kind": cmd.target_kind, "target_id": cmd.target_id, "action": cmd.action.value, "user": cmd.user,

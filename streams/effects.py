@@ -39,6 +39,10 @@ while i <= #ARGV do
     if (not cur) or tonumber(b) > tonumber(cur) then redis.call('HSET', k, a, b) end
   elseif op == 'GEOADD' then redis.call('GEOADD', k, a, b, c)
   elseif op == 'XADD' then redis.call('XADD', k, 'MAXLEN', '~', a, '*', 'json', b)
+  elseif op == 'XADDKEEP' then
+    local now = redis.call('TIME')
+    local min_id = tostring((tonumber(now[1]) - tonumber(a)) * 1000)
+    redis.call('XADD', k, 'MINID', min_id, '*', 'json', b)
   else return redis.error_reply('unknown op ' .. op) end
   i = i + 5
 end
@@ -98,6 +102,11 @@ class Effects:
 
     def xadd(self, key: str, maxlen: int, payload_json: str) -> Effects:
         self.ops.append(("XADD", key, str(int(maxlen)), payload_json, ""))
+        return self
+
+    def xadd_kept_for(self, key: str, seconds: int, payload_json: str) -> Effects:
+        """Append to a stream that keeps its entries for ``seconds`` (trimmed by entry time, ``MINID``)."""
+        self.ops.append(("XADDKEEP", key, str(int(seconds)), payload_json, ""))
         return self
 
     def argv(self, ttl: int) -> list[str]:

@@ -22,7 +22,7 @@ ALERT = {"id": "sensor:NS-1:1", "state": "active", "severity": "major", "acknowl
 
 
 def audit_of(out) -> dict:
-    return orjson.loads(next(op[3] for op in out.effects.ops if op[0] == "XADD" and op[1] == keys.audit()))
+    return orjson.loads(next(op[3] for op in out.effects.ops if op[0] == "XADDKEEP" and op[1] == keys.audit()))
 
 
 def test_acknowledge_an_alert_is_audited_with_before_and_after():
