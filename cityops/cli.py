@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "detect": ("detectors.cli", "run_from_args", "run violation detection on a video, stream or image folder"),
     "snapshot": ("cityops.snapshot", "run_from_args", "print KPIs per district, department and category"),
     "wait": ("cityops.services.readiness", "run_from_args", "wait until the broker and Redis answer"),
+    "briefing": ("dashboard.briefing.files", "run_from_args",
+                 "write the daily briefing (每日简报) as PNG, PDF and Markdown; --schedule runs daily"),
 }
 
 
@@ -72,6 +74,14 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--timeout", type=float, default=60.0)
         p.add_argument("--no-redis", action="store_true")
         p.add_argument("--no-broker", action="store_true")
+    elif name == "briefing":
+        p.add_argument("--date", default=None, help="local day YYYY-MM-DD (default yesterday)")
+        p.add_argument("--lang", default=None, choices=["zh", "en", "all"],
+                       help="language (default CITYOPS_BRIEFING_LANGS, zh)")
+        p.add_argument("--out", default=None, help="output folder (default var/briefings)")
+        p.add_argument("--schedule", action="store_true",
+                       help="run until stopped: yesterday's briefing daily at CITYOPS_BRIEFING_TIME, and on start "
+                            "if missing")
 
 
 def build_parser() -> argparse.ArgumentParser:

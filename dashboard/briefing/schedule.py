@@ -1,0 +1,63 @@
+"""When the briefing scheduler runs, as pure functions of the local clock (tested without sleeping).
+
+The scheduler writes the briefing of *yesterday* at ``CITYOPS_BRIEFING_TIME`` (07:30) local time:
+by then the day is over and the night's late events have arrived. On start it writes the briefing
+that is *due* if it is missing: the one of yesterday once today's run time has passed, otherwise the
+one of the day before yesterday. Times are wall-clock times in the city's zone, so a zone with
+daylight saving still runs at 07:30 local (a run time that does not exist that day moves to the
+first instant after the gap; one that happens twice runs once, at the first).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def parse_time(text: str) -> time:
+    """``"07:30"`` → ``time(7, 30)``; anything else raises ``ValueError`` naming the setting."""
+    try:
+        hours, minutes = text.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError as exc:
+        raise ValueError(f"CITYOPS_BRIEFING_TIME={text!r} is not HH:MM") from exc
+
+
+def run_time_on(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The aware instant of ``at`` on ``day`` in ``tz`` (first occurrence; after a DST gap, its end)."""
+    local = datetime.combine(day, at, tz).replace(fold=0)
+    # A non-existent wall time (spring forward) does not round-trip through UTC: use the gap's end.
+    back = local.astimezone(ZoneInfo("UTC")).astimezone(tz)
+    if back.replace(tzinfo=None) != local.replace(tzinfo=None):
+        return back
+    return local
+
+
+def next_run(now: datetime, at: time, tz: ZoneInfo) -> datetime:
+    """The first run instant strictly after ``now`` (aware)."""
+    today = now.astimezone(tz).date()
+    for offset in (0, 1, 2):
+        candidate = run_time_on(today + timedelta(days=offset), at, tz)
+        if candidate > now:
+            return candidate
+    raise AssertionError("unreachable: a run time exists every day")  # pragma: no cover
+
+
+def briefing_day(run: datetime, tz: ZoneInfo) -> date:
+    """The day a run at ``run`` reports on: the local day before."""
+    return run.astimezone(tz).date() - timedelta(days=1)
+
+
+def due_day(now: datetime, at: time, tz: ZoneInfo) -> date:
+    """The newest day whose briefing should exist at ``now``: yesterday once today's run time has
+    passed, the day before yesterday until then."""
+    today = now.astimezone(tz).date()
+    if now >= run_time_on(today, at, tz):
+        return today - timedelta(days=1)
+    return today - timedelta(days=2)
+
+
+def sleep_seconds(now: datetime, until: datetime, cap: float = 60.0) -> float:
+    """How long to sleep before looking at the clock again: at most ``cap`` seconds, so a clock that
+    jumps (NTP, a suspended VM) delays a run by a minute at most."""
+    return max(0.0, min(cap, (until - now).total_seconds()))
