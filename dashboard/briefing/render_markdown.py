@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dashboard.briefing.compose import Briefing, Rate
 from dashboard.briefing.i18n import t
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+# Not "#" or ">": they only matter at the start of a line, where event text never stands, and escaping
+# them would break the "&#x27;" entities html.escape writes.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()+!|~])")
 
 
 def escape(text: object) -> str:

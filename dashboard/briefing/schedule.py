@@ -4,8 +4,8 @@ The scheduler writes the briefing of *yesterday* at ``CITYOPS_BRIEFING_TIME`` (0
 by then the day is over and the night's late events have arrived. On start it writes the briefing
 that is *due* if it is missing: the one of yesterday once today's run time has passed, otherwise the
 one of the day before yesterday. Times are wall-clock times in the city's zone, so a zone with
-daylight saving still runs at 07:30 local (a run time that does not exist that day moves to the
-first instant after the gap; one that happens twice runs once, at the first).
+daylight saving still runs at 07:30 local (a run time that does not exist that day is shifted forward
+by the gap, 02:30 → 03:30; one that happens twice runs once, at the first).
 """
 
 from __future__ import annotations
@@ -24,13 +24,10 @@ def parse_time(text: str) -> time:
 
 
 def run_time_on(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """The aware instant of ``at`` on ``day`` in ``tz`` (first occurrence; after a DST gap, its end)."""
+    """The aware instant of ``at`` on ``day`` in ``tz``: its first occurrence; inside a DST gap, the wall
+    time shifted forward by the gap (normalised through UTC, so it prints as the real local time)."""
     local = datetime.combine(day, at, tz).replace(fold=0)
-    # A non-existent wall time (spring forward) does not round-trip through UTC: use the gap's end.
-    back = local.astimezone(ZoneInfo("UTC")).astimezone(tz)
-    if back.replace(tzinfo=None) != local.replace(tzinfo=None):
-        return back
-    return local
+    return local.astimezone(ZoneInfo("UTC")).astimezone(tz)
 
 
 def next_run(now: datetime, at: time, tz: ZoneInfo) -> datetime:
@@ -38,7 +35,7 @@ def next_run(now: datetime, at: time, tz: ZoneInfo) -> datetime:
     today = now.astimezone(tz).date()
     for offset in (0, 1, 2):
         candidate = run_time_on(today + timedelta(days=offset), at, tz)
-        if candidate > now:
+        if _utc(candidate) > _utc(now):  # aware datetimes of one zone compare by wall time: use UTC
             return candidate
     raise AssertionError("unreachable: a run time exists every day")  # pragma: no cover
 
@@ -52,7 +49,7 @@ def due_day(now: datetime, at: time, tz: ZoneInfo) -> date:
     """The newest day whose briefing should exist at ``now``: yesterday once today's run time has
     passed, the day before yesterday until then."""
     today = now.astimezone(tz).date()
-    if now >= run_time_on(today, at, tz):
+    if _utc(now) >= _utc(run_time_on(today, at, tz)):
         return today - timedelta(days=1)
     return today - timedelta(days=2)
 
@@ -60,4 +57,8 @@ def due_day(now: datetime, at: time, tz: ZoneInfo) -> date:
 def sleep_seconds(now: datetime, until: datetime, cap: float = 60.0) -> float:
     """How long to sleep before looking at the clock again: at most ``cap`` seconds, so a clock that
     jumps (NTP, a suspended VM) delays a run by a minute at most."""
-    return max(0.0, min(cap, (until - now).total_seconds()))
+    return max(0.0, min(cap, (_utc(until) - _utc(now)).total_seconds()))
+
+
+def _utc(t: datetime) -> datetime:
+    return t.astimezone(ZoneInfo("UTC"))
