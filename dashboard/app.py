@@ -1,69 +1,68 @@
-"""CityOps console (城市运行管理服务平台): today's live figures from the Redis read model.
+"""CityOps console (城市运行管理服务平台): sign-in, then the pages the user's role allows.
 
-Pages are plain scripts; this one shows the city's counters for today, per district, the sensors
-reporting, the latest captures and refused messages. It refreshes in a fragment every 5 s, so the
-page itself does not flicker.
+| page | script | role |
+|---|---|---|
+| 领导驾驶舱 big screen | ``pages/bigscreen.py`` | leader and above |
+| 每日简报 daily briefing | ``pages/briefing.py`` | leader and above |
+| 分级钻取 drill-down | ``pages/drill.py`` | leader and above |
+| 值班台 duty console | ``pages/duty.py`` | duty and above |
+| 案件详情 case detail | ``pages/case.py`` | duty and above |
+| 用户管理 users | ``pages/admin.py`` | admin |
+
+Pages are plain scripts run by ``st.navigation``; this script only sets the page up, signs the user
+in and builds the menu, so each page is testable on its own (AppTest) with a user in the session.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta
+from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from cityops import read
-from cityops.settings import get_settings
-from fixtures.xiamen import load_city
+from cityops import auth
+from dashboard import auth_gate
+from dashboard.common import lang
+from dashboard.i18n import ROLE_LABELS, t
 
-st.set_page_config(page_title="CityOps 城市运行管理", layout="wide")
-settings = get_settings()
-city = load_city()
+PAGES = Path(__file__).resolve().parent / "pages"
 
+st.set_page_config(page_title="CityOps 城市运行管理", page_icon="🏙️", layout="wide",
+                   initial_sidebar_state="collapsed")
 
-@st.cache_resource
-def redis_client():
-    return read.connect(settings)
+user = st.session_state.get("user")
+if user is None:
+    auth_gate.sign_in_form()
+    st.stop()
 
+lg = lang()
+role = user["role"]
+sections: dict[str, list[st.Page]] = {}
+monitor = [st.Page(PAGES / "bigscreen.py", title=t("page_bigscreen", lg), icon="📊", url_path="bigscreen",
+                   default=True)]
+if (PAGES / "briefing.py").exists():  # written by the briefing work; the menu works without it
+    monitor.append(st.Page(PAGES / "briefing.py", title=t("page_briefing", lg), icon="📰", url_path="briefing"))
+monitor.append(st.Page(PAGES / "drill.py", title=t("page_drill", lg), icon="🗺️", url_path="drill"))
+sections[t("section_monitor", lg)] = monitor
+if auth.role_at_least(role, "duty"):
+    sections[t("section_ops", lg)] = [
+        st.Page(PAGES / "duty.py", title=t("page_duty", lg), icon="🚨", url_path="duty"),
+        st.Page(PAGES / "case.py", title=t("page_case", lg), icon="📁", url_path="case"),
+    ]
+if auth.role_at_least(role, "admin"):
+    sections[t("section_admin", lg)] = [st.Page(PAGES / "admin.py", title=t("page_admin", lg), icon="👤",
+                                                url_path="admin")]
 
-st.title("厦门市城市运行管理服务平台 · CityOps")
+page = st.navigation(sections, position="top")
 
+with st.sidebar:
+    st.caption(f"{t('signed_in_as', lg)}: {user['display_name']} ({user['username']}) · "
+               f"{ROLE_LABELS[role][0 if lg == 'zh' else 1]}")
+    choice = st.radio(t("language", lg), ["中文", "English"], index=0 if lg == "zh" else 1, horizontal=True)
+    if (choice == "English") != (lg == "en"):
+        st.session_state["lang"] = "en" if choice == "English" else "zh"
+        st.rerun()
+    if st.button(t("sign_out", lg)):
+        auth_gate.sign_out()
+        st.rerun()
 
-@st.fragment(run_every=5)
-def live() -> None:
-    r = redis_client()
-    now = datetime.now(settings.tz)
-    try:
-        today = read.day_counters(r, now, "city", city.code)
-        heartbeat = read.worker_heartbeat(r)
-    except Exception as err:  # noqa: BLE001 - any Redis failure shows as a degraded state, not a crash
-        st.warning(f"读模型暂不可用 Read model unavailable: {type(err).__name__}")
-        return
-    if heartbeat is None or time.time() - heartbeat > 30:
-        st.warning("流处理未在运行 Stream processors are not reporting")
-    cols = st.columns(6)
-    for col, (label, metric) in zip(cols, [("今日受理 Received", "received"), ("立案 Registered", "registered"),
-                                           ("派遣 Dispatched", "dispatched"), ("处置 Handled", "handled"),
-                                           ("结案 Closed", "closed"), ("AI抓拍 Captures", "captures")], strict=True):
-        col.metric(label, f"{today.get(metric, 0):,}")
-    districts = list(city.districts.values())
-    per = read.day_counters_many(r, now, "district", [d.code for d in districts])
-    table = pd.DataFrame([{"区 District": d.name_zh, "受理": per[d.code].get("received", 0),
-                           "立案": per[d.code].get("registered", 0), "结案": per[d.code].get("closed", 0)}
-                          for d in districts])
-    left, right = st.columns(2)
-    left.subheader("各区今日 Districts today")
-    left.dataframe(table, hide_index=True, width="stretch")
-    sensors = read.latest_sensors(r, (now - timedelta(minutes=10)).timestamp())
-    right.subheader(f"在线传感器 Sensors reporting: {len(sensors)}")
-    if sensors:
-        right.dataframe(pd.DataFrame([s.__dict__ for s in sensors[:200]]), hide_index=True, width="stretch")
-    dead = read.recent_dead_letters(r, 10)
-    st.subheader("最近拒收消息 Recently refused messages")
-    st.dataframe(pd.DataFrame(dead) if dead else pd.DataFrame(columns=["topic", "stage", "reason"]),
-                 hide_index=True, width="stretch")
-    st.caption(f"更新于 Updated {now:%Y-%m-%d %H:%M:%S}")
-
-
-live()
+page.run()

@@ -24,6 +24,6 @@ def run_from_args(args: argparse.Namespace) -> int:
             "--server.port", str(port), "--server.address", settings.console_address,
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
-            "--theme.base", "dark"]
+            "--theme.base", "dark", "--client.toolbarMode", "minimal", "--client.showErrorDetails", "false"]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover - execv does not return

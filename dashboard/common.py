@@ -1,0 +1,103 @@
+"""What every console page shares: one Redis client, the city model, the command publisher, the
+signed-in user and the language, plus the big screen's CSS.
+
+Why cached resources: Streamlit reruns page scripts on every interaction and every fragment tick;
+clients and the city model (5,273 grid polygons) must be built once per process, not per rerun, or
+memory and latency grow with uptime.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import streamlit as st
+from redis import Redis
+
+from cityops import read
+from cityops.catalogue import Catalogue, get_catalogue
+from cityops.city import CityModel
+from cityops.devices import Sensor
+from cityops.schemas import CommandAction, OperatorCommand, encode
+from cityops.settings import Settings, get_settings
+from fixtures.xiamen import load_city, load_sensors
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return get_settings()
+
+
+@st.cache_resource
+def redis_client() -> Redis:
+    return read.connect(settings())
+
+
+@st.cache_resource
+def city() -> CityModel:
+    return load_city()
+
+
+@st.cache_resource
+def catalogue() -> Catalogue:
+    return get_catalogue()
+
+
+@st.cache_resource
+def sensors() -> tuple[Sensor, ...]:
+    return load_sensors()
+
+
+@st.cache_resource
+def publisher():  # noqa: ANN201 - cityops.bus.SyncPublisher, imported lazily (aiokafka start-up)
+    """One Kafka producer per console process, created on the first command (not at page load)."""
+    from cityops.bus import SyncPublisher
+
+    return SyncPublisher(settings())
+
+
+def lang() -> str:
+    value = st.session_state.get("lang") or settings().console_lang
+    return "en" if value == "en" else "zh"
+
+
+def user() -> dict[str, str] | None:
+    return st.session_state.get("user")
+
+
+def send_command(action: CommandAction, target_kind: str, target_id: str, *, department_id: str | None = None,
+                 note: str | None = None) -> OperatorCommand:
+    """Publish one operator command to Kafka, carrying the signed-in user's name for the audit trail.
+
+    The console never writes Redis: the command agent applies the command and audits it, and the
+    feed shows the result on its next tick.
+    """
+    who = user()
+    if who is None:
+        raise PermissionError("not signed in")
+    cmd = OperatorCommand(command_id=f"cmd-{uuid.uuid4().hex}", action=action, target_kind=target_kind,
+                          target_id=target_id, user=f"{who['display_name']}({who['username']})"[:64],
+                          issued_at=datetime.now(UTC), department_id=department_id, note=note or None)
+    publisher().publish(settings().topics.commands, target_id, encode(cmd))
+    return cmd
+
+
+BIG_SCREEN_CSS = """
+<style>
+  .block-container {padding-top: 0.6rem; padding-bottom: 0; padding-left: 1.2rem; padding-right: 1.2rem;
+                    max-width: 100%;}
+  [data-testid="stMetric"] {background: #0f2740; border: 1px solid #1f4b75; border-radius: 6px;
+                            padding: 6px 10px;}
+  [data-testid="stMetricValue"] {font-size: 1.9rem; color: #7fd3ff;}
+  [data-testid="stMetricLabel"] p {font-size: 0.95rem;}
+  h1, h2, h3 {margin: 0.1rem 0 0.2rem 0; padding: 0;}
+  h3 {font-size: 1.05rem;}
+  [data-testid="stVerticalBlock"] {gap: 0.45rem;}
+  [data-testid="stCaptionContainer"] {margin: 0;}
+</style>
+"""
+
+
+def apply_css() -> None:
+    """Static CSS only (no event text): compact spacing for the 1920×1080 screen."""
+    st.html(BIG_SCREEN_CSS)

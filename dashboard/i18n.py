@@ -1,0 +1,171 @@
+"""Console strings in Chinese (default: the users are Chinese city bureaus) and English.
+
+Why a plain dict and not gettext: a few hundred labels, two languages, and the tests want to look
+up the exact text a page shows. ``t(key, lang)`` falls back to the key itself, so a missing string
+is visible rather than a crash.
+"""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # app and sign-in
+    "app_title": ("厦门市城市运行管理服务平台", "Xiamen City Operations Platform"),
+    "sign_in": ("登录", "Sign in"),
+    "sign_out": ("退出登录", "Sign out"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "bad_login": ("用户名或密码错误", "Wrong username or password"),
+    "users_unavailable": ("账号文件不可用，请联系管理员", "The accounts file is unavailable; contact an admin"),
+    "signed_in_as": ("当前用户", "Signed in as"),
+    "language": ("语言 Language", "Language 语言"),
+    "role_leader": ("领导", "Leader"),
+    "role_duty": ("值班员", "Duty officer"),
+    "role_admin": ("管理员", "Admin"),
+    # pages
+    "page_bigscreen": ("领导驾驶舱", "Command screen"),
+    "page_briefing": ("每日简报", "Daily briefing"),
+    "page_duty": ("值班台", "Duty console"),
+    "page_case": ("案件详情", "Case detail"),
+    "page_drill": ("分级钻取", "Drill-down"),
+    "page_admin": ("用户管理", "Users"),
+    "section_monitor": ("指挥监控", "Monitoring"),
+    "section_ops": ("值班处置", "Operations"),
+    "section_admin": ("系统管理", "Administration"),
+    # KPIs
+    "kpi_received": ("今日受理", "Received today"),
+    "kpi_registered": ("今日立案", "Registered"),
+    "kpi_closed": ("今日结案", "Closed"),
+    "kpi_closure_rate": ("结案率", "Closure rate"),
+    "kpi_on_time_rate": ("按期结案率", "On-time closure"),
+    "kpi_overdue_open": ("超期未结", "Overdue open"),
+    "kpi_sensors_alarm": ("传感器告警", "Sensors in alarm"),
+    "kpi_captures": ("今日AI抓拍", "AI captures today"),
+    "vs_yesterday": ("较昨日同时段", "vs. same time yesterday"),
+    "gauge_no_history": ("当前值（无历史同比）", "current value (no history kept)"),
+    # big screen
+    "map_title": ("案件热点 · 传感器 · 摄像头", "Hotspots · sensors · cameras"),
+    "hourly_title": ("今日分时案件量（对比昨日）", "Cases by hour, today vs yesterday"),
+    "today": ("今日", "Today"),
+    "yesterday": ("昨日", "Yesterday"),
+    "hour": ("时", "Hour"),
+    "ranking_title": ("各区综合指标值排名", "Districts by overall score"),
+    "categories_title": ("今日高发问题", "Top categories today"),
+    "captures_title": ("最新AI抓拍", "Latest AI captures"),
+    "no_captures": ("暂无抓拍", "No captures yet"),
+    "no_data": ("暂无数据", "No data yet"),
+    "updated": ("更新于", "Updated"),
+    "read_model_down": ("读模型暂不可用", "Read model unavailable"),
+    "worker_down": ("流处理未在运行", "Stream processors are not reporting"),
+    "rank": ("排名", "Rank"),
+    "district": ("区", "District"),
+    "street": ("街道", "Street"),
+    "community": ("社区", "Community"),
+    "grid": ("网格", "Grid"),
+    "score": ("综合指标值", "Score"),
+    "category": ("问题类别", "Category"),
+    "count": ("数量", "Count"),
+    "legend": ("图例：红=告警 橙=超限待定 灰=离线 绿=正常 · 蓝=有新抓拍的摄像头 · 六边形=未结案件热点",
+               "Legend: red = alarm, orange = exceeding, grey = offline, green = normal · blue = camera with "
+               "fresh captures · hexagons = open-case hotspots"),
+    # duty console
+    "feed_title": ("实时告警", "Live alerts"),
+    "due_title": ("即将超期（倒计时）", "About to breach (countdown)"),
+    "filters": ("筛选", "Filters"),
+    "f_district": ("区", "District"),
+    "f_type": ("类型", "Type"),
+    "f_severity": ("级别", "Severity"),
+    "f_status": ("状态", "Status"),
+    "all": ("全部", "All"),
+    "new_critical": ("新的紧急告警", "New critical alert"),
+    "actions": ("处置操作", "Actions"),
+    "select_alert": ("选择告警", "Select an alert"),
+    "act_acknowledge": ("确认", "Acknowledge"),
+    "act_dispatch": ("派遣", "Dispatch"),
+    "act_escalate": ("督办", "Escalate"),
+    "act_false_alarm": ("误报", "False alarm"),
+    "department": ("派遣部门", "Department"),
+    "note": ("备注", "Note"),
+    "sent": ("指令已发送", "Command sent"),
+    "send_failed": ("指令发送失败", "Command could not be sent"),
+    "pending": ("处理中…", "pending…"),
+    "no_alerts": ("当前无告警", "No alerts"),
+    "recent_actions": ("最近操作（审计）", "Recent actions (audit)"),
+    "open_case": ("查看案件", "Open case"),
+    "time": ("时间", "Time"),
+    "type": ("类型", "Type"),
+    "severity": ("级别", "Severity"),
+    "status": ("状态", "Status"),
+    "target": ("对象", "Target"),
+    "detail": ("详情", "Detail"),
+    "countdown": ("剩余", "Remaining"),
+    "stage": ("环节", "Stage"),
+    "user": ("操作人", "User"),
+    "action": ("操作", "Action"),
+    # case
+    "case_id": ("案件编号", "Case id"),
+    "case_not_found": ("未找到该案件", "Case not found"),
+    "timeline": ("办理过程", "Lifecycle timeline"),
+    "evidence": ("证据", "Evidence"),
+    "no_evidence": ("无证据图片", "No evidence image"),
+    "position": ("位置", "Position"),
+    "address": ("地址", "Address"),
+    "description": ("描述", "Description"),
+    "source": ("来源", "Source"),
+    "state": ("状态", "State"),
+    "deadline": ("时限", "Deadline"),
+    "actor": ("办理人", "Actor"),
+    # drill-down
+    "level_city": ("全市", "City"),
+    "choose": ("选择", "Choose"),
+    "children_table": ("下级对比", "Sub-areas"),
+    # admin
+    "users": ("用户", "Users"),
+    "add_user": ("新增/修改用户", "Add or change a user"),
+    "display_name": ("姓名", "Display name"),
+    "role": ("角色", "Role"),
+    "new_password": ("新密码（留空不改）", "New password (blank keeps it)"),
+    "save": ("保存", "Save"),
+    "delete_user": ("删除用户", "Delete user"),
+    "delete": ("删除", "Delete"),
+    "saved": ("已保存", "Saved"),
+}
+
+SEVERITY = {"critical": ("紧急", "critical"), "major": ("重要", "major"), "minor": ("一般", "minor"),
+            "info": ("提示", "info")}
+STATUS = {"active": ("待处理", "active"), "acknowledged": ("已确认", "acknowledged"),
+          "cleared": ("已解除", "cleared")}
+ALERT_TYPE = {
+    "sla_overdue": ("案件超期", "SLA overdue"),
+    "sla_due": ("即将超期", "about to breach"),
+    "noise_exceedance": ("噪声超标", "noise exceedance"),
+    "dust_exceedance": ("扬尘超标", "dust exceedance"),
+    "smoke_exceedance": ("烟感报警", "smoke alarm"),
+    "device_offline": ("设备离线", "device offline"),
+    "ai_capture": ("AI抓拍", "AI capture"),
+}
+CASE_STATE = {
+    "reported": ("已上报", "reported"), "accepted": ("已受理", "accepted"), "registered": ("已立案", "registered"),
+    "dispatched": ("已派遣", "dispatched"), "handled": ("已处置", "handled"), "verified": ("已核查", "verified"),
+    "closed": ("已结案", "closed"), "voided": ("已作废", "voided"), "rejected": ("不予立案", "rejected"),
+    "reworked": ("返工中", "rework"),
+}
+
+
+def t(key: str, lang: str = "zh") -> str:
+    pair = STRINGS.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "en" else pair[0]
+
+
+def label(table: dict[str, tuple[str, str]], key: str, lang: str = "zh") -> str:
+    """A code's label from one of the tables above; unknown codes show as themselves."""
+    pair = table.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "en" else pair[0]
+
+
+ROLE_LABELS = {"leader": ("领导", "Leader"), "duty": ("值班员", "Duty officer"), "admin": ("管理员", "Admin")}

@@ -1,0 +1,179 @@
+"""pydeck layers of the console maps, drawn on our own polygons: no tiles, no token, nothing external.
+
+Why: the console runs on government intranets without internet, and the bureau's coordinates are
+GCJ-02, which any foreign tile service would draw offset. The base map is off (see :data:`NO_BASE_MAP`
+for why that is not literally ``map_style=None`` under Streamlit); the district (and, when drilling
+down, grid) polygons are the base map.
+
+Tooltips use deck.gl's ``html`` template, which is inserted as HTML; every value that can come from
+an event (addresses, names, ids) is therefore passed through :func:`html.escape` in the layer data
+here, before it ever reaches the template (``tests/test_console_views.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import pydeck as pdk
+import shapely.geometry
+
+from cityops.city import CityModel
+from cityops.devices import Sensor
+
+TOOLTIP = {"html": "<b>{title}</b><br/>{detail}",
+           "style": {"backgroundColor": "#0b1e33", "color": "#e6f1ff", "fontSize": "13px"}}
+
+SENSOR_COLOURS = {"alarm": [255, 45, 45, 255], "pending": [245, 166, 35, 230], "offline": [150, 150, 150, 200],
+                  "normal": [46, 204, 113, 150]}
+CAMERA_COLOUR = [64, 156, 255, 240]
+CASE_COLOUR = [255, 214, 10, 255]
+HOTSPOT_COLOURS = [[1, 152, 189], [73, 227, 206], [216, 254, 181], [254, 237, 177], [254, 173, 84], [209, 55, 78]]
+
+
+def esc(value: object) -> str:
+    """HTML-escape one tooltip value (quotes included)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+_FEATURES: dict[tuple[int, str], list[dict]] = {}
+
+
+def district_features(city: CityModel, lang: str = "zh") -> list[dict]:
+    """District polygons as GeoJSON features (simplified to ≈ 80 m; built once per process and language)."""
+    key = (id(city), lang)
+    if key not in _FEATURES:
+        _FEATURES[key] = [{"type": "Feature", "geometry": shapely.geometry.mapping(d.geometry.simplify(0.0008)),
+                           "properties": {"code": d.code, "title": esc(d.name_zh if lang == "zh" else d.name_en),
+                                          "detail": esc(d.code)}}
+                          for d in city.districts.values()]
+    return _FEATURES[key]
+
+
+def district_layer(city: CityModel, lang: str = "zh", highlight: str | None = None) -> pdk.Layer:
+    features = district_features(city, lang)
+    if highlight:
+        features = [f | {"properties": f["properties"] | {"hl": int(f["properties"]["code"] == highlight)}}
+                    for f in features]
+    return pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="districts",
+                     stroked=True, filled=True, pickable=True, get_fill_color="[18, 52, 86, 200]",
+                     get_line_color=[95, 170, 255, 255], line_width_min_pixels=1.5)
+
+
+def grid_layer(city: CityModel, codes: Iterable[str], lang: str = "zh") -> pdk.Layer:
+    """Unit-grid outlines of the given grids (drill-down base map)."""
+    features = []
+    for code in codes:
+        g = city.grids.get(code)
+        if g is None:
+            continue
+        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(g.geometry),
+                         "properties": {"title": esc(city.area_name(code, lang)),
+                                        "detail": esc(city.area_name(g.community_code, lang))}})
+    return pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="grids",
+                     stroked=True, filled=True, pickable=True, get_fill_color=[30, 70, 110, 90],
+                     get_line_color=[120, 190, 255, 160], line_width_min_pixels=0.5)
+
+
+def hotspot_layer(positions: Sequence[tuple[str, float, float]], radius_m: int = 900) -> pdk.Layer:
+    """Open-case hotspots as hexagons (count per hexagon → colour); not pickable, so no tooltip text."""
+    data = [{"p": [lon, lat]} for _cid, lon, lat in positions]
+    return pdk.Layer("HexagonLayer", data, id="hotspots", get_position="p", radius=radius_m, extruded=False,
+                     coverage=0.92, opacity=0.6, color_range=HOTSPOT_COLOURS, pickable=False)
+
+
+def sensor_status(state: Mapping[str, str] | None) -> str:
+    """alarm / pending / offline / normal from a sensor's read-model state."""
+    if not state:
+        return "offline"
+    if state.get("offline") == "1":
+        return "offline"
+    phase = state.get("phase", "normal")
+    if phase in ("active", "clearing"):
+        return "alarm"
+    if phase == "pending":
+        return "pending"
+    return "normal"
+
+
+def sensor_points(sensors: Iterable[Sensor], states: Mapping[str, Mapping[str, str]]) -> list[dict]:
+    """Reporting sensors with their colour; a sensor the read model has never heard of is left off."""
+    out = []
+    for s in sensors:
+        state = states.get(s.id)
+        if state is None:
+            continue
+        status = sensor_status(state)
+        value = state.get("value", "")
+        out.append({"p": [s.lon, s.lat], "c": SENSOR_COLOURS[status], "status": status,
+                    "title": esc(s.name_zh or s.id), "detail": esc(f"{s.id} · {state.get('metric', '')} {value} "
+                                                                    f"{state.get('unit', '')}")})
+    out.sort(key=lambda d: d["status"] == "alarm")  # alarms drawn last, on top
+    return out
+
+
+def sensor_layers(points: list[dict]) -> list[pdk.Layer]:
+    """Two layers: quiet sensors small underneath, sensors in alarm or exceeding larger on top."""
+    quiet = [p for p in points if p["status"] in ("normal", "offline")]
+    loud = [p for p in points if p["status"] not in ("normal", "offline")]
+    return [pdk.Layer("ScatterplotLayer", quiet, id="sensors", get_position="p", get_fill_color="c",
+                      get_radius=40, radius_min_pixels=2, radius_max_pixels=5, pickable=True),
+            pdk.Layer("ScatterplotLayer", loud, id="sensors_alarm", get_position="p", get_fill_color="c",
+                      get_radius=120, radius_min_pixels=5, radius_max_pixels=10, pickable=True, stroked=True,
+                      get_line_color=[255, 255, 255], line_width_min_pixels=1)]
+
+
+def camera_points(captures: Iterable[Mapping]) -> list[dict]:
+    """One point per camera that has a fresh capture, with its newest capture in the tooltip."""
+    seen: dict[str, dict] = {}
+    for cap in captures:  # newest first
+        cam = str(cap.get("camera_id", ""))
+        if cam in seen or cap.get("lon") is None or cap.get("lat") is None:
+            continue
+        seen[cam] = {"p": [float(cap["lon"]), float(cap["lat"])], "title": esc(cap.get("camera_name") or cam),
+                     "detail": esc(f"{cap.get('ai_type', '')} · {cap.get('case_id', '')}")}
+    return list(seen.values())
+
+
+def camera_layer(points: list[dict]) -> pdk.Layer:
+    return pdk.Layer("ScatterplotLayer", points, id="cameras", get_position="p", get_fill_color=CAMERA_COLOUR,
+                     get_line_color=[255, 255, 255], stroked=True, line_width_min_pixels=1, get_radius=200,
+                     radius_min_pixels=5, radius_max_pixels=12, pickable=True)
+
+
+def case_layer(lon: float, lat: float, title: str, detail: str) -> pdk.Layer:
+    data = [{"p": [lon, lat], "title": esc(title), "detail": esc(detail)}]
+    return pdk.Layer("ScatterplotLayer", data, id="case", get_position="p", get_fill_color=CASE_COLOUR,
+                     get_radius=60, radius_min_pixels=7, pickable=True, stroked=True, get_line_color=[0, 0, 0],
+                     line_width_min_pixels=2)
+
+
+def view_of(bounds: tuple[float, float, float, float], width_px: int = 900, height_px: int = 700,
+            zoom: float | None = None) -> pdk.ViewState:
+    """A view centred on (min lon, min lat, max lon, max lat) with the zoom that fits it in the map's pixels.
+
+    deck.gl's world is 512 px wide at zoom 0, so one degree of longitude is ``512·2^z/360`` px; a
+    degree of latitude is about ``1/cos(lat)`` times that near the centre (Web Mercator).
+    """
+    x0, y0, x1, y1 = bounds
+    lat = (y0 + y1) / 2
+    if zoom is None:
+        dx, dy = max(x1 - x0, 1e-4), max(y1 - y0, 1e-4)
+        px_per_deg = min(width_px * 0.92 / dx, height_px * 0.92 * math.cos(math.radians(lat)) / dy)
+        zoom = max(3.0, min(17.0, math.log2(px_per_deg * 360 / 512)))
+    return pdk.ViewState(longitude=(x0 + x1) / 2, latitude=lat, zoom=zoom, pitch=0, bearing=0)
+
+
+# What Streamlit reads as "no base map". Careful: Streamlit's frontend treats ``mapStyle: null`` (what
+# pydeck sends for ``map_style=None``) as "pick a style from the theme" and loads Carto's dark-matter
+# style from basemaps.cartocdn.com, which an intranet cannot reach. Only pydeck's own default marker,
+# sent with ``map_provider=None``, makes it drop the base map (measured in tests/browser: no request
+# leaves 127.0.0.1). The marker is pydeck's ``_DEFAULT_MAP_STYLE_SENTINEL``.
+NO_BASE_MAP = "__MAP_STYLE__"
+
+
+def deck(layers: list[pdk.Layer], view: pdk.ViewState) -> pdk.Deck:
+    """A deck with no base map at all (no style, no provider, no token): only our layers are drawn."""
+    return pdk.Deck(layers=layers, initial_view_state=view, map_style=NO_BASE_MAP, map_provider=None,
+                    tooltip=TOOLTIP, parameters={"clearColor": [0.02, 0.06, 0.11, 1]})

@@ -1,0 +1,85 @@
+"""分级钻取 · drill-down city → district → street → community → grid, the same KPIs at every level.
+
+Choosing an area shows its tiles and a table of its sub-areas ranked by 综合指标值; the map draws the
+chosen area's grids as the base map (no tiles).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import streamlit as st
+from redis.exceptions import RedisError
+
+from cityops import read
+from dashboard import map_layers, views
+from dashboard.auth_gate import require_role
+from dashboard.common import city, lang, redis_client, settings
+from dashboard.i18n import t
+
+REFRESH_S = 10
+
+require_role("leader")
+lg = lang()
+c = city()
+TOP = "__top__"
+
+st.subheader(t("page_drill", lg))
+s1, s2, s3, s4 = st.columns(4)
+district = s1.selectbox(t("district", lg), [TOP, *sorted(c.districts)], key="drill_district",
+                        format_func=lambda x: t("level_city", lg) if x == TOP else c.area_name(x, lg))
+street = community = grid = TOP
+if district != TOP:
+    street = s2.selectbox(t("street", lg), [TOP, *views.children_of(c, "district", district)[1]], key="drill_street",
+                          format_func=lambda x: t("all", lg) if x == TOP else c.area_name(x, lg))
+if street != TOP:
+    community = s3.selectbox(t("community", lg), [TOP, *views.children_of(c, "street", street)[1]],
+                             key="drill_community",
+                             format_func=lambda x: t("all", lg) if x == TOP else c.area_name(x, lg))
+if community != TOP:
+    grid = s4.selectbox(t("grid", lg), [TOP, *views.children_of(c, "community", community)[1]], key="drill_grid",
+                        format_func=lambda x: t("all", lg) if x == TOP else x)
+
+level, code = "city", c.code
+for lvl, value in (("district", district), ("street", street), ("community", community), ("grid", grid)):
+    if value != TOP:
+        level, code = lvl, value
+child_level, children = views.children_of(c, level, code)
+
+
+@st.fragment(run_every=REFRESH_S)
+def figures() -> None:
+    now = datetime.now(settings().tz)
+    try:
+        r = redis_client()
+        mine = read.kpis(r, now, level, code)
+        before = read.counters_until(r, now - timedelta(days=1), level, code)
+        table = read.kpis_many(r, now, child_level, children) if children else {}
+    except RedisError as err:
+        st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
+        return
+    st.markdown(f"**{c.area_name(code, lg) if level != 'city' else c.name_zh if lg == 'zh' else c.name_en}**")
+    tiles = [x for x in views.kpi_tiles(mine, before, 0, 0, None, lg)
+             if x.key not in ("kpi_sensors_alarm", "kpi_captures")]
+    for col, tile in zip(st.columns(len(tiles)), tiles, strict=True):
+        col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
+    if children:
+        st.markdown(f"**{t('children_table', lg)}**")
+        frame = views.drill_frame(table, c, lg)
+        st.dataframe(frame.drop(columns=["code"]) if not frame.empty else frame, hide_index=True, height=320)
+
+
+figures()
+
+if level == "city":
+    grid_codes: list[str] = []
+elif level == "grid":
+    grid_codes = [code]
+else:
+    grid_codes = [g.code for g in c.grids.values() if getattr(g, f"{level}_code") == code]
+layers = [map_layers.district_layer(c, lg), map_layers.grid_layer(c, grid_codes, lg)]
+geoms = [c.grids[g].geometry for g in grid_codes] or [d.geometry for d in c.districts.values()]
+bounds = (min(g.bounds[0] for g in geoms), min(g.bounds[1] for g in geoms),
+          max(g.bounds[2] for g in geoms), max(g.bounds[3] for g in geoms))
+st.pydeck_chart(map_layers.deck(layers, map_layers.view_of(bounds, 1600, 420)), height=420,
+                key=f"drill_map_{level}_{code}")

@@ -1,0 +1,168 @@
+"""值班台 · the duty officer's console: live alerts newest first, SLA countdowns, filters, actions.
+
+Actions (确认 acknowledge, 派遣 dispatch, 督办 escalate, 误报 false alarm) are published to Kafka as
+``OperatorCommand``s carrying the officer's name; the command agent applies and audits them, and the
+feed (refreshed every second) shows the new state. The page never writes Redis itself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+from redis.exceptions import RedisError
+
+from cityops import read
+from cityops.schemas import CommandAction
+from dashboard import views
+from dashboard.auth_gate import require_role
+from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
+from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label, t
+
+FEED_REFRESH_S = 1.0
+FEED_SIZE = 400
+DUE_WITHIN_S = 2 * 3600
+HIGHLIGHT_S = 60.0
+PENDING_S = 10.0  # a sent command shows as pending until applied, at most this long
+
+who = require_role("duty")
+lg = lang()
+c, cat = city(), catalogue()
+st.subheader(f"{t('page_duty', lg)} · {who['display_name']}")
+
+ANY = "__any__"
+f1, f2, f3, f4 = st.columns(4)
+district_f = f1.selectbox(t("f_district", lg), [ANY, *sorted(c.districts)], key="f_district",
+                          format_func=lambda x: t("all", lg) if x == ANY else c.area_name(x, lg))
+type_f = f2.selectbox(t("f_type", lg), [ANY, *ALERT_TYPE], key="f_type",
+                      format_func=lambda x: t("all", lg) if x == ANY else label(ALERT_TYPE, x, lg))
+severity_f = f3.selectbox(t("f_severity", lg), [ANY, *SEVERITY], key="f_severity",
+                          format_func=lambda x: t("all", lg) if x == ANY else label(SEVERITY, x, lg))
+status_f = f4.selectbox(t("f_status", lg), [ANY, *STATUS], key="f_status",
+                        format_func=lambda x: t("all", lg) if x == ANY else label(STATUS, x, lg))
+
+
+def _current_rows() -> list[dict]:
+    alerts = read.alerts_current(redis_client(), FEED_SIZE)
+    rows = views.alert_rows(alerts, c, settings().tz, lg)
+    return views.filter_rows(rows, None if district_f == ANY else district_f, None if type_f == ANY else type_f,
+                             None if severity_f == ANY else severity_f, None if status_f == ANY else status_f)
+
+
+def _style(frame: pd.DataFrame, critical: list[bool]):  # noqa: ANN202 - pandas Styler
+    def paint(row: pd.Series) -> list[str]:
+        if critical[row.name]:
+            return ["background-color: #7a1010; color: #ffffff; font-weight: 600"] * len(row)
+        return [""] * len(row)
+
+    return frame.style.apply(paint, axis=1)
+
+
+@st.fragment(run_every=FEED_REFRESH_S)
+def feed() -> None:
+    now = time.time()
+    try:
+        rows = _current_rows()
+        due = read.sla_due(redis_client(), now, DUE_WITHIN_S, limit=30)
+    except RedisError as err:
+        st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
+        return
+    shown: dict[str, float] = st.session_state.setdefault("critical_shown", {})
+    fresh = views.new_critical(rows, set(shown))
+    for row in fresh:
+        shown[row["id"]] = now
+        st.toast(f"🚨 {t('new_critical', lg)}: {views.md_escape(row['type_label'] + ' ' + row['detail'])}")
+    recent = [r for r in rows if r["id"] in shown and now - shown[r["id"]] < HIGHLIGHT_S and r["status"] == "active"
+              and r["severity"] == "critical"]
+    for row in recent[:3]:
+        st.error(f"🚨 **{t('new_critical', lg)}** · {views.md_escape(row['time'])} · "
+                 f"{views.md_escape(row['type_label'])} · {views.md_escape(row['detail'])}")
+    pending = {k: v for k, v in st.session_state.setdefault("pending", {}).items() if now - v[1] < PENDING_S}
+    st.session_state["pending"] = pending
+    left, right = st.columns([2.3, 1])
+    with left:
+        st.markdown(f"**{t('feed_title', lg)}** ({len(rows)})")
+        if not rows:
+            st.caption(t("no_alerts", lg))
+        else:
+            table = pd.DataFrame([{
+                t("time", lg): r["time"], t("type", lg): r["type_label"], t("severity", lg): r["severity_label"],
+                t("status", lg): r["status_label"] + (f" · {t('pending', lg)}" if r["id"] in pending
+                                                      and r["status"] == "active" else ""),
+                t("district", lg): r["district_label"], t("detail", lg): r["detail"],
+                t("case_id", lg): r["case_id"], t("user", lg): r["acknowledged_by"]} for r in rows[:200]])
+            critical = [r["severity"] == "critical" and r["status"] == "active" for r in rows[:200]]
+            st.dataframe(_style(table, critical), hide_index=True, height=460, key="feed_table")
+    with right:
+        st.markdown(f"**{t('due_title', lg)}**")
+        due_rows = views.due_rows(due, now, c, cat, lg)
+        if due_rows:
+            st.dataframe(pd.DataFrame([{t("countdown", lg): d["countdown"], t("case_id", lg): d["case_id"],
+                                        t("stage", lg): d["stage"], t("district", lg): d["district"],
+                                        t("category", lg): d["category"]} for d in due_rows]),
+                         hide_index=True, height=460)
+        else:
+            st.caption(t("no_data", lg))
+    st.caption(f"{t('updated', lg)} {datetime.now(settings().tz):%H:%M:%S}")
+
+
+@st.fragment
+def actions() -> None:
+    """Runs only when the officer interacts with it, so the timed feed never resets a half-made choice."""
+    st.markdown(f"**{t('actions', lg)}**")
+    try:
+        rows = [r for r in _current_rows() if r["status"] != "cleared"]
+    except RedisError:
+        return
+    if not rows:
+        st.caption(t("no_alerts", lg))
+        return
+    by_id = {r["id"]: r for r in rows}
+    a1, a2 = st.columns([3, 2])
+    chosen = a1.selectbox(t("select_alert", lg), list(by_id), key="action_alert",
+                          format_func=lambda i: f"{by_id[i]['time']} · {by_id[i]['type_label']} · "
+                                                f"{by_id[i]['severity_label']} · {by_id[i]['detail']}"[:120])
+    row = by_id[chosen]
+    departments = sorted(c.departments)
+    dept = a2.selectbox(t("department", lg), departments, key="action_department",
+                        format_func=lambda d: c.departments[d].name_zh if lg == "zh" else c.departments[d].name_en)
+    note = st.text_input(t("note", lg), key="action_note", max_chars=200)
+    b1, b2, b3, b4, b5 = st.columns(5)
+    pressed: CommandAction | None = None
+    if b1.button(t("act_acknowledge", lg), type="primary", key="btn_ack"):
+        pressed = CommandAction.ACKNOWLEDGE
+    if b2.button(t("act_dispatch", lg), key="btn_dispatch", disabled=not row["case_id"]):
+        pressed = CommandAction.DISPATCH
+    if b3.button(t("act_escalate", lg), key="btn_escalate"):
+        pressed = CommandAction.ESCALATE
+    if b4.button(t("act_false_alarm", lg), key="btn_false"):
+        pressed = CommandAction.FALSE_ALARM
+    if row["case_id"] and b5.button(t("open_case", lg), key="btn_case"):
+        st.session_state["case_id"] = row["case_id"]
+        st.switch_page("pages/case.py", query_params={"case": row["case_id"]})
+    if pressed is None:
+        return
+    kind, target = row["target"]
+    try:
+        send_command(pressed, kind, target, department_id=dept if pressed is CommandAction.DISPATCH else None,
+                     note=note)
+    except Exception as err:  # noqa: BLE001 - the officer must see any failure to send, whatever it is
+        st.error(f"{t('send_failed', lg)}: {type(err).__name__}")
+        return
+    st.session_state.setdefault("pending", {})[row["id"]] = (pressed.value, time.time())
+    st.toast(f"{t('sent', lg)}: {label(ALERT_TYPE, row['type'], lg)} · {t('act_' + pressed.value, lg)}")
+
+
+feed()
+actions()
+try:
+    trail = read.audit_trail(redis_client(), 10)
+except RedisError:
+    trail = []
+if trail:
+    with st.expander(t("recent_actions", lg)):
+        st.dataframe(pd.DataFrame([{t("time", lg): a.get("at", "")[:19], t("user", lg): a.get("user", ""),
+                                    t("action", lg): a.get("action", ""), t("target", lg): a.get("target_id", "")}
+                                   for a in trail]), hide_index=True)
