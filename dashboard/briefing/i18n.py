@@ -83,6 +83,12 @@ _LABELS: dict[str, tuple[str, str]] = {
     "noise": ("噪声", "Noise"),
     "dust": ("扬尘", "Dust"),
     "smoke": ("烟感", "Smoke"),
+    # short column headers of the PNG's ranking tables (1080 px leaves ~100 px a column)
+    "received_short": ("受理", "Recv."),
+    "closure_short": ("结案率", "Closure"),
+    "on_time_short": ("按期结案率", "On time"),
+    "overdue_short": ("超期未结", "Overdue"),
+    "score_short": ("综合指标值", "Score"),
     "weekday": ("星期一 星期二 星期三 星期四 星期五 星期六 星期日", "Mon Tue Wed Thu Fri Sat Sun"),
 }
 

@@ -130,6 +130,8 @@ def _numeric_cell(cell: object) -> bool:
     if isinstance(cell, int | float):
         return True
     text = str(cell)
+    if text == "—":  # no value in a numeric column
+        return True
     return bool(text) and text.replace(".", "", 1).replace("%", "").replace(",", "").replace("-", "", 1).isdigit()
 
 
@@ -251,8 +253,13 @@ def render_png(b: Briefing, charts: dict[str, bytes], top: int = 10) -> bytes:
 
 
 def _ranking(c: Canvas, rows, lang: str, name: str) -> None:
-    c.table([t("rank", lang), name, t("received", lang), t("closed", lang), t("closure", lang), t("on_time", lang),
-             t("overdue_open", lang), t("score", lang)],
-            [[str(r.rank), r.name, r.received, r.closed, pct(r.closure_rate, lang), pct(r.on_time_rate, lang),
-              r.overdue_open, f"{r.score:.1f}"] for r in rows],
-            [0.07, 0.29, 0.09, 0.09, 0.11, 0.13, 0.12, 0.10], size=20)
+    c.table([t("rank", lang), name, t("received_short", lang), t("closed", lang), t("closure_short", lang),
+             t("on_time_short", lang), t("overdue_short", lang), t("score_short", lang)],
+            [[str(r.rank), r.name, r.received, r.closed, _dash(pct(r.closure_rate, lang), r.closure_rate),
+              _dash(pct(r.on_time_rate, lang), r.on_time_rate), r.overdue_open, f"{r.score:.1f}"] for r in rows],
+            [0.07, 0.26, 0.08, 0.09, 0.11, 0.13, 0.13, 0.13], size=20)
+
+
+def _dash(text: str, value: float | None) -> str:
+    """"—" where a rate has no denominator (nothing due): a word would not fit a narrow column."""
+    return "—" if value is None else text
