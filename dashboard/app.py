@@ -30,12 +30,8 @@ st.set_page_config(page_title="CityOps 城市运行管理", page_icon="🏙️",
                    initial_sidebar_state="collapsed")
 
 user = st.session_state.get("user")
-if user is None:
-    auth_gate.sign_in_form()
-    st.stop()
-
 lg = lang()
-role = user["role"]
+role = user["role"] if user is not None else "admin"  # before sign-in: every page known, none run
 sections: dict[str, list[st.Page]] = {}
 monitor = [st.Page(PAGES / "bigscreen.py", title=t("page_bigscreen", lg), icon="📊", url_path="bigscreen",
                    default=True)]
@@ -51,6 +47,13 @@ if auth.role_at_least(role, "duty"):
 if auth.role_at_least(role, "admin"):
     sections[t("section_admin", lg)] = [st.Page(PAGES / "admin.py", title=t("page_admin", lg), icon="👤",
                                                 url_path="admin")]
+
+if user is None:
+    # Declaring the pages (hidden) keeps a deep link such as /case?case=… across the sign-in rerun;
+    # without it Streamlit would not know the path and fall back to the default page.
+    st.navigation(sections, position="hidden")
+    auth_gate.sign_in_form()
+    st.stop()
 
 page = st.navigation(sections, position="top")
 

@@ -5,14 +5,16 @@ GCJ-02, which any foreign tile service would draw offset. The base map is off (s
 for why that is not literally ``map_style=None`` under Streamlit); the district (and, when drilling
 down, grid) polygons are the base map.
 
-Tooltips use deck.gl's ``html`` template, which is inserted as HTML; every value that can come from
-an event (addresses, names, ids) is therefore passed through :func:`html.escape` in the layer data
-here, before it ever reaches the template (``tests/test_console_views.py`` checks it).
+Tooltips use deck.gl's ``text`` template, which the browser sets as ``innerText``: an address holding
+``<script>`` shows as those characters and can never become markup, whatever the Streamlit version
+does with values. (The ``html`` template with :func:`html.escape`-d values was tried first: Streamlit
+1.67 escapes ``html`` tooltip values itself, so pre-escaped text showed as ``&lt;script&gt;``; the
+text template needs no escaping at all. ``tests/test_console_browser.py`` hovers a case whose
+address holds ``<script>`` and checks the tooltip shows it as text, with no element inside.)
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -22,7 +24,7 @@ import shapely.geometry
 from cityops.city import CityModel
 from cityops.devices import Sensor
 
-TOOLTIP = {"html": "<b>{title}</b><br/>{detail}",
+TOOLTIP = {"text": "{title}\n{detail}",
            "style": {"backgroundColor": "#0b1e33", "color": "#e6f1ff", "fontSize": "13px"}}
 
 SENSOR_COLOURS = {"alarm": [255, 45, 45, 255], "pending": [245, 166, 35, 230], "offline": [150, 150, 150, 200],
@@ -33,8 +35,8 @@ HOTSPOT_COLOURS = [[1, 152, 189], [73, 227, 206], [216, 254, 181], [254, 237, 17
 
 
 def esc(value: object) -> str:
-    """HTML-escape one tooltip value (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """One tooltip value as plain text (the text template shows it verbatim; no markup possible)."""
+    return "" if value is None else str(value)
 
 
 _FEATURES: dict[tuple[int, str], list[dict]] = {}

@@ -69,18 +69,28 @@ def feed() -> None:
     except RedisError as err:
         st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
         return
+    first_tick = "critical_shown" not in st.session_state
     shown: dict[str, float] = st.session_state.setdefault("critical_shown", {})
     fresh = views.new_critical(rows, set(shown))
     for row in fresh:
         shown[row["id"]] = now
-        st.toast(f"🚨 {t('new_critical', lg)}: {views.md_escape(row['type_label'] + ' ' + row['detail'])}")
+        if not first_tick:  # what was already there when the console opened gets banners, not a toast storm
+            st.toast(f"{t('new_critical', lg)}: {views.md_escape(row['type_label'] + ' ' + row['detail'])}",
+                     icon=":material/notification_important:")
     recent = [r for r in rows if r["id"] in shown and now - shown[r["id"]] < HIGHLIGHT_S and r["status"] == "active"
               and r["severity"] == "critical"]
     for row in recent[:3]:
-        st.error(f"🚨 **{t('new_critical', lg)}** · {views.md_escape(row['time'])} · "
-                 f"{views.md_escape(row['type_label'])} · {views.md_escape(row['detail'])}")
+        st.error(f"**{t('new_critical', lg)}** · {views.md_escape(row['time'])} · "
+                 f"{views.md_escape(row['type_label'])} · {views.md_escape(row['detail'])}",
+                 icon=":material/warning:")
     pending = {k: v for k, v in st.session_state.setdefault("pending", {}).items() if now - v[1] < PENDING_S}
     st.session_state["pending"] = pending
+    selected = next((r for r in rows if r["id"] == st.session_state.get("action_alert")), None)
+    if selected is not None:  # the outcome of the officer's own action shows here on the next tick
+        mark = f" · {t('pending', lg)}" if selected["id"] in pending and selected["status"] == "active" else ""
+        by = f" · {t('user', lg)}: {selected['acknowledged_by']}" if selected["acknowledged_by"] else ""
+        st.info(views.md_escape(f"{t('select_alert', lg)}: {selected['time']} · {selected['type_label']} · "
+                                f"{selected['detail']} · {t('status', lg)}: {selected['status_label']}{by}{mark}"))
     left, right = st.columns([2.3, 1])
     with left:
         st.markdown(f"**{t('feed_title', lg)}** ({len(rows)})")
