@@ -20,6 +20,8 @@ Rules that hold for every message (documented in ``docs/events.md``):
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +32,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -67,6 +70,23 @@ def _check_time(value: datetime) -> datetime:
     return value
 
 
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _check_iso(value: object) -> object:
+    # pydantic also reads a string of digits as a Unix timestamp ("1764000000" → 2025-11-24 UTC); the contract
+    # wants ISO 8601 with an offset, and a number in a string is as likely milliseconds or a typo as seconds.
+    # A before-validator hands the value on as a Python object, where strict mode would refuse every string, so
+    # the field is lax and this function is the type check: ISO strings (JSON) and datetimes (Python) only.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("Input should be a valid datetime")
+    if not _ISO_DATETIME.match(value):
+        raise ValueError("time must be an ISO 8601 string with a UTC offset, e.g. 2026-11-24T09:30:00+08:00")
+    return value
+
+
 def _check_text(value: str) -> str:
     if "\x00" in value:
         raise ValueError("text contains a NUL character")
@@ -81,7 +101,8 @@ def _check_relative_path(value: str) -> str:
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@/+-]+$")]
-EventTime = Annotated[AwareDatetime, AfterValidator(_check_time)]
+EventTime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_check_iso),
+                      AfterValidator(_check_time)]
 ShortText = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_text)]
 Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_check_text)]
 LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_check_text)]
@@ -92,12 +113,20 @@ EvidenceRef = Annotated[str, StringConstraints(min_length=1, max_length=300), Af
 WorkDurationText = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{0,3}[mhd]$")]
 
 
+def _check_version(value: object) -> object:
+    # ``Literal[1]`` alone lets ``true`` and ``1.0`` through (they compare equal to 1); the contract says the
+    # version is the JSON integer 1 and that booleans are booleans, so refuse any other type here.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"Input should be the integer {SCHEMA_VERSION}")
+    return value
+
+
 class _Message(BaseModel):
     """Base of every message: strict types, unknown fields ignored, immutable once decoded."""
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True, allow_inf_nan=False)
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: Annotated[Literal[1], BeforeValidator(_check_version)] = SCHEMA_VERSION
 
 
 # -------------------------------------------------------------------------------------------- cases
@@ -381,6 +410,8 @@ class DeadLetter(_Message):
     stage: Literal["decode", "validate", "reading", "transition", "late", "duplicate", "apply"]
     payload: str  # UTF-8 text, or base64 when payload_encoding says so
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    payload_size: int | None = None  # bytes of the refused message; more than the payload when truncated
+    payload_truncated: bool = False
     received_at: AwareDatetime
     partition: int | None = None
     offset: int | None = None
@@ -395,6 +426,12 @@ class DeadLetter(_Message):
 
 M = TypeVar("M", bound=_Message)
 MAX_MESSAGE_BYTES = 1_000_000
+# A dead letter keeps at most this many bytes of the refused message. Why: a refused message can be up to the
+# broker's message size (and more than our own limit), and written into a JSON record its bytes grow (base64 by
+# 4/3, escaped control characters by 6), so a dead letter carrying all of it can exceed the producer's 1 MiB
+# request limit; the send then fails, the agent crashes and the rest of its batch is lost. 100 kB escaped
+# six-fold stays under the limit.
+DEAD_LETTER_PAYLOAD_BYTES = 100_000
 
 
 def format_errors(err: ValidationError) -> str:
@@ -425,8 +462,8 @@ def _event_id_of(raw: bytes) -> str | None:
 
 def decode(model: type[M], raw: bytes | str) -> M:
     """Validate one JSON message against ``model`` or raise :class:`ContractError` with a reason."""
-    if isinstance(raw, str):
-        raw = raw.encode()
+    if isinstance(raw, str):  # lone surrogates survive as bytes that are not UTF-8, refused as such below
+        raw = raw.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ContractError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
@@ -450,7 +487,9 @@ def decode_sensor_envelope(raw: bytes | str) -> tuple[_RawEnvelope, list[SensorR
     keeping the good ones, because one broken sensor must not hide a whole gateway's data.
     """
     if isinstance(raw, str):
-        raw = raw.encode()
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_MESSAGE_BYTES:  # before the fast path, which would otherwise accept an oversized envelope
+        raise ContractError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:  # fast path: the whole envelope is valid
         env = SensorEnvelope.model_validate_json(raw)
         return _RawEnvelope.model_construct(**env.__dict__), list(env.readings), []
@@ -461,11 +500,28 @@ def decode_sensor_envelope(raw: bytes | str) -> tuple[_RawEnvelope, list[SensorR
     bad: list[tuple[int, Any, str]] = []
     for i, item in enumerate(envelope.readings):
         try:
-            good.append(_READING_ADAPTER.validate_json(orjson.dumps(item)))
-        except (ValidationError, TypeError, orjson.JSONEncodeError) as err:
+            good.append(_READING_ADAPTER.validate_json(_json_bytes(item)))
+        except (ValidationError, TypeError, ValueError) as err:
             reason = format_errors(err) if isinstance(err, ValidationError) else str(err)
             bad.append((i, item, f"reading {i}: {reason}"))
     return envelope, good, bad
+
+
+def _json_bytes(value: Any) -> bytes:
+    """JSON of an already-parsed value, whatever it holds.
+
+    orjson refuses integers beyond 64 bits, which the JSON parser accepts (``{"value": 1e30}`` written as
+    digits); the standard library writes them, so a reading holding one is judged on its value ("outside
+    0..160") and a dead letter can always carry the refused item instead of crashing the agent.
+    """
+    try:
+        return orjson.dumps(value, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, RecursionError):
+        return repr(value).encode("utf-8", "surrogatepass")
 
 
 def encode(message: _Message) -> bytes:
@@ -484,11 +540,14 @@ def dead_letter(
     key: bytes | str | None = None,
     event_id: str | None = None,
 ) -> DeadLetter:
-    """Build the dead-letter record for a refused payload (bytes kept exactly, base64 if not UTF-8)."""
+    """Build the dead-letter record for a refused payload: its bytes kept exactly (base64 if not UTF-8), the
+    first :data:`DEAD_LETTER_PAYLOAD_BYTES` of them when it is larger (``payload_truncated``, ``payload_size``)."""
     if not isinstance(raw, bytes | str):
-        raw = orjson.dumps(raw, default=str)
+        raw = _json_bytes(raw)
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
+    size = len(raw)
+    raw = raw[:DEAD_LETTER_PAYLOAD_BYTES]
     try:
         payload, encoding = raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -502,6 +561,8 @@ def dead_letter(
         stage=stage,
         payload=payload,
         payload_encoding=encoding,
+        payload_size=size,
+        payload_truncated=size > len(raw),
         received_at=datetime.now(UTC),
         partition=partition,
         offset=offset,
