@@ -15,6 +15,7 @@ in and builds the menu, so each page is testable on its own (AppTest) with a use
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -31,28 +32,40 @@ st.set_page_config(page_title="CityOps 城市运行管理", page_icon="🏙️",
 
 user = st.session_state.get("user")
 lg = lang()
-role = user["role"] if user is not None else "admin"  # before sign-in: every page known, none run
+role = user["role"] if user is not None else "admin"  # before sign-in: every page is known, none is run
+
+
+def _sign_in_stub(url_path: str) -> Callable[[], None]:
+    """Before sign-in every page path shows the sign-in form: a deep link such as ``/case?case=…``
+    keeps its path (Streamlit falls back to the default page for paths it does not know) and opens
+    the real page right after signing in."""
+
+    def page() -> None:
+        auth_gate.sign_in_form()
+
+    page.__name__ = page.__qualname__ = f"sign_in_{url_path}"
+    return page
+
+
+def _page(script: str, title: str, icon: str, url_path: str, default: bool = False) -> st.Page:
+    target = PAGES / script if user is not None else _sign_in_stub(url_path)
+    return st.Page(target, title=t(title, lg), icon=icon, url_path=url_path, default=default)
+
+
 sections: dict[str, list[st.Page]] = {}
-monitor = [st.Page(PAGES / "bigscreen.py", title=t("page_bigscreen", lg), icon="📊", url_path="bigscreen",
-                   default=True)]
+monitor = [_page("bigscreen.py", "page_bigscreen", "📊", "bigscreen", default=True)]
 if (PAGES / "briefing.py").exists():  # written by the briefing work; the menu works without it
-    monitor.append(st.Page(PAGES / "briefing.py", title=t("page_briefing", lg), icon="📰", url_path="briefing"))
-monitor.append(st.Page(PAGES / "drill.py", title=t("page_drill", lg), icon="🗺️", url_path="drill"))
+    monitor.append(_page("briefing.py", "page_briefing", "📰", "briefing"))
+monitor.append(_page("drill.py", "page_drill", "🗺️", "drill"))
 sections[t("section_monitor", lg)] = monitor
 if auth.role_at_least(role, "duty"):
-    sections[t("section_ops", lg)] = [
-        st.Page(PAGES / "duty.py", title=t("page_duty", lg), icon="🚨", url_path="duty"),
-        st.Page(PAGES / "case.py", title=t("page_case", lg), icon="📁", url_path="case"),
-    ]
+    sections[t("section_ops", lg)] = [_page("duty.py", "page_duty", "🚨", "duty"),
+                                      _page("case.py", "page_case", "📁", "case")]
 if auth.role_at_least(role, "admin"):
-    sections[t("section_admin", lg)] = [st.Page(PAGES / "admin.py", title=t("page_admin", lg), icon="👤",
-                                                url_path="admin")]
+    sections[t("section_admin", lg)] = [_page("admin.py", "page_admin", "👤", "admin")]
 
 if user is None:
-    # Declaring the pages (hidden) keeps a deep link such as /case?case=… across the sign-in rerun;
-    # without it Streamlit would not know the path and fall back to the default page.
-    st.navigation(sections, position="hidden")
-    auth_gate.sign_in_form()
+    st.navigation(sections, position="hidden").run()
     st.stop()
 
 page = st.navigation(sections, position="top")

@@ -23,14 +23,18 @@ from cityops.settings import Settings, get_settings
 from fixtures.xiamen import load_city, load_sensors
 
 
-@st.cache_resource
 def settings() -> Settings:
-    return get_settings()
+    return get_settings()  # lru-cached in cityops.settings; not a Streamlit resource, so tests can change it
 
 
 @st.cache_resource
+def _redis(url: str) -> Redis:
+    return read.connect(Settings(redis_url=url))
+
+
 def redis_client() -> Redis:
-    return read.connect(settings())
+    """One client (connection pool) per Redis URL for the whole process."""
+    return _redis(settings().redis_url)
 
 
 @st.cache_resource
@@ -49,11 +53,15 @@ def sensors() -> tuple[Sensor, ...]:
 
 
 @st.cache_resource
-def publisher():  # noqa: ANN201 - cityops.bus.SyncPublisher, imported lazily (aiokafka start-up)
-    """One Kafka producer per console process, created on the first command (not at page load)."""
+def _publisher(broker: str):  # noqa: ANN202 - cityops.bus.SyncPublisher, imported lazily (aiokafka start-up)
     from cityops.bus import SyncPublisher
 
     return SyncPublisher(settings())
+
+
+def publisher():  # noqa: ANN201
+    """One Kafka producer per console process and broker, created on the first command (not at page load)."""
+    return _publisher(settings().kafka_broker)
 
 
 def lang() -> str:

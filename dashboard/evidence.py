@@ -31,15 +31,14 @@ def thumbnail(path: Path, box: Sequence[float] | None, frame: tuple[int, int] | 
     """JPEG bytes of the image scaled to ``width`` px with ``box`` ([x1, y1, x2, y2] in frame pixels) drawn."""
     with Image.open(path) as img:
         img = img.convert("RGB")
+        scale = width / img.width
+        img = img.resize((width, max(1, round(img.height * scale))))  # draw after scaling: crisp lines
         if box is not None:
-            fw, fh = frame or img.size
+            fw, fh = frame or (round(img.width / scale), round(img.height / scale))
             sx, sy = img.width / fw, img.height / fh
             x1, y1, x2, y2 = box
-            draw = ImageDraw.Draw(img)
-            line = max(2, img.width // 240)
-            draw.rectangle([x1 * sx, y1 * sy, x2 * sx, y2 * sy], outline=BOX_COLOUR, width=line)
-        scale = width / img.width
-        img = img.resize((width, max(1, round(img.height * scale))))
+            line = max(2, width // 160)
+            ImageDraw.Draw(img).rectangle([x1 * sx, y1 * sy, x2 * sx, y2 * sy], outline=BOX_COLOUR, width=line)
         buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=80)
+        img.save(buf, format="JPEG", quality=85)
         return buf.getvalue()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cityops.settings import get_settings
 
-APP = Path(__file__).resolve().parent / "app.py"
+APP = Path(__file__).resolve().parent / "server" / "console.py"  # runs app.py; see its docstring
 
 
 def run_from_args(args: argparse.Namespace) -> int:

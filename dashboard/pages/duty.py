@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -151,7 +152,7 @@ def actions() -> None:
         pressed = CommandAction.FALSE_ALARM
     if row["case_id"] and b5.button(t("open_case", lg), key="btn_case"):
         st.session_state["case_id"] = row["case_id"]
-        st.switch_page("pages/case.py", query_params={"case": row["case_id"]})
+        st.switch_page(str(Path(__file__).resolve().parent / "case.py"), query_params={"case": row["case_id"]})
     if pressed is None:
         return
     kind, target = row["target"]
