@@ -5,6 +5,7 @@ Readers never spell Redis keys themselves: they call these functions, which use 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -212,20 +213,26 @@ def _alert_ts(alert: dict) -> float | None:
 # ------------------------------------------------------------------------------------ console reads
 
 
-def counters_until(r: Redis, at: datetime, scope: str = "city", scope_id: str = "350200") -> dict[str, float]:
+def counters_until(r: Redis, at: datetime, scope: str = "city", scope_id: str = "350200",
+                   fields: Sequence[str] | None = None) -> dict[str, float]:
     """Counters of ``at``'s local day from midnight up to ``at`` (whole hours, the running hour pro rata).
 
     Why: the big screen compares today so far with *the same time yesterday*, not with all of
     yesterday. Daily hashes hold whole days, so this sums yesterday's hourly hashes (kept 14 days); the
     hour ``at`` falls in counts by the fraction of it that has passed, which is exact for even flows
-    and off by at most one hour's share otherwise.
+    and off by at most one hour's share otherwise. ``fields`` limits the read to those counters (the
+    big screen needs five of the thirty, and reply parsing is most of the cost).
     """
     day = keys.day_bucket(at)
     pipe = r.pipeline(transaction=False)
     for h in range(at.hour + 1):
-        pipe.hgetall(keys.kpi_hourly(f"{day}{h:02d}", scope, scope_id))
+        if fields:
+            pipe.hmget(keys.kpi_hourly(f"{day}{h:02d}", scope, scope_id), list(fields))
+        else:
+            pipe.hgetall(keys.kpi_hourly(f"{day}{h:02d}", scope, scope_id))
     out: dict[str, float] = {}
-    rows = pipe.execute()
+    rows = [dict(zip(fields, row, strict=True)) if fields else row for row in pipe.execute()]
+    rows = [{k: v for k, v in row.items() if v is not None} for row in rows]
     fraction = (at.minute * 60 + at.second) / 3600.0
     for h, data in enumerate(rows):
         share = fraction if h == at.hour else 1.0
@@ -237,18 +244,70 @@ def counters_until(r: Redis, at: datetime, scope: str = "city", scope_id: str = 
 SENSOR_STATE_FIELDS = ("kind", "metric", "value", "unit", "time", "phase", "offline", "offline_alert")
 
 
+# One round trip and one reply for every sensor: 2,000 HMGETs in a pipeline cost ≈ 100 ms of reply
+# parsing in redis-py; the same reads inside Redis, returned as one JSON string, cost a few ms.
+_SENSOR_STATES = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for i, id in ipairs(ids) do
+  local v = redis.call('HMGET', ARGV[2] .. id, unpack(ARGV, 3))
+  if v[1] then
+    local row = {id}
+    for j = 1, #v do row[j + 1] = v[j] or '' end
+    out[#out + 1] = row
+  end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"""
+
+
 def sensor_states(r: Redis, limit: int = 20000) -> dict[str, dict[str, str]]:
     """Every known sensor's latest reading and alert state (``phase``: normal/pending/active/clearing,
     ``offline``: "1" while silent), by sensor id, for the map's colours and the alarm count."""
-    ids = r.zrange(keys.sensors_index(), 0, limit - 1)
+    prefix = keys.sensor("")
+    raw = r.eval(_SENSOR_STATES, 1, keys.sensors_index(), limit, prefix, *SENSOR_STATE_FIELDS)
+    return {row[0]: {k: v for k, v in zip(SENSOR_STATE_FIELDS, row[1:], strict=True) if v != ""}
+            for row in orjson.loads(raw)}
+
+
+_OPEN_POINTS = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for i = 1, #ids, 500 do
+  local chunk = {}
+  for j = i, math.min(i + 499, #ids) do chunk[#chunk + 1] = ids[j] end
+  local pos = redis.call('GEOPOS', KEYS[1], unpack(chunk))
+  for j, p in ipairs(pos) do
+    if p then out[#out + 1] = {chunk[j], p[1], p[2]} end
+  end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"""
+
+
+def open_case_points(r: Redis, limit: int = 20000) -> list[tuple[str, float, float]]:
+    """The same as :func:`open_case_positions` in one round trip (a Lua script returning JSON), for the
+    big screen's refresh budget: GEOPOS replies for thousands of members are slow to parse."""
+    return [(cid, float(lon), float(lat)) for cid, lon, lat in orjson.loads(r.eval(_OPEN_POINTS, 1,
+                                                                                      keys.open_cases(), limit))]
+
+
+def day_metric_many(r: Redis, day: datetime, scope: str, scope_ids: Sequence[str], metric: str) -> dict[str, int]:
+    """One counter of one day for many scopes (e.g. ``received`` per category), without the other fields."""
     pipe = r.pipeline(transaction=False)
-    for sid in ids:
-        pipe.hmget(keys.sensor(sid), SENSOR_STATE_FIELDS)
-    out: dict[str, dict[str, str]] = {}
-    for sid, values in zip(ids, pipe.execute(), strict=True):
-        if values[0] is not None:
-            out[sid] = {k: v for k, v in zip(SENSOR_STATE_FIELDS, values, strict=True) if v is not None}
-    return out
+    for sid in scope_ids:
+        pipe.hget(keys.kpi_daily(keys.day_bucket(day), scope, sid), metric)
+    return {sid: int(float(v)) for sid, v in zip(scope_ids, pipe.execute(), strict=True) if v}
+
+
+def hourly_metric(r: Redis, day: datetime, metric: str, scope: str = "city", scope_id: str = "350200") -> list[int]:
+    """One counter for each of the 24 hours of ``day`` (the big screen's hourly chart)."""
+    pipe = r.pipeline(transaction=False)
+    for h in range(24):
+        pipe.hget(keys.kpi_hourly(f"{keys.day_bucket(day)}{h:02d}", scope, scope_id), metric)
+    return [int(float(v)) if v else 0 for v in pipe.execute()]
 
 
 ALERT_CASE_FIELDS = ("state", "acknowledged", "acknowledged_by", "escalated", "escalated_by", "department",

@@ -33,22 +33,27 @@ class ScreenData:
     heartbeat: float | None
 
 
+# The counters the tiles need (rates included): reading only these keeps the replies small.
+TILE_FIELDS = ("received", "registered", "closed", "closed_on_time", "dispatched", "handled", "reworked")
+
+
 def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalogue, *,
                     captures: int = 40, max_positions: int = 20000) -> ScreenData:
     """All reads of one refresh; ``now`` must be in the city's time zone."""
     yesterday = now - timedelta(days=1)
     today = read.kpis(r, now, "city", city.code)
     ai_today = read.day_counters(r, now, "source", "ai_video")  # everything so far today
-    ai_yesterday = read.counters_until(r, yesterday, "source", "ai_video")
+    ai_yesterday = read.counters_until(r, yesterday, "source", "ai_video", fields=("received",))
+    per_category = read.day_metric_many(r, now, "category", [c.code for c in catalogue], "received")
     return ScreenData(
         now=now,
         today=today,
-        yesterday_until=read.counters_until(r, yesterday, "city", city.code),
-        hourly_today=read.hourly_counters(r, now, "city", city.code),
-        hourly_yesterday=read.hourly_counters(r, yesterday, "city", city.code),
+        yesterday_until=read.counters_until(r, yesterday, "city", city.code, fields=TILE_FIELDS),
+        hourly_today=[{"received": n} for n in read.hourly_metric(r, now, "received", "city", city.code)],
+        hourly_yesterday=[{"received": n} for n in read.hourly_metric(r, yesterday, "received", "city", city.code)],
         ranking=read.ranking(r, now, "district", sorted(city.districts)),
-        categories=read.day_counters_many(r, now, "category", [c.code for c in catalogue]),
-        positions=read.open_case_positions(r, limit=max_positions),
+        categories={code: {"received": n} for code, n in per_category.items()},
+        positions=read.open_case_points(r, limit=max_positions),
         sensors=read.sensor_states(r),
         captures=read.recent_captures(r, captures),
         captures_today=int(today["counters"].get("captures", 0)),
