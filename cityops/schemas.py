@@ -20,6 +20,7 @@ Rules that hold for every message (documented in ``docs/events.md``):
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -100,7 +101,21 @@ def _check_relative_path(value: str) -> str:
     return value
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@/+-]+$")]
+ID_MAX_LENGTH = 128
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LENGTH, pattern=r"^[A-Za-z0-9_.:@/+-]+$")]
+
+
+def derived_id(*parts: str) -> str:
+    """An id the processors build from others (``AI-{capture}``, ``{command}-dispatch``), always a valid Id.
+
+    Joined with ``-`` when that fits in 128 characters; otherwise the joined text is replaced by its
+    SHA-256 (keeping the last part readable), so the same parts always give the same id and re-sent
+    inputs still deduplicate, while a legal but long input id can never produce an illegal derived one.
+    """
+    joined = "-".join(parts)
+    if len(joined) <= ID_MAX_LENGTH:
+        return joined
+    return f"h.{hashlib.sha256(joined.encode()).hexdigest()}-{parts[-1][:40]}"
 EventTime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_check_iso),
                       AfterValidator(_check_time)]
 ShortText = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_text)]

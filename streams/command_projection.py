@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from cityops import keys
-from cityops.schemas import CaseAction, CaseEvent, CommandAction, OperatorCommand
+from cityops.schemas import CaseAction, CaseEvent, CommandAction, OperatorCommand, derived_id
 from streams.effects import Effects
 
 AUDIT_RETENTION_S = 400 * keys.DAY  # the audit trail keeps every command for 400 days, however many there are
@@ -51,7 +51,7 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
     def step(action: CaseAction, **kw: object) -> None:
         if not case_id:
             raise CommandRefused(f"alert {cmd.target_id} has no case to {action.value}")
-        cases.append(CaseEvent(event_id=f"{cmd.command_id}-{action.value}", case_id=case_id, action=action,
+        cases.append(CaseEvent(event_id=derived_id(cmd.command_id, action.value), case_id=case_id, action=action,
                                event_time=cmd.issued_at, actor=cmd.user, description=cmd.note, **kw))
 
     if cmd.target_kind == "alert":

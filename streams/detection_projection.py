@@ -31,7 +31,7 @@ from cityops import keys
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Camera
-from cityops.schemas import CaseAction, CaseEvent, CaseSource, Detection
+from cityops.schemas import CaseAction, CaseEvent, CaseSource, Detection, derived_id
 from streams.effects import Effects
 
 
@@ -112,7 +112,7 @@ def _judge(det: Detection, recent: list[dict], ctx: DetectionContext) -> Detecti
     for scope, scope_id in (("city", ctx.city.code), ("district", ctx.city.grids[camera.grid_code].district_code)):
         key = keys.kpi_daily(day, scope, scope_id)
         eff.hincrby(key, "captures").hincrby(key, f"captures:{det.ai_type}").expire(key, keys.DAILY_RETENTION_S)
-    case_id = f"AI-{det.event_id}"
+    case_id = derived_id("AI", det.event_id)
     record = det.model_dump(mode="json", exclude_none=True) | {"case_id": case_id, "grid": camera.grid_code,
                                                                "lon": camera.lon, "lat": camera.lat,
                                                                "camera_name": camera.name_zh}
@@ -130,11 +130,12 @@ def _case_events(det: Detection, camera: Camera, case_id: str, ctx: DetectionCon
     at: datetime = det.last_seen
     common = {"case_id": case_id, "event_time": at, "actor": f"AI/{det.detector}"}
     return [
-        CaseEvent(event_id=f"{case_id}-report", action=CaseAction.REPORT, source=CaseSource.AI_VIDEO,
+        CaseEvent(event_id=derived_id(case_id, "report"), action=CaseAction.REPORT, source=CaseSource.AI_VIDEO,
                   category_code=category.code, lon=camera.lon, lat=camera.lat, grid_id=camera.grid_code,
                   description=f"{camera.name_zh} 抓拍 {category.minor_zh} (置信度 {det.confidence:.2f}, "
                               f"停留 {det.dwell_s:.0f} 秒)", evidence_ref=det.evidence_ref, origin_ref=det.event_id,
                   **common),
-        CaseEvent(event_id=f"{case_id}-register", action=CaseAction.REGISTER, **common),
-        CaseEvent(event_id=f"{case_id}-dispatch", action=CaseAction.DISPATCH, department_id=department, **common),
+        CaseEvent(event_id=derived_id(case_id, "register"), action=CaseAction.REGISTER, **common),
+        CaseEvent(event_id=derived_id(case_id, "dispatch"), action=CaseAction.DISPATCH, department_id=department,
+                  **common),
     ]

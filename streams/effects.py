@@ -15,17 +15,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from cityops import keys
 
-# ARGV layout: ttl, then repeated (op, key, arg1, arg2, arg3). Unused args are ''.
+# KEYS: the seen keys of the event ids claimed. ARGV: ttl, then one JSON array of repeated
+# (op, key, arg1, arg2, arg3), unused args ''. One JSON argument instead of thousands: packing each
+# argument is redis-py's per-argument cost in Python, and a batch of sensor envelopes has thousands.
 _APPLY_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
-local i = 2
-while i <= #ARGV do
-  local op, k, a, b, c = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+for j = 1, #KEYS do if redis.call('EXISTS', KEYS[j]) == 1 then return 0 end end
+for j = 1, #KEYS do redis.call('SET', KEYS[j], '1', 'EX', ARGV[1]) end
+local ops = cjson.decode(ARGV[2])
+local i = 1
+while i <= #ops do
+  local op, k, a, b, c = ops[i], ops[i+1], ops[i+2], ops[i+3], ops[i+4]
   if op == 'HINCRBY' then redis.call('HINCRBY', k, a, b)
   elseif op == 'HINCRBYFLOAT' then redis.call('HINCRBYFLOAT', k, a, b)
   elseif op == 'HSET' then redis.call('HSET', k, a, b)
@@ -34,6 +39,10 @@ while i <= #ARGV do
   elseif op == 'SADD' then redis.call('SADD', k, a)
   elseif op == 'ZADD' then redis.call('ZADD', k, a, b)
   elseif op == 'ZREM' then redis.call('ZREM', k, a)
+  elseif op == 'HFOLD' then
+    local sum = tonumber(redis.call('HGET', k, a) or '0')
+    for amount in string.gmatch(b, '[^,]+') do sum = sum + tonumber(amount) end
+    redis.call('HSET', k, a, string.format('%.17g', sum))
   elseif op == 'HMAX' then
     local cur = redis.call('HGET', k, a)
     if (not cur) or tonumber(b) > tonumber(cur) then redis.call('HSET', k, a, b) end
@@ -55,7 +64,12 @@ class Effects:
     """The writes one event causes, recorded in order."""
 
     event_id: str
+    claims: list[str] = field(default_factory=list)  # more event ids applied together (a batch of envelopes)
     ops: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def event_ids(self) -> list[str]:
+        return [self.event_id, *self.claims]
 
     def hincrby(self, key: str, fieldname: str, amount: int = 1) -> Effects:
         self.ops.append(("HINCRBY", key, fieldname, str(amount), ""))
@@ -87,6 +101,11 @@ class Effects:
         self.ops.append(("ZADD", key, repr(float(score)), member, ""))
         return self
 
+    def hfold(self, key: str, fieldname: str, amounts: list[float]) -> Effects:
+        """Add amounts to a float field one by one, in order, in double precision (see sensor windows)."""
+        self.ops.append(("HFOLD", key, fieldname, ",".join(map(repr, amounts)), ""))
+        return self
+
     def hmax(self, key: str, fieldname: str, value: float) -> Effects:
         """Keep the larger of the stored and the given value (LAmax of a window)."""
         self.ops.append(("HMAX", key, fieldname, repr(float(value)), ""))
@@ -110,10 +129,8 @@ class Effects:
         return self
 
     def argv(self, ttl: int) -> list[str]:
-        out = [str(int(ttl))]
-        for op in self.ops:
-            out.extend(op)
-        return out
+        """The script's ARGV: the dedupe TTL and the operations as one flat JSON array."""
+        return [str(int(ttl)), orjson.dumps([part for op in self.ops for part in op]).decode()]
 
 
 class EffectWriter:
@@ -137,7 +154,8 @@ class EffectWriter:
             self._loaded = True
         async with self.redis.pipeline(transaction=False) as pipe:
             for eff in batch:
-                pipe.evalsha(self._script.sha, 1, keys.seen(eff.event_id), *eff.argv(self.ttl))
+                ids = eff.event_ids
+                pipe.evalsha(self._script.sha, len(ids), *[keys.seen(i) for i in ids], *eff.argv(self.ttl))
             results = await pipe.execute(raise_on_error=False)
         if any(isinstance(r, NoScriptError) for r in results):  # Redis restarted and lost its script cache
             self._loaded = False

@@ -38,3 +38,46 @@ def test_kept_stream_drops_entries_older_than_its_retention_only(redis_url, redi
     assert _apply(redis_url, [Effects("e-2").xadd_kept_for("co:test:audit", 400 * 86_400, '{"a": 1}')]) == [True]
     ids = [entry_id for entry_id, _ in redis_client.xrange("co:test:audit")]
     assert too_old not in ids and kept in ids and len(ids) == 2
+
+
+def test_float_folds_do_not_depend_on_where_batches_split(redis_url, redis_client):
+    amounts = [0.1, 0.2, 0.3, 1e12, 3.7, 55.123456789]
+    _apply(redis_url, [Effects("f-1").hfold("co:test:w", "s", amounts)])
+    _apply(redis_url, [Effects("f-2").hfold("co:test:v", "s", amounts[:2]),
+                       Effects("f-3").hfold("co:test:v", "s", amounts[2:5]),
+                       Effects("f-4").hfold("co:test:v", "s", amounts[5:])])
+    whole, split = redis_client.hget("co:test:w", "s"), redis_client.hget("co:test:v", "s")
+    assert whole == split and float(whole) == sum(amounts)  # Python's left fold: the same double
+
+
+def test_sensor_batches_give_identical_windows_however_they_split(redis_url):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from redis import Redis
+
+    from cityops.schemas import SensorKind, SensorReading
+    from streams import runtime
+    from streams.sensor_projection import project_envelopes
+
+    tz = ZoneInfo("Asia/Shanghai")
+    ctx = runtime.sensor_context()
+    noise = next(s for s in ctx.sensors.values() if s.kind == "noise" and s.metric == "laeq")
+    t0 = datetime.now(tz).replace(microsecond=0) - timedelta(minutes=30)
+    envelopes = [(f"split-{i}", [SensorReading(sensor_id=noise.id, kind=SensorKind.NOISE, value=50 + (i * 7.3) % 30,
+                                               unit="dB(A)", time=t0 + timedelta(seconds=10 * i))])
+                 for i in range(12)]
+    dumps = []
+    for db, sizes in ((5, [12]), (6, [5, 1, 6])):
+        url = redis_url.rsplit("/", 1)[0] + f"/{db}"
+        r = Redis.from_url(url, decode_responses=True)
+        r.flushdb()
+        states: dict = {}
+        start = 0
+        for size in sizes:
+            _apply(url, [project_envelopes(envelopes[start:start + size], states, ctx).effects])
+            start += size
+        dumps.append({k: r.hgetall(k) for k in sorted(r.scan_iter("co:win:*"))})
+        r.flushdb()
+        r.close()
+    assert dumps[0] and dumps[0] == dumps[1]

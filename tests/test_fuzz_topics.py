@@ -294,7 +294,7 @@ def _unknown_sensor_key(key: str) -> bool:
 
 def test_valid_traffic_is_counted_exactly_as_without_the_hostile_traffic(fuzz_run: FuzzRun) -> None:
     ref = fuzz_run.model_ref
-    fuzz = {k: v for k, v in fuzz_run.model_fuzz.items() if not _unknown_sensor_key(k)}  # see the xfail below
+    fuzz = {k: v for k, v in fuzz_run.model_fuzz.items() if not _unknown_sensor_key(k)}  # checked on their own below
     assert any(k.startswith("co:kpi:d:") for k in ref) and any(k.startswith("co:win:") for k in ref)
     assert any(k.startswith(keys.case("AI-")) for k in ref) and fuzz_run.audit
     diff = sorted(k for k in set(ref) | set(fuzz) if ref.get(k) != fuzz.get(k))
@@ -320,10 +320,6 @@ def test_html_and_script_in_free_text_are_kept_as_the_text_sent(fuzz_run: FuzzRu
         assert notes[body["command_id"]] == body["note"]
 
 
-@pytest.mark.xfail(strict=True, reason="streams/sensor_projection.py writes a co:sensor:{id} rule-state hash for "
-                   "every sensor id in an envelope, registered or not (`touched` includes unknown ids), and "
-                   "streams/agents/sensors.py adds unknown ids to co:sensors:seen, so the offline timer later "
-                   "raises device_offline alerts for sensors that do not exist")
 def test_readings_of_unknown_sensors_leave_nothing_in_the_read_model(fuzz_run: FuzzRun) -> None:
     junk = [k for k in fuzz_run.model_fuzz if _unknown_sensor_key(k)]
     seen = [s for s in fuzz_run.sensors_seen if s.startswith("NO-SUCH-SENSOR-")]

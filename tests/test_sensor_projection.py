@@ -39,9 +39,10 @@ def test_windows_hold_energy_sums_and_maxima(ctx, site_noise):
     ops = out.effects.ops
     minute = keys.sensor_window("m", site_noise.id, "2026112410")
     assert ("HINCRBY", minute, "05:n", "2", "") in ops
-    s = [float(op[3]) for op in ops if op[1] == minute and op[2] == "05:s"][0]
-    assert s == pytest.approx(energy(50.0) + energy(70.0))
+    folded = [op[3] for op in ops if op[0] == "HFOLD" and op[1] == minute and op[2] == "05:s"][0]
+    assert [float(a) for a in folded.split(",")] == [energy(50.0), energy(70.0)]  # in reading order
     assert ("HMAX", minute, "05:x", "70.0", "") in ops
+    assert sum(float(a) for a in folded.split(",")) == pytest.approx(energy(50.0) + energy(70.0))
     assert any(op[1] == keys.sensor_window("q", site_noise.id, "20261124") and op[2] == "1000:n" for op in ops)
     assert any(op[1] == keys.sensor_window("h", site_noise.id, "20261124") and op[2] == "10:n" for op in ops)
 
@@ -94,7 +95,8 @@ def test_dust_is_judged_on_the_15_minute_mean(ctx):
 
 
 def test_late_and_unknown_readings_are_set_aside(ctx, site_noise):
-    states = {site_noise.id: SensorState(site_noise.id, time=datetime(2026, 11, 24, 12, 0, tzinfo=TZ).isoformat())}
+    newest = datetime(2026, 11, 24, 12, 0, tzinfo=TZ).isoformat()
+    states = {site_noise.id: SensorState(site_noise.id, stored_time=newest)}
     late = reading(site_noise, datetime(2026, 11, 24, 9, 59, tzinfo=TZ), 60.0)
     on_time = reading(site_noise, datetime(2026, 11, 24, 10, 30, tzinfo=TZ), 60.0)
     stranger = SensorReading(sensor_id="NOPE", kind=SensorKind.NOISE, value=60.0, unit="dB(A)",

@@ -45,7 +45,9 @@ async def drop_repeats(items: list[tuple[EventT, M]], event_id: Callable[[M], st
     return fresh
 
 
-async def apply(effects: list[Effects]) -> None:
+async def apply(effects: list[Effects]) -> list[bool]:
+    """Apply each event's effects once; per event, whether it was new. Also beats the worker's heartbeat."""
     writer = runtime.writer()
-    await writer.apply(effects)
+    applied = await writer.apply(effects)
     await writer.redis.set(keys.heartbeat(get_settings().worker_id), str(time.time()), ex=60)
+    return applied

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from faust.types import EventT
 
 from cityops import keys
+from cityops.fast_envelope import decode_canonical
 from cityops.schemas import ContractError, decode_sensor_envelope, encode
 from cityops.settings import get_settings
 from streams import runtime
@@ -16,55 +17,80 @@ from streams.app import app, cases_topic, sensors_topic
 from streams.deadletter import refuse
 from streams.effects import Effects
 from streams.outbox import stage
-from streams.sensor_projection import SensorState, project_envelope
+from streams.sensor_projection import SensorState, project_envelopes
 
 
 async def process(events: Sequence[EventT]) -> None:
-    settings = get_settings()
-    topic = settings.topics.sensors
-    effects: list[Effects] = []
+    """One batch: refuse bad envelopes, apply the rest's readings as one unit (see project_envelopes)."""
+    topic = get_settings().topics.sensors
+    refusals: list[Effects] = []
     envelopes = []
     for event in events:
         raw = event.message.value
+        fast = decode_canonical(raw)  # the canonical form, checked without pydantic (cityops/fast_envelope.py)
+        if fast is not None:
+            envelopes.append((event, (fast[0], fast[1], [])))
+            continue
         try:
             envelope, good, bad = decode_sensor_envelope(raw)
         except ContractError as err:
-            effects.append(await refuse(event, topic, raw, err.reason, "validate", err.event_id))
+            refusals.append(await refuse(event, topic, raw, err.reason, "validate", err.event_id))
             continue
         envelopes.append((event, (envelope, good, bad)))
     envelopes = await drop_repeats(envelopes, lambda item: item[0].envelope_id)
-    sensor_ids = sorted({r.sensor_id for _, (_, good, _) in envelopes for r in good})
-    states: dict[str, SensorState] = {}
+    if refusals:
+        await apply(refusals)
+    if not envelopes:
+        return
+    if not await _apply_together(envelopes, topic):
+        # Another worker applied some of them meanwhile (a rebalance): go on envelope by envelope.
+        for item in envelopes:
+            await _apply_together([item], topic)
+    registered = runtime.sensor_context().sensors
+    sensor_ids = {r.sensor_id for _, (_, good, _) in envelopes for r in good if r.sensor_id in registered}
+    if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
+        await runtime.redis().zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, time.time()))
+
+
+async def _apply_together(envelopes: list, topic: str) -> bool:  # noqa: ANN001 - [(event, decoded envelope)]
+    """Project envelopes from their sensors' stored state and apply them, with the dead letters of their
+    refused readings, in one atomic script; False when one of them had been applied already."""
     r = runtime.redis()
+    registered = runtime.sensor_context().sensors
+    sensor_ids = sorted({reading.sensor_id for _, (_, good, _) in envelopes for reading in good
+                         if reading.sensor_id in registered})
+    states: dict[str, SensorState] = {}
     if sensor_ids:
         async with r.pipeline(transaction=False) as pipe:
             for sid in sensor_ids:
                 pipe.hgetall(keys.sensor(sid))
             for sid, data in zip(sensor_ids, await pipe.execute(), strict=True):
                 states[sid] = SensorState.from_hash(sid, data)
-    ctx = runtime.sensor_context()
-    derived = []
-    for event, (envelope, good, bad) in envelopes:
+    outcome = project_envelopes([(envelope.envelope_id, good) for _, (envelope, good, _) in envelopes], states,
+                                runtime.sensor_context())
+    owner = {id(reading): (event, envelope) for event, (envelope, good, _) in envelopes for reading in good}
+    refused: list[Effects] = []
+    for event, (envelope, _good, bad) in envelopes:
         for index, reading, reason in bad:
-            effects.append(await refuse(event, topic, reading, reason, "reading", f"{envelope.envelope_id}#{index}",
+            refused.append(await refuse(event, topic, reading, reason, "reading", f"{envelope.envelope_id}#{index}",
                                         suffix=f"#{index}"))
-        outcome = project_envelope(envelope.envelope_id, good, states, ctx)
-        for reading, reason in outcome.late:
-            effects.append(await refuse(event, topic, reading.model_dump(mode="json"), reason, "late",
-                                        f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
-        for reading in outcome.unknown:
-            effects.append(await refuse(event, topic, reading.model_dump(mode="json"),
-                                        f"unknown sensor {reading.sensor_id!r}", "validate",
-                                        f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
-        stage(outcome.effects, outcome.cases)  # written with the envelope's effects, atomically
-        derived.extend(outcome.cases)
-        effects.append(outcome.effects)
-    await apply(effects)
-    for case_event in derived:  # ids fixed by the episode: a re-send is ignored downstream
+    for reading, reason in outcome.late:
+        event, envelope = owner[id(reading)]
+        refused.append(await refuse(event, topic, reading.model_dump(mode="json"), reason, "late",
+                                    f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
+    for reading in outcome.unknown:
+        event, envelope = owner[id(reading)]
+        refused.append(await refuse(event, topic, reading.model_dump(mode="json"),
+                                    f"unknown sensor {reading.sensor_id!r}", "validate",
+                                    f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
+    for eff in refused:  # counted with the readings, so a crash can never keep one and lose the other
+        outcome.effects.ops.extend(eff.ops)
+    stage(outcome.effects, outcome.cases)  # derived case events too (see streams/outbox.py)
+    if not (await apply([outcome.effects]))[0]:
+        return False
+    for case_event in outcome.cases:  # ids fixed by the episode: a re-send is ignored downstream
         await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
-    if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
-        now = time.time()
-        await r.zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, now))
+    return True
 
 
 @app.agent(sensors_topic)
