@@ -24,6 +24,7 @@ from cityops.settings import get_settings
 from cityops.workcalendar import get_calendar
 from fixtures.simulator.cases import CaseDayPlanner
 from fixtures.xiamen import load_cameras, load_city, load_sensors
+from streams.agents.sla_timer import _MARK_OVERDUE  # the SLA timer's own script (see mark_overdue)
 from streams.case_projection import CaseContext, CaseView, ProjectionError, project_case_event
 from streams.detection_projection import DetectionContext, project_detection
 from streams.effects import _APPLY_ONCE, Effects
@@ -151,8 +152,6 @@ def seed_captures(r: Redis, now: datetime, n: int = 20, evidence_refs: Iterable[
 def mark_overdue(r: Redis, now: datetime) -> int:
     """What the SLA timer would have done by ``now``: cases whose clock ran out marked overdue, with their
     alerts, by the timer's own Lua script (the timer is async and Faust-bound; this is its sync twin)."""
-    from streams.agents.sla_timer import _MARK_OVERDUE
-
     city_code = load_city().code
     script = r.register_script(_MARK_OVERDUE)
     marked = 0

@@ -194,6 +194,9 @@ def test_console_in_a_real_browser(console):
             # -------- user admin (and the briefing, when present), as the admin
             _sign_in(page, base, "admin", "admin", "admin-demo")
             page.get_by_text("新增/修改用户").wait_for(timeout=30_000)
+            page.wait_for_selector('[data-testid="stDataFrame"]', timeout=30_000)
+            page.get_by_text("删除用户").wait_for(timeout=30_000)
+            time.sleep(2)
             page.screenshot(path=str(shots / "admin.png"))
             if (REPO_ROOT / "dashboard" / "pages" / "briefing.py").exists():
                 _sign_in(page, base, "briefing", "admin", "admin-demo")

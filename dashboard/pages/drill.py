@@ -66,10 +66,12 @@ def figures() -> None:
     if children:
         st.markdown(f"**{t('children_table', lg)}**")
         frame = views.drill_frame(table, c, lg)
-        st.dataframe(frame.drop(columns=["code"]) if not frame.empty else frame, hide_index=True, height=320)
+        st.dataframe(frame.drop(columns=["code"]) if not frame.empty else frame, hide_index=True)
 
 
-figures()
+left, right = st.columns([1.35, 1])
+with left:
+    figures()
 
 if level == "city":
     grid_codes: list[str] = []
@@ -81,5 +83,5 @@ layers = [map_layers.district_layer(c, lg), map_layers.grid_layer(c, grid_codes,
 geoms = [c.grids[g].geometry for g in grid_codes] or [d.geometry for d in c.districts.values()]
 bounds = (min(g.bounds[0] for g in geoms), min(g.bounds[1] for g in geoms),
           max(g.bounds[2] for g in geoms), max(g.bounds[3] for g in geoms))
-st.pydeck_chart(map_layers.deck(layers, map_layers.view_of(bounds, 1600, 420)), height=420,
-                key=f"drill_map_{level}_{code}")
+right.pydeck_chart(map_layers.deck(layers, map_layers.view_of(bounds, 760, 560)), height=560,
+                   key=f"drill_map_{level}_{code}")
