@@ -19,6 +19,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_REBALANCE_TIMEOUT`` | ``3`` | seconds; Faust's 60 s default made the first join on tansu take 30 s |
 | ``CITYOPS_SESSION_TIMEOUT`` | ``6`` | seconds before the group drops a silent worker |
 | ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
+| ``CITYOPS_FETCH_MAX_WAIT_MS`` | ``100`` | longest a worker's fetch waits for data (Faust fixes 1,500 ms) |
 | ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events this much older than the stream's watermark are dead-lettered |
 | ``CITYOPS_DEDUPE_TTL_S`` | ``864000`` | how long applied event ids are remembered (10 days) |
 | ``CITYOPS_REPEAT_RADIUS_M`` | ``100`` | a case is a repeated problem when one of the same category lies this close … |
@@ -107,6 +108,7 @@ class Settings:
     rebalance_timeout_s: float = 3.0
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
+    fetch_max_wait_ms: int = 100
     max_lateness_s: int = 7200
     dedupe_ttl_s: int = 864000
     repeat_radius_m: float = 100.0
@@ -133,6 +135,7 @@ class Settings:
             rebalance_timeout_s=_env_float("CITYOPS_REBALANCE_TIMEOUT", cls.rebalance_timeout_s),
             session_timeout_s=_env_float("CITYOPS_SESSION_TIMEOUT", cls.session_timeout_s),
             heartbeat_interval_s=_env_float("CITYOPS_HEARTBEAT_INTERVAL", cls.heartbeat_interval_s),
+            fetch_max_wait_ms=_env_int("CITYOPS_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
             max_lateness_s=_env_int("CITYOPS_MAX_LATENESS_S", cls.max_lateness_s),
             dedupe_ttl_s=_env_int("CITYOPS_DEDUPE_TTL_S", cls.dedupe_ttl_s),
             repeat_radius_m=_env_float("CITYOPS_REPEAT_RADIUS_M", cls.repeat_radius_m),

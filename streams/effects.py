@@ -41,7 +41,7 @@ while i <= #ops do
   elseif op == 'ZREM' then redis.call('ZREM', k, a)
   elseif op == 'HFOLD' then
     local sum = tonumber(redis.call('HGET', k, a) or '0')
-    for amount in string.gmatch(b, '[^,]+') do sum = sum + tonumber(amount) end
+    for _, amount in ipairs(b) do sum = sum + amount end
     redis.call('HSET', k, a, string.format('%.17g', sum))
   elseif op == 'HMAX' then
     local cur = redis.call('HGET', k, a)
@@ -65,7 +65,7 @@ class Effects:
 
     event_id: str
     claims: list[str] = field(default_factory=list)  # more event ids applied together (a batch of envelopes)
-    ops: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    ops: list[tuple[str, str, str, str | list[float], str]] = field(default_factory=list)
 
     @property
     def event_ids(self) -> list[str]:
@@ -103,7 +103,8 @@ class Effects:
 
     def hfold(self, key: str, fieldname: str, amounts: list[float]) -> Effects:
         """Add amounts to a float field one by one, in order, in double precision (see sensor windows)."""
-        self.ops.append(("HFOLD", key, fieldname, ",".join(map(repr, amounts)), ""))
+        # A JSON array of numbers: orjson writes each double's shortest exact form, which Lua reads back exactly.
+        self.ops.append(("HFOLD", key, fieldname, amounts, ""))
         return self
 
     def hmax(self, key: str, fieldname: str, value: float) -> Effects:

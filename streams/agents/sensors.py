@@ -68,7 +68,8 @@ async def _apply_together(envelopes: list, topic: str) -> bool:  # noqa: ANN001 
                 states[sid] = SensorState.from_hash(sid, data)
     outcome = project_envelopes([(envelope.envelope_id, good) for _, (envelope, good, _) in envelopes], states,
                                 runtime.sensor_context())
-    owner = {id(reading): (event, envelope) for event, (envelope, good, _) in envelopes for reading in good}
+    owner = {id(reading): (event, envelope) for event, (envelope, good, _) in envelopes for reading in good} \
+        if outcome.late or outcome.unknown else {}  # which message a set-aside reading came in
     refused: list[Effects] = []
     for event, (envelope, _good, bad) in envelopes:
         for index, reading, reason in bad:
