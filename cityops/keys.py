@@ -7,7 +7,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 |---|---|---|---|
 | ``co:seen:{event_id}`` | string | an applied event id (dedupe of re-sent events) | 10 days (settings) |
 | ``co:case:{case_id}`` | hash | current state of one case | 400 days after closing |
-| ``co:case:{case_id}:timeline`` | stream | the case's steps (lifecycle timeline) | 400 days after closing |
+| ``co:case:{case_id}:timeline`` | list | the case's steps (lifecycle timeline), newest 100 | 400 days after closing |
 | ``co:cases:open`` | geo set | positions of open located cases (hotspot map) | while open |
 | ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |

@@ -156,7 +156,8 @@ def alert_feed(r: Redis, count: int = 100) -> list[dict]:
 
 
 def case_timeline(r: Redis, case_id: str) -> list[dict]:
-    return [orjson.loads(fields["json"]) for _id, fields in r.xrange(keys.case_timeline(case_id))]
+    """The case's steps, oldest first (the report's text, source and evidence are in :func:`case`)."""
+    return [orjson.loads(entry) for entry in r.lrange(keys.case_timeline(case_id), 0, -1)]
 
 
 def open_case_positions(r: Redis, limit: int = 20000) -> list[tuple[str, float, float]]:

@@ -47,6 +47,9 @@ while i <= #ops do
     local cur = redis.call('HGET', k, a)
     if (not cur) or tonumber(b) > tonumber(cur) then redis.call('HSET', k, a, b) end
   elseif op == 'GEOADD' then redis.call('GEOADD', k, a, b, c)
+  elseif op == 'RPUSHCAP' then
+    redis.call('RPUSH', k, b)
+    redis.call('LTRIM', k, -tonumber(a), -1)
   elseif op == 'XADD' then redis.call('XADD', k, 'MAXLEN', '~', a, '*', 'json', b)
   elseif op == 'XADDKEEP' then
     local now = redis.call('TIME')
@@ -118,6 +121,11 @@ class Effects:
 
     def geoadd(self, key: str, lon: float, lat: float, member: str) -> Effects:
         self.ops.append(("GEOADD", key, repr(float(lon)), repr(float(lat)), member))
+        return self
+
+    def rpush_capped(self, key: str, cap: int, payload_json: str) -> Effects:
+        """Append to a list that keeps its newest ``cap`` entries (a small list is far smaller than a stream)."""
+        self.ops.append(("RPUSHCAP", key, str(int(cap)), payload_json, ""))
         return self
 
     def xadd(self, key: str, maxlen: int, payload_json: str) -> Effects:

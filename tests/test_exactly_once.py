@@ -118,6 +118,8 @@ def _dump(r: Redis) -> dict[str, object]:
             out[key] = [fields for _, fields in r.xrange(key)]
         elif kind == "string":
             out[key] = r.get(key)
+        elif kind == "list":
+            out[key] = r.lrange(key, 0, -1)
         else:
             out[key] = kind
     return out
