@@ -55,13 +55,20 @@ def main() -> int:
     parser.add_argument("--sensors", type=int, default=2000)
     parser.add_argument("--captures", type=int, default=300)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--redis-url", help="use this Redis instead of a scratch one")
+    parser.add_argument("--no-seed", action="store_true", help="measure what --redis-url already holds")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    port = free_port()
-    proc = start_redis("127.0.0.1", port, tmp / "redis", tmp / "redis.log")
+    proc = None
+    if args.redis_url:
+        url = args.redis_url
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
+        port = free_port()
+        proc = start_redis("127.0.0.1", port, tmp / "redis", tmp / "redis.log")
+        url = f"redis://127.0.0.1:{port}/0"
     try:
-        r = Redis.from_url(f"redis://127.0.0.1:{port}/0", decode_responses=True)
+        r = Redis.from_url(url, decode_responses=True)
         for _ in range(100):
             try:
                 r.ping()
@@ -71,11 +78,15 @@ def main() -> int:
         tz = get_settings().tz
         now = datetime.now(tz)
         t0 = time.perf_counter()
-        cases = seed_cases(r, (now - timedelta(days=args.days - 1)).date(), now, cases_per_day=args.cases_per_day)
+        cases = {"cases": None, "applied": None, "open": None}
+        accepted = overdue = None
+        if not args.no_seed:
+            cases = seed_cases(r, (now - timedelta(days=args.days - 1)).date(), now,
+                               cases_per_day=args.cases_per_day)
+            seed_sensors(r, now, count=args.sensors)
+            accepted = seed_captures(r, now, n=args.captures)
+            overdue = mark_overdue(r, now)
         seed_s = time.perf_counter() - t0
-        seed_sensors(r, now, count=args.sensors)
-        accepted = seed_captures(r, now, n=args.captures)
-        overdue = mark_overdue(r, now)
         info = r.info("memory")
         city, catalogue = load_city(), get_catalogue()
         read_big_screen(r, now, city, catalogue)  # warm-up (connection, script of nothing)
@@ -102,7 +113,8 @@ def main() -> int:
             "duty_feed": {"runs": len(duty), **percentiles(duty)},
         }, ensure_ascii=False, indent=2))
     finally:
-        stop_process(proc)
+        if proc is not None:
+            stop_process(proc)
     return 0
 
 

@@ -78,9 +78,10 @@ def grid_layer(city: CityModel, codes: Iterable[str], lang: str = "zh") -> pdk.L
                      get_line_color=[120, 190, 255, 160], line_width_min_pixels=0.5)
 
 
-def hotspot_layer(positions: Sequence[tuple[str, float, float]], radius_m: int = 900) -> pdk.Layer:
-    """Open-case hotspots as hexagons (count per hexagon → colour); not pickable, so no tooltip text."""
-    data = [{"p": [lon, lat]} for _cid, lon, lat in positions]
+def hotspot_layer(positions: Sequence[Sequence[float]], radius_m: int = 900) -> pdk.Layer:
+    """Open-case hotspots as hexagons (count per hexagon → colour) from (lon, lat) pairs; not pickable,
+    so no tooltip text."""
+    data = [{"p": [round(float(lon), 5), round(float(lat), 5)]} for lon, lat in positions]
     return pdk.Layer("HexagonLayer", data, id="hotspots", get_position="p", radius=radius_m, extruded=False,
                      coverage=0.92, opacity=0.6, color_range=HOTSPOT_COLOURS, pickable=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from redis import Redis
 
 from cityops import read
@@ -25,7 +26,7 @@ class ScreenData:
     hourly_yesterday: list[dict[str, int]]
     ranking: list[dict]
     categories: dict[str, dict[str, int]]
-    positions: list[tuple[str, float, float]]
+    positions: np.ndarray  # (n, 2) lon, lat of open cases
     sensors: dict[str, dict[str, str]]
     captures: list[dict]
     captures_today: int
@@ -35,6 +36,8 @@ class ScreenData:
 
 # The counters the tiles need (rates included): reading only these keeps the replies small.
 TILE_FIELDS = ("received", "registered", "closed", "closed_on_time", "dispatched", "handled", "reworked")
+# What the map and the alarm count need of each sensor (``value`` first: every sensor hash has it).
+SENSOR_FIELDS = ("value", "metric", "unit", "phase", "offline")
 
 
 def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalogue, *,
@@ -53,8 +56,8 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
         hourly_yesterday=[{"received": n} for n in read.hourly_metric(r, yesterday, "received", "city", city.code)],
         ranking=read.ranking(r, now, "district", sorted(city.districts)),
         categories={code: {"received": n} for code, n in per_category.items()},
-        positions=read.open_case_points(r, limit=max_positions),
-        sensors=read.sensor_states(r),
+        positions=read.open_case_lonlat(r, limit=max_positions),
+        sensors=read.sensor_states(r, fields=SENSOR_FIELDS),
         captures=read.recent_captures(r, captures),
         captures_today=int(today["counters"].get("captures", 0)),
         captures_delta=ai_today.get("received", 0.0) - ai_yesterday.get("received", 0.0),

@@ -122,7 +122,7 @@ def test_map_has_no_base_map_and_tooltips_are_text():
                                      {"camera_id": "C1", "lon": 118.2, "lat": 24.6}])
     assert len(cams) == 1 and cams[0]["title"] == "<img onerror=x>"
     deck = map_layers.deck([map_layers.district_layer(city), map_layers.sensor_layers(points)[0],
-                            map_layers.camera_layer(cams), map_layers.hotspot_layer([("a", 118.1, 24.5)])],
+                            map_layers.camera_layer(cams), map_layers.hotspot_layer([(118.1, 24.5)])],
                            map_layers.view_of((118.0, 24.4, 118.2, 24.6)))
     spec = json.loads(deck.to_json())
     assert spec["mapStyle"] == map_layers.NO_BASE_MAP and spec.get("mapProvider") is None
@@ -189,6 +189,20 @@ def test_alerts_current_merges_the_feed_and_state(redis_client):
     assert capture["district"] == "350206" and not capture["has_hash"]
 
 
+def test_open_case_lonlat_decodes_geohash_scores_like_geopos(redis_client):
+    import numpy as np
+
+    points = [(118.0894, 24.4798), (118.13, 24.505), (117.9, 24.7), (118.3, 24.6)]
+    for i, (lon, lat) in enumerate(points):
+        redis_client.geoadd(keys.open_cases(), (lon, lat, f"C{i}"))
+    got = read.open_case_lonlat(redis_client)
+    want = np.array([[lon, lat] for _, lon, lat in read.open_case_positions(redis_client)])
+    assert got.shape == (4, 2) and np.abs(got - want).max() < 1e-9
+    assert np.abs(np.sort(got, axis=0) - np.sort(np.array(points), axis=0)).max() < 1e-5
+    redis_client.delete(keys.open_cases())
+    assert read.open_case_lonlat(redis_client).shape == (0, 2)
+
+
 def test_sla_due_and_sensor_states(redis_client):
     now = datetime.now(TZ).timestamp()
     redis_client.zadd(keys.sla_clock(), {"C1": now + 600, "C2": now + 99_999, "C3": now - 5})
@@ -199,6 +213,7 @@ def test_sla_due_and_sensor_states(redis_client):
     redis_client.hset(keys.sensor("S1"), mapping={"kind": "noise", "value": "71", "phase": "active"})
     states = read.sensor_states(redis_client)
     assert set(states) == {"S1"} and states["S1"]["phase"] == "active"
+    assert read.sensor_states(redis_client, fields=("value", "phase")) == {"S1": {"value": "71", "phase": "active"}}
     assert views.sensors_in_alarm(states) == 1
     assert read.audit_trail(redis_client) == []
     redis_client.xadd(keys.audit(), {"json": orjson.dumps({"user": "u", "action": "acknowledge"}).decode()})
