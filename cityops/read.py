@@ -309,7 +309,7 @@ def open_case_lonlat(r: Redis, limit: int = 20000) -> np.ndarray:
     raw = r.eval(_OPEN_SCORES, 1, keys.open_cases(), limit)
     if not raw:
         return np.zeros((0, 2))
-    bits = np.array(raw.split(","), dtype=np.float64).astype(np.uint64)
+    bits = np.fromstring(raw, dtype=np.float64, sep=",").astype(np.uint64)
     lat_i = np.zeros(bits.shape, dtype=np.uint64)
     lon_i = np.zeros(bits.shape, dtype=np.uint64)
     one = np.uint64(1)
@@ -320,6 +320,49 @@ def open_case_lonlat(r: Redis, limit: int = 20000) -> np.ndarray:
     lon = -180.0 + (lon_i.astype(np.float64) + 0.5) * (360.0 / cells)
     lat = -GEO_LAT_LIMIT + (lat_i.astype(np.float64) + 0.5) * (2 * GEO_LAT_LIMIT / cells)
     return np.column_stack([lon, lat])
+
+
+_SENSOR_OVERVIEW = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local active = redis.call('ZRANGE', KEYS[2], 0, -1)
+local alarm, offline = {}, {}
+for _, a in ipairs(active) do
+  if string.sub(a, 1, 7) == 'sensor:' then
+    local sid = string.match(a, '^sensor:(.*):%d+$')
+    if sid then
+      local v = redis.call('HMGET', ARGV[2] .. sid, 'value', 'metric', 'unit')
+      alarm[#alarm + 1] = table.concat({sid, v[1] or '', v[2] or '', v[3] or ''}, string.char(31))
+    end
+  elseif string.sub(a, 1, 8) == 'offline:' then
+    local sid = string.match(a, '^offline:(.*):%d+$')
+    if sid then offline[#offline + 1] = sid end
+  end
+end
+local rs = string.char(30)
+return {table.concat(ids, rs), table.concat(alarm, rs), table.concat(offline, rs)}
+"""
+
+
+def sensor_overview(r: Redis, limit: int = 20000) -> dict[str, dict[str, str]]:
+    """Every reporting sensor's alert state for the big screen, without reading 2,000 sensor hashes.
+
+    The state comes from the active alerts: a sensor with an active exceedance alert is in alarm
+    (``phase: active``, with its latest value), one with an active device-offline alert is offline
+    (``offline: "1"``), every other sensor in the index is ``phase: normal``. Sensors exceeding but
+    not yet for the sustain time (phase ``pending``) show as normal here; :func:`sensor_states` has
+    that detail at about ten times the cost.
+    """
+    ids, alarm, offline = r.eval(_SENSOR_OVERVIEW, 2, keys.sensors_index(), keys.active_alerts(), limit,
+                                 keys.sensor(""))
+    out: dict[str, dict[str, str]] = {sid: {"phase": "normal"} for sid in ids.split("\x1e")} if ids else {}
+    for sid in offline.split("\x1e") if offline else ():
+        if sid in out:
+            out[sid] = {"offline": "1"}
+    for line in alarm.split("\x1e") if alarm else ():
+        sid, value, metric, unit = line.split("\x1f")
+        if sid in out:
+            out[sid] = {"phase": "active", "value": value, "metric": metric, "unit": unit}
+    return out
 
 
 def day_metric_many(r: Redis, day: datetime, scope: str, scope_ids: Sequence[str], metric: str) -> dict[str, int]:

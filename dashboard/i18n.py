@@ -66,9 +66,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "score": ("综合指标值", "Score"),
     "category": ("问题类别", "Category"),
     "count": ("数量", "Count"),
-    "legend": ("图例：红=告警 橙=超限待定 灰=离线 绿=正常 · 蓝=有新抓拍的摄像头 · 六边形=未结案件热点",
-               "Legend: red = alarm, orange = exceeding, grey = offline, green = normal · blue = camera with "
-               "fresh captures · hexagons = open-case hotspots"),
+    "legend": ("图例：红=告警 灰=离线 绿=正常 · 蓝=有新抓拍的摄像头 · 六边形=未结案件热点（颜色越暖越多）",
+               "Legend: red = alarm, grey = offline, green = normal · blue = camera with fresh captures · "
+               "hexagons = open-case hotspots (warmer = more)"),
     # duty console
     "feed_title": ("实时告警", "Live alerts"),
     "due_title": ("即将超期（倒计时）", "About to breach (countdown)"),

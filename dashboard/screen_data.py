@@ -36,8 +36,6 @@ class ScreenData:
 
 # The counters the tiles need (rates included): reading only these keeps the replies small.
 TILE_FIELDS = ("received", "registered", "closed", "closed_on_time", "dispatched", "handled", "reworked")
-# What the map and the alarm count need of each sensor (``value`` first: every sensor hash has it).
-SENSOR_FIELDS = ("value", "metric", "unit", "phase", "offline")
 
 
 def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalogue, *,
@@ -57,7 +55,7 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
         ranking=read.ranking(r, now, "district", sorted(city.districts)),
         categories={code: {"received": n} for code, n in per_category.items()},
         positions=read.open_case_lonlat(r, limit=max_positions),
-        sensors=read.sensor_states(r, fields=SENSOR_FIELDS),
+        sensors=read.sensor_overview(r),  # alarm / offline from the active alerts: ≈ 10× cheaper
         captures=read.recent_captures(r, captures),
         captures_today=int(today["counters"].get("captures", 0)),
         captures_delta=ai_today.get("received", 0.0) - ai_yesterday.get("received", 0.0),

@@ -189,6 +189,24 @@ def test_alerts_current_merges_the_feed_and_state(redis_client):
     assert capture["district"] == "350206" and not capture["has_hash"]
 
 
+def test_sensor_overview_agrees_with_sensor_states(redis_client):
+    now = datetime.now(TZ).timestamp()
+    redis_client.zadd(keys.sensors_index(), {"S1": now, "S2": now, "S3": now})
+    redis_client.hset(keys.sensor("S1"), mapping={"kind": "noise", "value": "88", "metric": "laeq", "unit": "dB(A)",
+                                                  "phase": "active"})
+    redis_client.hset(keys.sensor("S2"), mapping={"kind": "smoke", "value": "1", "offline": "1", "phase": "normal"})
+    redis_client.hset(keys.sensor("S3"), mapping={"kind": "dust", "value": "40", "phase": "normal"})
+    redis_client.zadd(keys.active_alerts(), {"sensor:S1:3": now, "offline:S2:1700000000": now, "sla:C9:handle:1": now,
+                                             "sensor:GONE:1": now})
+    overview = read.sensor_overview(redis_client)
+    assert overview == {"S1": {"phase": "active", "value": "88", "metric": "laeq", "unit": "dB(A)"},
+                        "S2": {"offline": "1"}, "S3": {"phase": "normal"}}
+    states = read.sensor_states(redis_client)
+    assert {k: map_layers.sensor_status(v) for k, v in overview.items()} == \
+           {k: map_layers.sensor_status(v) for k, v in states.items()}
+    assert views.sensors_in_alarm(overview) == views.sensors_in_alarm(states) == 1
+
+
 def test_open_case_lonlat_decodes_geohash_scores_like_geopos(redis_client):
     import numpy as np
 
