@@ -299,6 +299,15 @@ GEO_STEP = 26  # Redis geohash precision: 26 bits per coordinate, interleaved in
 GEO_LAT_LIMIT = 85.05112878
 
 
+def _even_bits(x: np.ndarray) -> np.ndarray:
+    """The even-position bits of each 64-bit value packed together (de-interleaving a geohash)."""
+    x = x & np.uint64(0x5555555555555555)
+    for shift, mask in ((1, 0x3333333333333333), (2, 0x0F0F0F0F0F0F0F0F), (4, 0x00FF00FF00FF00FF),
+                        (8, 0x0000FFFF0000FFFF), (16, 0x00000000FFFFFFFF)):
+        x = (x | (x >> np.uint64(shift))) & np.uint64(mask)
+    return x
+
+
 def open_case_lonlat(r: Redis, limit: int = 20000) -> np.ndarray:
     """(n, 2) array of lon, lat of open located cases, for the hotspot layer (no ids needed there).
 
@@ -309,13 +318,8 @@ def open_case_lonlat(r: Redis, limit: int = 20000) -> np.ndarray:
     raw = r.eval(_OPEN_SCORES, 1, keys.open_cases(), limit)
     if not raw:
         return np.zeros((0, 2))
-    bits = np.fromstring(raw, dtype=np.float64, sep=",").astype(np.uint64)
-    lat_i = np.zeros(bits.shape, dtype=np.uint64)
-    lon_i = np.zeros(bits.shape, dtype=np.uint64)
-    one = np.uint64(1)
-    for i in range(GEO_STEP):
-        lat_i |= ((bits >> np.uint64(2 * i)) & one) << np.uint64(i)
-        lon_i |= ((bits >> np.uint64(2 * i + 1)) & one) << np.uint64(i)
+    bits = np.fromstring(raw, dtype=np.float64, sep=",").astype(np.uint64)  # 52-bit ints: exact in a double
+    lat_i, lon_i = _even_bits(bits), _even_bits(bits >> np.uint64(1))
     cells = float(1 << GEO_STEP)
     lon = -180.0 + (lon_i.astype(np.float64) + 0.5) * (360.0 / cells)
     lat = -GEO_LAT_LIMIT + (lat_i.astype(np.float64) + 0.5) * (2 * GEO_LAT_LIMIT / cells)
