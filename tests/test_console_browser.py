@@ -94,16 +94,20 @@ def console(stack_env, redis_client, tmp_path):
             log.close()
 
 
-def _sign_in(page, base: str, path: str, user: str, password: str) -> float:
-    """Open ``path``, sign in; returns seconds from navigation to the page's first content."""
+def _sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float, float]:
+    """Open ``path`` and sign in. Returns (seconds from navigation until the sign-in form can be used,
+    the monotonic time 登录 was pressed), so the user's typing is never counted."""
     start = time.monotonic()
     page.goto(f"{base}/{path}")
+    page.get_by_label("用户名").wait_for(timeout=30_000)
+    form_s = time.monotonic() - start
     page.get_by_label("用户名").fill(user)
     page.get_by_label("密码").fill(password)
+    clicked = time.monotonic()
     page.get_by_role("button", name="登录").click()
     page.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]',
                            timeout=30_000)
-    return time.monotonic() - start
+    return form_s, clicked
 
 
 def test_console_in_a_real_browser(console):
@@ -133,9 +137,9 @@ def test_console_in_a_real_browser(console):
             _sign_in(page, base, "", "leader", "leader-demo")  # warm-up: first load compiles and caches
             page.wait_for_selector('[data-testid="stMetric"]', timeout=30_000)
             page.goto("about:blank")
-            usable = _sign_in(page, base, "", "leader", "leader-demo")
-            page.wait_for_selector('[data-testid="stMetric"]', timeout=30_000)
-            usable_kpis = usable
+            form_s, clicked = _sign_in(page, base, "", "leader", "leader-demo")
+            page.locator('[data-testid="stMetric"]').nth(7).wait_for(timeout=30_000)
+            kpis_s = time.monotonic() - clicked  # from pressing 登录 to all eight tiles shown
             metrics = page.locator('[data-testid="stMetric"]')
             assert metrics.count() == 8
             assert "今日受理" in metrics.first.inner_text()
@@ -208,10 +212,11 @@ def test_console_in_a_real_browser(console):
             raise
         finally:
             browser.close()
-    print(f"\nusable after sign-in: {usable_kpis:.2f}s; acknowledge shown after {ack_latency:.2f}s; "
-          f"screenshots in {shots}")
+    print(f"\nsign-in form usable after {form_s:.2f}s; big screen's tiles after sign-in {kpis_s:.2f}s; "
+          f"acknowledge shown after {ack_latency:.2f}s; screenshots in {shots}")
     assert not outside, f"requests left the intranet: {outside[:5]}"
     assert not [e for e in errors if "__xss" in e], errors
-    assert usable_kpis <= USABLE_BUDGET_S, f"big screen usable after {usable_kpis:.1f}s (budget {USABLE_BUDGET_S}s)"
+    assert form_s <= USABLE_BUDGET_S, f"sign-in page usable after {form_s:.1f}s (budget {USABLE_BUDGET_S}s)"
+    assert kpis_s <= USABLE_BUDGET_S, f"big screen usable {kpis_s:.1f}s after sign-in (budget {USABLE_BUDGET_S}s)"
     # target 2 s (Kafka → worker → Redis → the feed's 1 s tick); 3 s of slack for a loaded 2-core CI machine
     assert ack_latency <= 5.0, f"acknowledgement took {ack_latency:.1f}s to show"
