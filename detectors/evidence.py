@@ -5,9 +5,9 @@ small messages a minute; the message carries only ``evidence_ref``, a path relat
 store (``CAMERA/YYYYMMDD/<event_id>.jpg``), which the console resolves. Every path is built from
 sanitised parts and checked to stay inside the store, so a hostile camera id cannot write elsewhere.
 
-Privacy: faces can be blurred with OpenCV's Haar face cascade when the installed OpenCV ships its
-data files (the 5.0 contrib wheel does not; then face blurring is reported unavailable, never faked),
-and any list of regions (e.g. plates found by another model) can be blurred generically.
+Privacy: faces can be blurred with OpenCV's frontal-face Haar cascade (OpenCV's own file when the wheel
+ships it, else the copy in ``detectors/data``; if neither loads, face blurring is reported unavailable,
+never faked), and any list of regions (e.g. plates found by another model) can be blurred generically.
 """
 
 from __future__ import annotations
@@ -78,6 +78,11 @@ def blur_regions(image: np.ndarray, regions: Sequence[tuple[int, int, int, int]]
     return image
 
 
+# OpenCV's frontal-face Haar cascade (Intel License Agreement, kept in the file's header), copied from the
+# opencv-python-headless 4.10 wheel because the 5.0 contrib wheel ships no cascade files.
+BUNDLED_CASCADES = Path(__file__).resolve().parent / "data"
+
+
 class FaceBlurrer:
     """Haar-cascade face blurring when OpenCV's cascade file is present (``available`` says)."""
 
@@ -88,10 +93,13 @@ class FaceBlurrer:
 
     @staticmethod
     def _default_path() -> str | None:
+        """OpenCV's own cascade file when the wheel has one, else the copy shipped in ``detectors/data``."""
         data = getattr(cv2, "data", None)
-        folder = Path(getattr(data, "haarcascades", "") or "")
-        candidate = folder / "haarcascade_frontalface_default.xml"
-        return str(candidate) if candidate.is_file() else None
+        for folder in (Path(getattr(data, "haarcascades", "") or "-"), BUNDLED_CASCADES):
+            candidate = folder / "haarcascade_frontalface_default.xml"
+            if candidate.is_file():
+                return str(candidate)
+        return None
 
     def faces(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         if not self.available or self.cascade is None:
