@@ -57,7 +57,10 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
         positions=read.open_case_lonlat(r, limit=max_positions),
         sensors=read.sensor_overview(r),  # alarm / offline from the active alerts: ≈ 10× cheaper
         captures=read.recent_captures(r, captures),
-        captures_today=int(today["counters"].get("captures", 0)),
+        # Counted as cases from the AI-video channel (视频AI抓拍): each accepted capture opens exactly one,
+        # and the case counters have the hourly history the comparison with yesterday needs (the
+        # detections' own daily ``captures`` counter has none).
+        captures_today=int(ai_today.get("received", 0)),
         captures_delta=ai_today.get("received", 0.0) - ai_yesterday.get("received", 0.0),
         heartbeat=read.worker_heartbeat(r),
     )

@@ -112,7 +112,8 @@ def test_big_screen_shows_kpis_against_yesterday(seeded):
     assert at.metric[0].value == f"{today['received']:,}"
     assert at.metric[0].delta and at.metric[0].delta[0] in "+-"
     assert at.metric[6].value == str(len([s for s in read.sensor_states(r).values() if s.get("phase") == "active"]))
-    assert at.metric[7].value == "4"
+    assert at.metric[7].value == str(read.day_counters(r, datetime.now(get_settings().tz), "source",
+                                                       "ai_video").get("received", 0))
     assert not at.warning
 
 
