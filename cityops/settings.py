@@ -22,6 +22,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_FETCH_MAX_WAIT_MS`` | ``100`` | longest a worker's fetch waits for data (Faust fixes 1,500 ms) |
 | ``CITYOPS_MAX_LATENESS_S`` | ``7200`` | events this much older than the stream's watermark are dead-lettered |
 | ``CITYOPS_DEDUPE_TTL_S`` | ``864000`` | how long applied event ids are remembered (10 days) |
+| ``CITYOPS_ENVELOPE_DEDUPE_TTL_S`` | ``86400`` | the same for sensor envelopes (1 day; see docs/architecture.md) |
 | ``CITYOPS_REPEAT_RADIUS_M`` | ``100`` | a case is a repeated problem when one of the same category lies this close … |
 | ``CITYOPS_REPEAT_WINDOW_DAYS`` | ``7`` | … and was reported at most this many days earlier |
 | ``CITYOPS_USERS_FILE`` | ``<var>/users.json`` | console accounts, scrypt hashes (demo: ``config/users.demo.json``) |
@@ -29,6 +30,14 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_BRIEFING_TIME`` | ``07:30`` | local time the scheduler writes yesterday's daily briefing (每日简报) |
 | ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
 | ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
+| ``CITYOPS_PRODUCER_BUFFER`` | ``200000`` | messages a producer buffers while the broker is down (full: send waits) |
+| ``CITYOPS_PRODUCER_GIVE_UP_S`` | ``0`` | seconds a producer retries before failing; 0: until delivered |
+| ``KAFKA_SECURITY_PROTOCOL`` | ``PLAINTEXT`` | ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT``, ``SASL_SSL`` |
+| ``KAFKA_SASL_MECHANISM`` | ``PLAIN`` | ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512`` (``SASL_*`` protocols) |
+| ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | empty | SASL credentials; required with ``SASL_*`` |
+| ``KAFKA_SSL_CAFILE`` | empty | CA bundle of the brokers' certificates (``*SSL``); empty: system CAs |
+| ``KAFKA_SSL_CERTFILE`` / ``KAFKA_SSL_KEYFILE`` | empty | client certificate and key for mutual TLS (optional) |
+| ``KAFKA_SSL_CHECK_HOSTNAME`` | ``1`` | ``0`` skips matching the broker's certificate to its host name (testing only) |
 """
 
 from __future__ import annotations
@@ -111,6 +120,7 @@ class Settings:
     fetch_max_wait_ms: int = 100
     max_lateness_s: int = 7200
     dedupe_ttl_s: int = 864000
+    envelope_dedupe_ttl_s: int = 86400
     repeat_radius_m: float = 100.0
     repeat_window_days: float = 7.0
     briefing_time: str = "07:30"
@@ -118,6 +128,16 @@ class Settings:
     briefing_targets: str = "closure=0.98,on_time=0.90,handling=0.95,rework=0.05,score=90"
     users_file: Path | None = None  # None: <var_dir>/users.json
     console_lang: str = "zh"
+    producer_buffer: int = 200_000
+    producer_give_up_s: float = 0.0
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_check_hostname: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -138,6 +158,7 @@ class Settings:
             fetch_max_wait_ms=_env_int("CITYOPS_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
             max_lateness_s=_env_int("CITYOPS_MAX_LATENESS_S", cls.max_lateness_s),
             dedupe_ttl_s=_env_int("CITYOPS_DEDUPE_TTL_S", cls.dedupe_ttl_s),
+            envelope_dedupe_ttl_s=_env_int("CITYOPS_ENVELOPE_DEDUPE_TTL_S", cls.envelope_dedupe_ttl_s),
             repeat_radius_m=_env_float("CITYOPS_REPEAT_RADIUS_M", cls.repeat_radius_m),
             repeat_window_days=_env_float("CITYOPS_REPEAT_WINDOW_DAYS", cls.repeat_window_days),
             briefing_time=_env("CITYOPS_BRIEFING_TIME", cls.briefing_time),
@@ -145,6 +166,16 @@ class Settings:
             briefing_targets=_env("CITYOPS_BRIEFING_TARGETS", cls.briefing_targets),
             users_file=Path(_env("CITYOPS_USERS_FILE", "")).resolve() if _env("CITYOPS_USERS_FILE", "") else None,
             console_lang=_env("CITYOPS_CONSOLE_LANG", cls.console_lang),
+            producer_buffer=_env_int("CITYOPS_PRODUCER_BUFFER", cls.producer_buffer),
+            producer_give_up_s=_env_float("CITYOPS_PRODUCER_GIVE_UP_S", cls.producer_give_up_s),
+            kafka_security_protocol=_env("KAFKA_SECURITY_PROTOCOL", cls.kafka_security_protocol).upper(),
+            kafka_sasl_mechanism=_env("KAFKA_SASL_MECHANISM", cls.kafka_sasl_mechanism).upper(),
+            kafka_sasl_username=_env("KAFKA_SASL_USERNAME", ""),
+            kafka_sasl_password=_env("KAFKA_SASL_PASSWORD", ""),
+            kafka_ssl_cafile=_env("KAFKA_SSL_CAFILE", ""),
+            kafka_ssl_certfile=_env("KAFKA_SSL_CERTFILE", ""),
+            kafka_ssl_keyfile=_env("KAFKA_SSL_KEYFILE", ""),
+            kafka_ssl_check_hostname=_env("KAFKA_SSL_CHECK_HOSTNAME", "1").lower() not in ("0", "false", "no"),
         )
 
     @property

@@ -171,6 +171,10 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         raise ProjectionError(f"unknown department {event.department_id!r}")
     eff = Effects(event.event_id)
     stamp = event.event_time.isoformat()
+    if view is not None and view.stage and view.deadline:  # the stage whose clock ran is left: its alert ends
+        alert = sla.alert_id(view.case_id, view.stage, datetime.fromisoformat(view.deadline).timestamp())
+        eff.zrem(keys.active_alerts(), alert)
+        eff.hset_if_exists(keys.alert(alert), {"state": "cleared", "cleared_at": stamp})
     if view is None:  # a report
         grid, community, street, district = locate(event, ctx.city)
         category = _category(ctx.catalogue, event.category_code or "")

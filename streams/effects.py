@@ -35,6 +35,8 @@ while i <= #ops do
   elseif op == 'HINCRBYFLOAT' then redis.call('HINCRBYFLOAT', k, a, b)
   elseif op == 'HSET' then redis.call('HSET', k, a, b)
   elseif op == 'HSETNX' then redis.call('HSETNX', k, a, b)
+  elseif op == 'HSETXX' then
+    if redis.call('EXISTS', k) == 1 then redis.call('HSET', k, a, b) end
   elseif op == 'EXPIRE' then redis.call('EXPIRE', k, a)
   elseif op == 'SADD' then redis.call('SADD', k, a)
   elseif op == 'ZADD' then redis.call('ZADD', k, a, b)
@@ -68,6 +70,7 @@ class Effects:
 
     event_id: str
     claims: list[str] = field(default_factory=list)  # more event ids applied together (a batch of envelopes)
+    ttl: int | None = None  # how long its ids are remembered; None: the writer's default
     ops: list[tuple[str, str, str, str | list[float], str]] = field(default_factory=list)
 
     @property
@@ -86,6 +89,12 @@ class Effects:
         for k, v in mapping.items():
             if v is not None:
                 self.ops.append(("HSET", key, k, str(v), ""))
+        return self
+
+    def hset_if_exists(self, key: str, mapping: dict[str, object]) -> Effects:
+        """Set fields only on a hash that exists (never create a stub of something another writer owns)."""
+        for k, v in mapping.items():
+            self.ops.append(("HSETXX", key, k, str(v), ""))
         return self
 
     def hsetnx(self, key: str, fieldname: str, value: object) -> Effects:
@@ -164,7 +173,8 @@ class EffectWriter:
         async with self.redis.pipeline(transaction=False) as pipe:
             for eff in batch:
                 ids = eff.event_ids
-                pipe.evalsha(self._script.sha, len(ids), *[keys.seen(i) for i in ids], *eff.argv(self.ttl))
+                ttl = self.ttl if eff.ttl is None else eff.ttl
+                pipe.evalsha(self._script.sha, len(ids), *[keys.seen(i) for i in ids], *eff.argv(ttl))
             results = await pipe.execute(raise_on_error=False)
         if any(isinstance(r, NoScriptError) for r in results):  # Redis restarted and lost its script cache
             self._loaded = False

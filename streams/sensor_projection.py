@@ -114,16 +114,22 @@ def project_envelope(envelope_id: str, readings: list[SensorReading], states: di
 
 
 def project_envelopes(envelopes: Sequence[tuple[str, list[SensorReading]]], states: dict[str, SensorState],
-                      ctx: SensorContext) -> SensorOutcome:
+                      ctx: SensorContext, remembered_since: float | None = None) -> SensorOutcome:
     """Apply several envelopes as one unit of exactly-once: one set of writes that claims every envelope id.
 
     This is where the hot path's speed comes from: a batch holds many readings of each sensor, so its
     windows, latest value and rule state are written once per sensor and bucket instead of once per
     reading (pre-aggregation), in one script. ``envelopes`` must not be empty; ``states`` is updated.
+
+    ``remembered_since`` (epoch seconds) is how far back applied envelope ids are remembered
+    (``CITYOPS_ENVELOPE_DEDUPE_TTL_S``, less the allowed lateness). A reading older than that which is
+    not its sensor's newest could be a re-send whose mark has expired, so it goes to the dead letter as
+    late instead of being counted a second time; a sensor's newest readings (a replay of an old file, in
+    order) are never in doubt and always count.
     """
     first, *others = [eid for eid, _ in envelopes]
     out = SensorOutcome(Effects(first, claims=others))
-    batch = _Batch(out, states, ctx)
+    batch = _Batch(out, states, ctx, remembered_since)
     for _envelope_id, readings in envelopes:
         for r in sorted(readings, key=lambda r: (r.sensor_id, r.time)):
             batch.reading(r)
@@ -146,8 +152,9 @@ class _Batch:
 
     MINUTES = [f"{m:02d}" for m in range(60)]
 
-    def __init__(self, out: SensorOutcome, states: dict[str, SensorState], ctx: SensorContext) -> None:
-        self.out, self.states, self.ctx = out, states, ctx
+    def __init__(self, out: SensorOutcome, states: dict[str, SensorState], ctx: SensorContext,
+                 remembered_since: float | None = None) -> None:
+        self.out, self.states, self.ctx, self.remembered_since = out, states, ctx, remembered_since
         self.windows: dict[tuple[str, str], list] = {}  # (window key, bucket) → [n, amounts in order, max]
         self._keys: dict[tuple[str, str], tuple[str, str, str]] = {}  # (sensor, hour) → m, q, h window keys
         self.newest: dict[str, tuple[SensorReading, datetime]] = {}
@@ -188,6 +195,11 @@ class _Batch:
             out.effects.hset(keys.sensor(r.sensor_id), {"offline_alert": ""})
             state.offline_alert = ""
         local, day, hour, hh, minute, quarter, epoch = self._local(r.time)
+        is_newest = last is None or r.time >= last
+        if not is_newest and self.remembered_since is not None and epoch < self.remembered_since:
+            out.late.append((r, f"reading of {r.sensor_id} at {r.time.isoformat()} is older than its newest and "
+                                f"than the envelope dedupe window, so it may be a re-send: not counted again"))
+            return
         value = r.value
         amount = energy(value) if sensor.kind == "noise" else value
         window_keys = self._keys.get((r.sensor_id, hour))
@@ -205,7 +217,6 @@ class _Batch:
                 acc[1].append(amount)
                 if value > acc[2]:
                     acc[2] = value
-        is_newest = last is None or r.time >= last
         if is_newest:
             state.set_time(r.time)
             self.newest[r.sensor_id] = (r, local)

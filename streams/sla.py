@@ -58,3 +58,8 @@ def deadline_for(state: str, category: Category, started: datetime, calendar: Wo
 def extend(deadline: datetime, extension: str, calendar: WorkCalendar) -> datetime:
     """The handling deadline after a 延期 of ``extension`` (``2d``, ``4h``) working time."""
     return calendar.add(deadline, WorkDuration.parse(extension))
+
+
+def alert_id(case_id: str, stage: str, deadline_ts: float) -> str:
+    """The id of the overdue alert of one stage's clock (the SLA timer raises it, the next step clears it)."""
+    return f"sla:{case_id}:{stage}:{int(deadline_ts)}"

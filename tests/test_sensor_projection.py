@@ -107,3 +107,19 @@ def test_late_and_unknown_readings_are_set_aside(ctx, site_noise):
     # the on-time but older reading fills its window and does not replace the newest value
     assert states[site_noise.id].time == datetime(2026, 11, 24, 12, 0, tzinfo=TZ).isoformat()
     assert any(op[1] == keys.sensor_window("q", site_noise.id, "20261124") for op in out.effects.ops)
+
+
+def test_older_readings_past_the_dedupe_memory_are_not_counted_again(ctx, site_noise):
+    """A re-send whose envelope mark has expired must not double a window; a sensor's newest always counts."""
+    from streams.sensor_projection import project_envelopes
+
+    newest = datetime(2026, 11, 24, 12, 0, tzinfo=TZ)
+    remembered_since = datetime(2026, 11, 24, 11, 0, tzinfo=TZ).timestamp()
+    states = {site_noise.id: SensorState(site_noise.id, stored_time=newest.isoformat())}
+    resent = reading(site_noise, datetime(2026, 11, 24, 10, 30, tzinfo=TZ), 60.0)  # within lateness, before memory
+    out = project_envelopes([("old", [resent])], states, ctx, remembered_since)
+    assert [r for r, _ in out.late] == [resent] and "re-send" in out.late[0][1]
+    assert not any(op[0] == "HFOLD" for op in out.effects.ops)
+    replayed = reading(site_noise, newest + timedelta(minutes=1), 61.0)  # old by the wall clock, but the newest
+    out = project_envelopes([("replay", [replayed])], states, ctx, remembered_since=newest.timestamp() + 10**6)
+    assert not out.late and any(op[0] == "HFOLD" for op in out.effects.ops)

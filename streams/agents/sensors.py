@@ -66,8 +66,10 @@ async def _apply_together(envelopes: list, topic: str) -> bool:  # noqa: ANN001 
                 pipe.hgetall(keys.sensor(sid))
             for sid, data in zip(sensor_ids, await pipe.execute(), strict=True):
                 states[sid] = SensorState.from_hash(sid, data)
+    settings = get_settings()
+    remembered_since = time.time() - settings.envelope_dedupe_ttl_s + settings.max_lateness_s
     outcome = project_envelopes([(envelope.envelope_id, good) for _, (envelope, good, _) in envelopes], states,
-                                runtime.sensor_context())
+                                runtime.sensor_context(), remembered_since)
     owner = {id(reading): (event, envelope) for event, (envelope, good, _) in envelopes for reading in good} \
         if outcome.late or outcome.unknown else {}  # which message a set-aside reading came in
     refused: list[Effects] = []
@@ -87,6 +89,7 @@ async def _apply_together(envelopes: list, topic: str) -> bool:  # noqa: ANN001 
     for eff in refused:  # counted with the readings, so a crash can never keep one and lose the other
         outcome.effects.ops.extend(eff.ops)
     stage(outcome.effects, outcome.cases)  # derived case events too (see streams/outbox.py)
+    outcome.effects.ttl = settings.envelope_dedupe_ttl_s
     if not (await apply([outcome.effects]))[0]:
         return False
     for case_event in outcome.cases:  # ids fixed by the episode: a re-send is ignored downstream

@@ -12,7 +12,7 @@ import time
 import orjson
 
 from cityops import keys
-from streams import runtime
+from streams import runtime, sla
 from streams.app import app
 from streams.case_projection import CaseView
 
@@ -58,7 +58,7 @@ async def mark_expired(now: float | None = None) -> int:
             await r.zrem(keys.sla_clock(), case_id)
             continue
         sets = [keys.overdue(scope, sid) for scope, sid in view.scopes(city_code)]
-        alert = {"id": f"sla:{case_id}:{view.stage}:{int(score)}", "type": "sla_overdue",
+        alert = {"id": sla.alert_id(case_id, view.stage, score), "type": "sla_overdue",
                  "severity": "critical" if view.urgent else "major", "case_id": case_id, "stage": view.stage,
                  "deadline": view.deadline, "district": view.district, "street": view.street, "grid": view.grid,
                  "category": view.category, "department": view.department, "lon": view.lon, "lat": view.lat,
