@@ -99,5 +99,5 @@ async def _apply_together(envelopes: list, topic: str) -> bool:  # noqa: ANN001 
 
 @app.agent(sensors_topic)
 async def sensor_agent(stream):  # noqa: ANN001
-    async for events in stream.take_events(200, within=0.2):
+    async for events in stream.take_events(200, within=0.1):
         await process(events)
