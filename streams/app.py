@@ -16,6 +16,7 @@ import sys
 import aiokafka
 import faust
 
+from cityops.bus import faust_credentials
 from cityops.settings import get_settings
 
 settings = get_settings()
@@ -46,6 +47,7 @@ _bound_fetch_wait(settings.fetch_max_wait_ms)
 app = faust.App(
     settings.worker_id,
     broker=settings.faust_broker,
+    broker_credentials=faust_credentials(settings),  # SASL/TLS from KAFKA_SECURITY_PROTOCOL etc.; None: plaintext
     store="memory://",
     autodiscover=False,
     web_enabled=settings.worker_web_port > 0,
