@@ -5,7 +5,7 @@ Readers never spell Redis keys themselves: they call these functions, which use 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -203,13 +203,15 @@ def alerts_of_day(r: Redis, day: datetime, count: int = keys.ALERTS_MAXLEN) -> l
     out = []
     for _id, fields in reversed(r.xrevrange(keys.alerts(), count=count)):
         alert = orjson.loads(fields["json"])
-        t = _alert_ts(alert)
+        t = alert_time(alert)
         if t is not None and lo <= t < hi:
             out.append(alert)
     return out
 
 
-def _alert_ts(alert: dict) -> float | None:
+def alert_time(alert: Mapping) -> float | None:
+    """When an alert happened (epoch seconds): its ``since``, ``at`` or ``silent_since``, as the writers put it
+    (epoch numbers, ISO text or numbers in text); None when it carries none of them."""
     for name in ("since", "at", "silent_since"):
         value = alert.get(name)
         if isinstance(value, int | float):
@@ -218,7 +220,10 @@ def _alert_ts(alert: dict) -> float | None:
             try:
                 return datetime.fromisoformat(value).timestamp()
             except ValueError:
-                continue
+                try:
+                    return float(value)
+                except ValueError:
+                    continue
     return None
 
 

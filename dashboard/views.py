@@ -18,6 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from cityops import read
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.metrics import Rates
@@ -200,19 +201,9 @@ SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "info": 3}
 
 
 def alert_time(alert: Mapping) -> float | None:
-    for name in ("since", "at", "silent_since"):
-        value = alert.get(name)
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str) and value:
-            try:
-                return datetime.fromisoformat(value).timestamp()
-            except ValueError:
-                try:
-                    return float(value)
-                except ValueError:
-                    continue
-    return alert.get("feed_ts")
+    """When the alert happened; alerts that carry no time of their own fall back to their place in the feed."""
+    t = read.alert_time(alert)
+    return t if t is not None else alert.get("feed_ts")
 
 
 def alert_target(alert: Mapping) -> tuple[str, str]:

@@ -57,6 +57,16 @@ class Applier:
         self.pending = []
 
 
+def working_days_back(now: datetime, n: int = 2) -> date:
+    """The day ``n`` working days before ``now``'s: seeding from there leaves case clocks that have run out
+    whatever today is (a weekend or a holiday week stops the working-time clocks, so "yesterday" may have
+    none due yet)."""
+    calendar, day = get_calendar(), now.date()
+    while calendar.working_days_between(day, now.date()) < n:
+        day -= timedelta(days=1)
+    return day
+
+
 def seed_cases(r: Redis, first_day: date, now: datetime, cases_per_day: int = 3500, seed: int = 7) -> dict:
     """Every case step of the simulated days ``first_day`` .. today that happened before ``now``."""
     city, catalogue, tz = load_city(), get_catalogue(), get_settings().tz

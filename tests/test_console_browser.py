@@ -30,7 +30,14 @@ import pytest
 from cityops import read
 from cityops.bus import Publisher, ensure_topics
 from tests.conftest import free_port
-from tests.console_seed import make_evidence, mark_overdue, seed_captures, seed_cases, seed_sensors
+from tests.console_seed import (
+    make_evidence,
+    mark_overdue,
+    seed_captures,
+    seed_cases,
+    seed_sensors,
+    working_days_back,
+)
 from tests.workers import REPO_ROOT, stop_process, subprocess_env, wait_until, worker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,8 +52,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI
 
 
 def _publish_xss_case(settings) -> None:  # noqa: ANN001
-    """An urgent case reported and registered three days ago: its dispatch clock has long run out."""
-    t0 = datetime.now(settings.tz) - timedelta(days=3)
+    """An urgent case reported and registered two working days ago: its dispatch clock has long run out."""
+    t0 = datetime.combine(working_days_back(datetime.now(settings.tz)), datetime.min.time(), settings.tz) \
+        + timedelta(hours=10)
     events = [
         {"event_id": "XSS1-report", "case_id": "XSS1", "action": "report", "event_time": t0.isoformat(),
          "source": "hotline_12345", "category_code": "E0102", "lon": 118.0894, "lat": 24.4798, "urgent": True,
@@ -69,7 +77,7 @@ def console(stack_env, redis_client, tmp_path):
     s = stack_env
     asyncio.run(ensure_topics(s))
     now = datetime.now(s.tz)
-    seed_cases(redis_client, (now - timedelta(days=1)).date(), now, cases_per_day=300)
+    seed_cases(redis_client, working_days_back(now), now, cases_per_day=300)
     seed_sensors(redis_client, now, count=600)
     seed_captures(redis_client, now, n=6, evidence_refs=make_evidence(s.evidence_dir, 4))
     mark_overdue(redis_client, now)

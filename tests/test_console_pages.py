@@ -18,7 +18,15 @@ from cityops import read
 from cityops.schemas import OperatorCommand, decode
 from cityops.settings import REPO_ROOT, get_settings
 from streams.case_projection import project_case_event
-from tests.console_seed import Applier, make_evidence, mark_overdue, seed_captures, seed_cases, seed_sensors
+from tests.console_seed import (
+    Applier,
+    make_evidence,
+    mark_overdue,
+    seed_captures,
+    seed_cases,
+    seed_sensors,
+    working_days_back,
+)
 
 APP = REPO_ROOT / "dashboard" / "server" / "console.py"
 PAGES = REPO_ROOT / "dashboard" / "pages"
@@ -42,11 +50,12 @@ def seeded(redis_url, tmp_path_factory):
     r = Redis.from_url(redis_url, decode_responses=True)
     r.flushdb()
     now = datetime.now(get_settings().tz)
-    seed_cases(r, (now - timedelta(days=1)).date(), now, cases_per_day=200)
+    seed_cases(r, working_days_back(now), now, cases_per_day=200)
     seed_sensors(r, now, count=300, alarm_every=10)
     seed_captures(r, now, n=4, evidence_refs=make_evidence(get_settings().evidence_dir, 2))
-    mark_overdue(r, now)
     _xss_case(r, now)
+    _urgent_case_past_its_dispatch_clock(r, now)
+    mark_overdue(r, now)
     yield r, var
     r.flushdb()
     for k, v in old.items():
@@ -71,6 +80,28 @@ def _xss_case(r, now) -> None:  # noqa: ANN001
     eff, _ = project_case_event(event, None, ctx)
     applier = Applier(r)
     applier.add(eff)
+    applier.flush()
+
+
+def _urgent_case_past_its_dispatch_clock(r, now) -> None:  # noqa: ANN001
+    """An urgent case registered two working days ago and never dispatched: a critical SLA alert whatever
+    today is (the seeded days may have none urgent and overdue on a Monday morning)."""
+    from cityops.catalogue import get_catalogue
+    from cityops.schemas import CaseAction, CaseEvent, CaseSource
+    from cityops.workcalendar import get_calendar
+    from fixtures.xiamen import load_city
+    from streams.case_projection import CaseContext
+
+    ctx = CaseContext(load_city(), get_catalogue(), get_calendar(), get_settings().tz, max_lateness_s=10 * 86400.0)
+    t0 = datetime.combine(working_days_back(now), datetime.min.time(), now.tzinfo) + timedelta(hours=10)
+    report = CaseEvent(event_id="U1-report", case_id="U1", action=CaseAction.REPORT, event_time=t0, urgent=True,
+                       source=CaseSource.HOTLINE_12345, category_code="E0102", lon=118.0894, lat=24.4798)
+    register = CaseEvent(event_id="U1-register", case_id="U1", action=CaseAction.REGISTER,
+                         event_time=t0 + timedelta(minutes=1))
+    applier, view = Applier(r), None
+    for event in (report, register):
+        eff, view = project_case_event(event, view, ctx)
+        applier.add(eff)
     applier.flush()
 
 

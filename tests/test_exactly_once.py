@@ -83,20 +83,27 @@ def _publish(env: dict[str, str], items: list[tuple[str, str, bytes]]) -> int:
     return len(items)
 
 
-def _committed(env: dict[str, str]) -> int:
-    s = Settings(kafka_broker=env["KAFKA_BROKER"], topic_prefix=env["CITYOPS_TOPIC_PREFIX"])
+def _committed_by_partition(env: dict[str, str]) -> dict[tuple[str, int], int]:
+    """The group's committed offset of each partition of the cases and sensors topics (tansu's end offsets
+    are not reliable, so progress is measured by what the workers committed)."""
+    s = Settings(kafka_broker=env["KAFKA_BROKER"], topic_prefix=env["CITYOPS_TOPIC_PREFIX"],
+                 partitions=int(env.get("CITYOPS_PARTITIONS", Settings.partitions)))
 
-    async def total() -> int:
+    async def go() -> dict[tuple[str, int], int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=env["CITYOPS_WORKER_ID"],
                                     enable_auto_commit=False)
         await consumer.start()
         try:
-            tps = [TopicPartition(t, p) for t in (s.topics.cases, s.topics.sensors) for p in range(s.partitions)]
-            return sum([(await consumer.committed(tp)) or 0 for tp in tps])
+            return {(t, p): (await consumer.committed(TopicPartition(t, p))) or 0
+                    for t in (s.topics.cases, s.topics.sensors) for p in range(s.partitions)}
         finally:
             await consumer.stop()
 
-    return asyncio.run(total())
+    return asyncio.run(go())
+
+
+def _committed(env: dict[str, str]) -> int:
+    return sum(_committed_by_partition(env).values())
 
 
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:

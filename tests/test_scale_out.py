@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-from datetime import datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis import Redis
 
 from cityops.bus import ensure_topics
 from cityops.settings import Settings
 from tests.test_exactly_once import (  # noqa: F401  (day_input and reference are fixtures, used as arguments)
     CASES_PER_DAY,
+    _committed_by_partition,
     _dump,
     _publish,
     _settings_for,
+    _settle,
     _start_worker,
     day_input,
     reference,
@@ -100,48 +99,6 @@ def _settled(latest: list[dict[str, set[int]]], topics: list[str]) -> bool:
     return True
 
 
-def _committed(env: dict[str, str], topics: list[str]) -> dict[tuple[str, int], int]:
-    s = _settings(env)
-
-    async def go() -> dict[tuple[str, int], int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=env["CITYOPS_WORKER_ID"],
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            out = {}
-            for t in topics:
-                for p in range(PARTITIONS):
-                    out[(t, p)] = (await consumer.committed(TopicPartition(t, p))) or 0
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(go())
-
-
-def _settle(r: Redis, env: dict[str, str], sent: int, procs: list[subprocess.Popen]) -> dict[str, object]:
-    """As test_exactly_once's, over this test's partitions: everything consumed, the model still, then dump."""
-    s = _settings(env)
-    both = [s.topics.cases, s.topics.sensors]
-    wait_until(lambda: sum(_committed(env, both).values()) >= sent, 240, "the workers did not consume everything")
-    last: list[object] = [None]
-
-    def stable() -> bool:
-        now = (sum(_committed(env, both).values()), r.dbsize())
-        if now == last[0]:
-            return True
-        last[0] = now
-        return False
-
-    wait_until(stable, 120, "the read model kept changing", interval=3.0)
-    wait_until(lambda: r.xlen("co:outbox") == 0, 60, "derived case events were never applied")
-    wait_until(lambda: r.xlen("co:repeat:queue") == 0, 60, "reports were never checked for repeats")
-    wait_until(lambda: r.zcount("co:sla", "-inf", datetime.now().timestamp()) == 0, 30, "SLA timer did not catch up")
-    for p in procs:
-        stop_process(p)
-    return _dump(r)
-
-
 def test_three_workers_build_the_same_read_model_as_one(broker_url, redis_url, day_input, reference,  # noqa: F811
                                                         tmp_path: Path):
     base = Settings(kafka_broker=f"kafka://{broker_url}", redis_url=redis_url)
@@ -175,7 +132,7 @@ def test_three_workers_build_the_same_read_model_as_one(broker_url, redis_url, d
     # the assignment held while the day was consumed, so each worker's partitions were consumed by it alone
     after = [assignments(log.read_text(errors="replace"), topics) for log in logs]
     assert [len(a) for a in after] == counts, "a rebalance happened while the day was consumed"
-    committed = _committed(env, [s.topics.cases, s.topics.sensors])
+    committed = _committed_by_partition(env)
     assert all(v > 0 for (t, _), v in committed.items() if t == s.topics.cases), committed
     for i, held in enumerate(before):
         mine = sum(committed[(t, p)] for t in (s.topics.cases, s.topics.sensors) for p in held[t])
