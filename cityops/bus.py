@@ -334,8 +334,10 @@ class Publisher:
     def __init__(self, settings: Settings | None = None, *, pending_limit: int = 500,
                  buffer_limit: int | None = None, give_up_s: float | None = None,
                  backoff: Backoff | None = None, request_timeout_ms: int = 15_000,
-                 on_reconnect: Callable[[], Iterable[tuple[str, str | bytes | None, bytes]]] | None = None) -> None:
+                 on_reconnect: Callable[[], Iterable[tuple[str, str | bytes | None, bytes]]] | None = None,
+                 connect_first: bool = True) -> None:
         self.settings = settings or get_settings()
+        self.connect_first = connect_first
         self.pending_limit = max(1, pending_limit)
         self.buffer = SendBuffer(buffer_limit or self.settings.producer_buffer)
         give_up = self.settings.producer_give_up_s if give_up_s is None else give_up_s
@@ -371,7 +373,8 @@ class Publisher:
         return len(self.buffer)
 
     async def __aenter__(self) -> Publisher:
-        await self._connect(deadline=time.monotonic() + (self.give_up_s or 300.0))
+        if self.connect_first:
+            await self._connect(deadline=time.monotonic() + (self.give_up_s or 300.0))
         self._task = asyncio.create_task(self._deliver(), name="cityops-publisher")
         return self
 
@@ -429,6 +432,10 @@ class Publisher:
 
     async def _deliver(self) -> None:
         try:
+            if self._producer is None:  # ``connect_first=False``: connect here, degraded until the broker answers
+                err = await self._try_connect()
+                if err is not None:
+                    await self._recover(err, time.monotonic())
             while True:
                 if not len(self.buffer):
                     self._progress.set()
@@ -548,26 +555,33 @@ class Publisher:
             log.warning("producer: re-sending %d earlier messages ahead of %d buffered", len(again),
                         len(self.buffer) - len(again))
 
+    async def _try_connect(self) -> BaseException | None:
+        """One attempt to start a producer; the error when the broker did not answer."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
+                                    linger_ms=5, request_timeout_ms=self.request_timeout_ms,
+                                    max_batch_size=MAX_REQUEST_SIZE, max_request_size=MAX_REQUEST_SIZE,
+                                    **self._security)
+        try:
+            await producer.start()
+        except (KafkaConnectionError, KafkaError, OSError) as err:
+            await producer.stop()
+            return err
+        self._producer = producer
+        return None
+
     async def _connect(self, deadline: float | None) -> None:
         while True:
-            producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
-                                        linger_ms=5, request_timeout_ms=self.request_timeout_ms,
-                                        max_batch_size=MAX_REQUEST_SIZE, max_request_size=MAX_REQUEST_SIZE,
-                                        **self._security)
-            try:
-                await producer.start()
-                self._producer = producer
+            err = await self._try_connect()
+            if err is None:
                 return
-            except (KafkaConnectionError, KafkaError, OSError) as err:
-                await producer.stop()
-                if deadline is not None and time.monotonic() > deadline:
-                    self.failed += len(self.buffer)
-                    raise ConnectionError(f"broker {self.settings.kafka_broker} unreachable: {err}; "
-                                          f"{len(self.buffer)} messages not delivered") from err
-                delay = self.backoff.next()
-                log.warning("broker %s unreachable (%s); %d messages buffered; retrying in %.1fs",
-                            self.settings.kafka_broker, err, len(self.buffer), delay)
-                await asyncio.sleep(delay)
+            if deadline is not None and time.monotonic() > deadline:
+                self.failed += len(self.buffer)
+                raise ConnectionError(f"broker {self.settings.kafka_broker} unreachable: {err}; "
+                                      f"{len(self.buffer)} messages not delivered") from err
+            delay = self.backoff.next()
+            log.warning("broker %s unreachable (%s); %d messages buffered; retrying in %.1fs",
+                        self.settings.kafka_broker, err, len(self.buffer), delay)
+            await asyncio.sleep(delay)
 
     async def _close_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -592,14 +606,21 @@ class SyncPublisher:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="cityops-publisher", daemon=True)
         self._thread.start()
-        self._publisher = Publisher(self.settings, pending_limit=50, give_up_s=self.settings.producer_give_up_s)
-        asyncio.run_coroutine_threadsafe(self._publisher.__aenter__(), self._loop).result(timeout=310)
+        # connect_first=False: a console started while the broker is down must still load its pages; commands
+        # wait in the buffer and ``publish`` says they were not delivered yet
+        self._publisher = Publisher(self.settings, pending_limit=50, give_up_s=self.settings.producer_give_up_s,
+                                    connect_first=False)
+        asyncio.run_coroutine_threadsafe(self._publisher.__aenter__(), self._loop).result(timeout=10)
 
     @property
     def degraded(self) -> bool:
         return self._publisher.degraded
 
     def publish(self, topic: str, key: str | None, value: bytes, timeout: float = 5.0) -> bool:
+        """Buffer one message and wait up to ``timeout`` (1 s while already degraded) for the broker's ack."""
+        if self.degraded:
+            timeout = min(timeout, 1.0)
+
         async def go() -> asyncio.Future[None]:
             done: asyncio.Future[None] = self._loop.create_future()
             await self._publisher.send(topic, key, value, wait=False, done=done)

@@ -5,6 +5,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 
 | key | type | what | retention |
 |---|---|---|---|
+| ``co:signin:{hash}`` | string | failed console sign-ins of an account or client address | the lockout window |
 | ``co:seen:{event_id}`` | string | an applied event id (dedupe of re-sent events) | 10 days (settings) |
 | ``co:case:{case_id}`` | hash | current state of one case | 400 days after closing |
 | ``co:case:{case_id}:timeline`` | list | the case's steps (lifecycle timeline), newest 100 | 400 days after closing |
@@ -167,6 +168,11 @@ def dlq_daily(day: str) -> str:
 
 def dlq_recent() -> str:
     return f"{PREFIX}:dlq:recent"
+
+
+def signin_failures(subject: str) -> str:
+    """Failed console sign-ins of one account or client address (``subject`` is already hashed)."""
+    return f"{PREFIX}:signin:{subject}"
 
 
 def heartbeat(worker: str) -> str:

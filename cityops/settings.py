@@ -26,6 +26,8 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_REPEAT_RADIUS_M`` | ``100`` | a case is a repeated problem when one of the same category lies this close … |
 | ``CITYOPS_REPEAT_WINDOW_DAYS`` | ``7`` | … and was reported at most this many days earlier |
 | ``CITYOPS_USERS_FILE`` | ``<var>/users.json`` | console accounts, scrypt hashes (demo: ``config/users.demo.json``) |
+| ``CITYOPS_SIGNIN_MAX_FAILURES`` | ``5`` | failed sign-ins per account, and per client address, before a lockout |
+| ``CITYOPS_SIGNIN_LOCKOUT_S`` | ``300`` | the window those failures are counted in, and the lockout's length |
 | ``CITYOPS_CONSOLE_LANG`` | ``zh`` | console language before a user switches (``zh`` or ``en``) |
 | ``CITYOPS_BRIEFING_TIME`` | ``07:30`` | local time the scheduler writes yesterday's daily briefing (每日简报) |
 | ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
@@ -128,6 +130,8 @@ class Settings:
     briefing_targets: str = "closure=0.98,on_time=0.90,handling=0.95,rework=0.05,score=90"
     users_file: Path | None = None  # None: <var_dir>/users.json
     console_lang: str = "zh"
+    signin_max_failures: int = 5
+    signin_lockout_s: int = 300
     producer_buffer: int = 200_000
     producer_give_up_s: float = 0.0
     kafka_security_protocol: str = "PLAINTEXT"
@@ -166,6 +170,8 @@ class Settings:
             briefing_targets=_env("CITYOPS_BRIEFING_TARGETS", cls.briefing_targets),
             users_file=Path(_env("CITYOPS_USERS_FILE", "")).resolve() if _env("CITYOPS_USERS_FILE", "") else None,
             console_lang=_env("CITYOPS_CONSOLE_LANG", cls.console_lang),
+            signin_max_failures=_env_int("CITYOPS_SIGNIN_MAX_FAILURES", cls.signin_max_failures),
+            signin_lockout_s=_env_int("CITYOPS_SIGNIN_LOCKOUT_S", cls.signin_lockout_s),
             producer_buffer=_env_int("CITYOPS_PRODUCER_BUFFER", cls.producer_buffer),
             producer_give_up_s=_env_float("CITYOPS_PRODUCER_GIVE_UP_S", cls.producer_give_up_s),
             kafka_security_protocol=_env("KAFKA_SECURITY_PROTOCOL", cls.kafka_security_protocol).upper(),

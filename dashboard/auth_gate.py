@@ -2,24 +2,41 @@
 
 Why in the app and not a proxy: the command centre has no identity provider on its intranet; the
 accounts file (``cityops/auth.py``) is the source of truth. The signed-in user lives in the
-Streamlit session (server side, one per browser tab); a page reload asks again. After five failed
-attempts a session must wait 30 s, which slows guessing to a crawl.
+Streamlit session (server side, one per browser tab); a page reload asks again. Failed attempts are
+counted per account and per client address in Redis, across tabs and replicas
+(``cityops/signin_guard.py``): five failures lock the account for the rest of a 5-minute window.
 """
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
 from cityops import auth
 from cityops.settings import REPO_ROOT
-from dashboard.common import lang, settings
+from cityops.signin_guard import SigninGuard, SigninPolicy, subjects
+from dashboard.common import lang, redis_client, settings
 from dashboard.i18n import t
 
 DEMO_USERS = REPO_ROOT / "config" / "users.demo.json"
-MAX_FAILURES = 5
-LOCKOUT_S = 30.0
+
+
+@st.cache_resource
+def _guard(redis_url: str, max_failures: int, window_s: int) -> SigninGuard:
+    """One guard per console process (its fallback counters are process-wide), per Redis and policy."""
+    return SigninGuard(redis_client(), SigninPolicy(max_failures, window_s))
+
+
+def guard() -> SigninGuard:
+    s = settings()
+    return _guard(s.redis_url, s.signin_max_failures, s.signin_lockout_s)
+
+
+def _client_address() -> str | None:
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - outside a browser session (AppTest) there is none
+        return None
+    return address if isinstance(address, str) and address else None
 
 
 def load_accounts() -> dict[str, auth.User]:
@@ -38,15 +55,16 @@ def sign_in_form() -> None:
                       key="lang_choice_login")
     st.session_state["lang"] = "en" if choice == "English" else "zh"
     lg = lang()
-    locked_until = st.session_state.get("login_locked_until", 0.0)
     with st.form("sign_in", clear_on_submit=False):
         username = st.text_input(t("username", lg), key="login_username")
         password = st.text_input(t("password", lg), type="password", key="login_password")
         submitted = st.form_submit_button(t("sign_in", lg), type="primary")
     if not submitted:
         return
-    if time.time() < locked_until:
-        st.error(t("bad_login", lg))
+    who = subjects(username, _client_address())
+    wait = guard().wait_s(who)
+    if wait:
+        st.error(t("signin_locked", lg).format(seconds=wait))
         return
     try:
         accounts = load_accounts()
@@ -55,15 +73,11 @@ def sign_in_form() -> None:
         return
     found = auth.authenticate(accounts, username, password)
     if found is None:
-        failures = st.session_state.get("login_failures", 0) + 1
-        st.session_state["login_failures"] = failures
-        if failures >= MAX_FAILURES:
-            st.session_state["login_locked_until"] = time.time() + LOCKOUT_S
-            st.session_state["login_failures"] = 0
+        guard().failed(who)
         st.error(t("bad_login", lg))
         return
+    guard().succeeded(username)
     st.session_state["user"] = found.public
-    st.session_state["login_failures"] = 0
     st.rerun()
 
 

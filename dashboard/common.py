@@ -74,11 +74,13 @@ def user() -> dict[str, str] | None:
 
 
 def send_command(action: CommandAction, target_kind: str, target_id: str, *, department_id: str | None = None,
-                 note: str | None = None) -> OperatorCommand:
+                 note: str | None = None) -> bool:
     """Publish one operator command to Kafka, carrying the signed-in user's name for the audit trail.
 
     The console never writes Redis: the command agent applies the command and audits it, and the
-    feed shows the result on its next tick.
+    feed shows the result on its next tick. Returns whether the broker acknowledged the command; when
+    it is unreachable the command waits in the console's buffer and is delivered once it is back
+    (the page says so instead of failing, and the officer must not send it again).
     """
     who = user()
     if who is None:
@@ -86,8 +88,7 @@ def send_command(action: CommandAction, target_kind: str, target_id: str, *, dep
     cmd = OperatorCommand(command_id=f"cmd-{uuid.uuid4().hex}", action=action, target_kind=target_kind,
                           target_id=target_id, user=f"{who['display_name']}({who['username']})"[:64],
                           issued_at=datetime.now(UTC), department_id=department_id, note=note or None)
-    publisher().publish(settings().topics.commands, target_id, encode(cmd))
-    return cmd
+    return publisher().publish(settings().topics.commands, target_id, encode(cmd)) is not False
 
 
 BIG_SCREEN_CSS = """

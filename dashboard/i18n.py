@@ -17,6 +17,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "username": ("用户名", "Username"),
     "password": ("密码", "Password"),
     "bad_login": ("用户名或密码错误", "Wrong username or password"),
+    "signin_locked": ("登录失败次数过多，请 {seconds} 秒后再试", "Too many failed sign-ins; try again in {seconds} s"),
     "users_unavailable": ("账号文件不可用，请联系管理员", "The accounts file is unavailable; contact an admin"),
     "signed_in_as": ("当前用户", "Signed in as"),
     "language": ("语言 Language", "Language 语言"),
@@ -89,6 +90,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "note": ("备注", "Note"),
     "sent": ("指令已发送", "Command sent"),
     "send_failed": ("指令发送失败", "Command could not be sent"),
+    "send_queued": ("消息总线暂不可达：指令已在本机排队，恢复后自动送达，请勿重复发送",
+                    "The message bus is unreachable: the command is queued here and is delivered when it is back; "
+                    "do not send it again"),
     "pending": ("处理中…", "pending…"),
     "no_alerts": ("当前无告警", "No alerts"),
     "recent_actions": ("最近操作（审计）", "Recent actions (audit)"),

@@ -111,3 +111,48 @@ def test_publisher_rides_out_a_broker_restart(tmp_path: Path, caplog) -> None:
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "producer degraded" in messages and "producer recovered" in messages
     assert "re-created" in messages
+
+
+def test_console_publisher_starts_without_a_broker_and_delivers_once_it_is_up(tmp_path: Path) -> None:
+    """The console's publisher is created on the first command: with the broker down it must not hang the page.
+    ``publish`` says the command is not delivered yet; it is delivered, once, when the broker comes up."""
+    from cityops.bus import SyncPublisher
+
+    port = free_port()
+    s = Settings(kafka_broker=f"kafka://127.0.0.1:{port}", topic_prefix=f"c{uuid.uuid4().hex[:8]}")
+    t0 = time.monotonic()
+    pub = SyncPublisher(s)
+    try:
+        assert time.monotonic() - t0 < 10, "creating the publisher does not wait for the broker"
+        t1 = time.monotonic()
+        assert pub.publish(s.topics.commands, "alert-1", b"1") is False
+        assert pub.degraded
+        assert pub.publish(s.topics.commands, "alert-1", b"2") is False
+        assert time.monotonic() - t1 < 15, "an unreachable broker costs seconds, not minutes"
+        broker = start_broker("127.0.0.1", port, tmp_path / "broker.log")
+        try:
+            wait_for_broker(s, 30)
+            deadline = time.monotonic() + 60
+            while pub.degraded and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not pub.degraded, "the publisher reconnected"
+            assert pub.publish(s.topics.commands, "alert-1", b"3") is True
+
+            async def commands() -> list[bytes]:
+                consumer = AIOKafkaConsumer(s.topics.commands, bootstrap_servers=s.bootstrap_servers,
+                                            auto_offset_reset="earliest", enable_auto_commit=False)
+                await consumer.start()
+                try:
+                    batch = await consumer.getmany(timeout_ms=5000)
+                    return [m.value for msgs in batch.values() for m in msgs]
+                finally:
+                    await consumer.stop()
+
+            assert asyncio.run(commands()) == [b"1", b"2", b"3"], "queued commands arrive once, in order"
+        finally:
+            pub.close()
+            pub = None
+            stop_process(broker)
+    finally:
+        if pub is not None:
+            pub.close()

@@ -93,5 +93,5 @@ def test_short_chaos_run_changes_nothing(tmp_path, capsys):
     assert c is not None and c.cases_reference > 500
     assert c.differences == [], f"{len(c.differences)} keys differ, e.g. {c.differences[:5]}"
     assert (c.cases_lost, c.cases_counted_twice) == (0, 0)
-    assert report.events_applied == report.events_applied_reference > 3000
+    assert report.events_applied == report.events_applied_reference >= report.events_input > 2000
     assert report.ok

@@ -132,6 +132,33 @@ def test_sign_in_with_the_demo_accounts(seeded, monkeypatch, tmp_path):
     assert len(at.metric) == 8, "the big screen is the leader's first page"
 
 
+def test_failed_sign_ins_lock_the_account_across_sessions(seeded, monkeypatch, tmp_path):
+    """Five wrong passwords, each from a new session (a new tab), lock the account: even the right password
+    is refused until the window ends; the counter lives in Redis, not in the session."""
+    monkeypatch.setenv("CITYOPS_USERS_FILE", str(tmp_path / "users.json"))
+    get_settings.cache_clear()
+
+    def attempt(password: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+        at.text_input(key="login_username").input("duty")
+        at.text_input(key="login_password").input(password)
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        return at
+
+    for i in range(5):
+        assert any("用户名或密码错误" in e.value for e in attempt(f"guess-{i}").error)
+    at = attempt("duty-demo")
+    assert "user" not in at.session_state
+    assert any("登录失败次数过多" in e.value for e in at.error)
+    from cityops import keys
+    from cityops.signin_guard import subjects
+
+    seeded[0].delete(*(keys.signin_failures(s) for s in subjects("duty", None)))
+    assert attempt("duty-demo").session_state["user"] == USERS["duty"], "unlocked once the window is over"
+    get_settings.cache_clear()
+
+
 def test_big_screen_shows_kpis_against_yesterday(seeded):
     r, _ = seeded
     at = _page("bigscreen", "leader").run()

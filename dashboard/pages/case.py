@@ -90,7 +90,10 @@ with right:
         pressed = CommandAction.FALSE_ALARM
     if pressed is not None:
         try:
-            send_command(pressed, "case", case_id, department_id=dept if pressed is CommandAction.DISPATCH else None)
-            st.toast(t("sent", lg))
+            if send_command(pressed, "case", case_id,
+                            department_id=dept if pressed is CommandAction.DISPATCH else None):
+                st.toast(t("sent", lg))
+            else:
+                st.warning(t("send_queued", lg))
         except Exception as err:  # noqa: BLE001 - show any failure to send
             st.error(f"{t('send_failed', lg)}: {type(err).__name__}")

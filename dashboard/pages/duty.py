@@ -157,12 +157,15 @@ def actions() -> None:
         return
     kind, target = row["target"]
     try:
-        send_command(pressed, kind, target, department_id=dept if pressed is CommandAction.DISPATCH else None,
-                     note=note)
+        delivered = send_command(pressed, kind, target,
+                                 department_id=dept if pressed is CommandAction.DISPATCH else None, note=note)
     except Exception as err:  # noqa: BLE001 - the officer must see any failure to send, whatever it is
         st.error(f"{t('send_failed', lg)}: {type(err).__name__}")
         return
     st.session_state.setdefault("pending", {})[row["id"]] = (pressed.value, time.time())
+    if not delivered:
+        st.warning(t("send_queued", lg))
+        return
     st.toast(f"{t('sent', lg)}: {label(ALERT_TYPE, row['type'], lg)} · {t('act_' + pressed.value, lg)}")
 
 

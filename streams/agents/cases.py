@@ -11,6 +11,7 @@ from cityops.schemas import CaseEvent
 from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
+from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic
 from streams.case_projection import CaseView, LateEvent, ProjectionError, project_case_event
 from streams.deadletter import refuse
@@ -45,4 +46,4 @@ async def process(events: Sequence[EventT]) -> None:
 @app.agent(cases_topic)
 async def case_agent(stream):  # noqa: ANN001 - Faust passes its stream type
     async for events in stream.take_events(500, within=0.2):
-        await process(events)
+        await until_applied(process, events)

@@ -11,6 +11,7 @@ from cityops.schemas import OperatorCommand, encode
 from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
+from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, commands_topic
 from streams.command_projection import CommandRefused, project_command
 from streams.deadletter import refuse
@@ -42,4 +43,4 @@ async def process(events: Sequence[EventT]) -> None:
 @app.agent(commands_topic)
 async def command_agent(stream):  # noqa: ANN001
     async for events in stream.take_events(100, within=0.2):
-        await process(events)
+        await until_applied(process, events)

@@ -13,6 +13,7 @@ from cityops.schemas import Detection, encode
 from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
+from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, detections_topic
 from streams.detection_projection import capture_id, project_detection
 from streams.effects import Effects
@@ -52,4 +53,4 @@ async def process(events: Sequence[EventT]) -> None:
 @app.agent(detections_topic)
 async def detection_agent(stream):  # noqa: ANN001
     async for events in stream.take_events(200, within=0.2):
-        await process(events)
+        await until_applied(process, events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams import runtime
+from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app, cases_topic
 from streams.outbox import relay
 
@@ -13,4 +14,4 @@ async def _send(case_id: str, payload: bytes) -> None:
 
 @app.timer(interval=2.0)
 async def outbox_relay() -> None:
-    await relay(runtime.redis(), _send)
+    await skip_tick_if_unavailable(lambda: relay(runtime.redis(), _send), "outbox relay")

@@ -14,6 +14,7 @@ import orjson
 from cityops import keys
 from cityops.settings import get_settings
 from streams import runtime
+from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app
 from streams.repeats import Report, repeated_cases, stale_before
 
@@ -92,5 +93,9 @@ async def _forget_stale(categories: set[str], window_s: float, lateness_s: float
 
 @app.timer(interval=1.0)
 async def repeat_finder() -> None:
+    await skip_tick_if_unavailable(_check_all, "repeat finder")
+
+
+async def _check_all() -> None:
     while await check_reports() == BATCH:
         pass

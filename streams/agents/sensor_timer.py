@@ -14,6 +14,7 @@ import orjson
 
 from cityops import keys
 from streams import runtime
+from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app
 
 SILENT_INTERVALS = 3
@@ -60,4 +61,4 @@ async def raise_offline(now: float | None = None) -> int:
 
 @app.timer(interval=10.0)
 async def offline_timer() -> None:
-    await raise_offline()
+    await skip_tick_if_unavailable(raise_offline, "offline timer")

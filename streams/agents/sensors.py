@@ -13,6 +13,7 @@ from cityops.schemas import ContractError, decode_sensor_envelope, encode
 from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, drop_repeats
+from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, sensors_topic
 from streams.deadletter import refuse
 from streams.effects import Effects
@@ -100,4 +101,4 @@ async def _apply_together(envelopes: list, topic: str) -> bool:  # noqa: ANN001 
 @app.agent(sensors_topic)
 async def sensor_agent(stream):  # noqa: ANN001
     async for events in stream.take_events(200, within=0.1):
-        await process(events)
+        await until_applied(process, events)

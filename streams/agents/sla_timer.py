@@ -13,6 +13,7 @@ import orjson
 
 from cityops import keys
 from streams import runtime, sla
+from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app
 from streams.case_projection import CaseView
 
@@ -71,4 +72,4 @@ async def mark_expired(now: float | None = None) -> int:
 
 @app.timer(interval=1.0)
 async def sla_timer() -> None:
-    await mark_expired()
+    await skip_tick_if_unavailable(mark_expired, "SLA timer")

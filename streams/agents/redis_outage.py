@@ -1,0 +1,55 @@
+"""Ride out a Redis restart or failover inside the worker instead of crashing an agent.
+
+Why: when an agent raises, Faust's supervisor restarts it, and the events of the batch it was
+applying count as processed: their offsets are committed and they are never applied (``make chaos``
+lost a case's dispatch that way and dead-lettered the 104 steps after it as illegal). Applying a batch
+is idempotent (the exactly-once script skips ids already applied), so the right answer to "Redis is
+not there" is to wait and apply the same batch again. Timers simply skip the tick: they run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+#: Redis away for a while (restart, AOF loading, network) or a replica promoted under us (Sentinel failover).
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+
+T = TypeVar("T")
+
+
+async def until_applied(process: Callable[[T], Awaitable[None]], batch: T, *, first_delay: float = 0.2,
+                        max_delay: float = 5.0) -> None:
+    """``await process(batch)``, again and again with backoff while Redis is unreachable; never skips the batch."""
+    delay, since, attempts = first_delay, None, 0
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await process(batch)
+        except TRANSIENT as err:
+            attempts += 1
+            since = since if since is not None else loop.time()
+            log.warning("Redis unavailable (%s: %s); batch not applied yet, retrying in %.1fs (attempt %d)",
+                        type(err).__name__, err, delay, attempts)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if attempts:
+            log.warning("Redis back: batch applied after %d attempts over %.1fs", attempts + 1, loop.time() - since)
+        return
+
+
+async def skip_tick_if_unavailable(tick: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run one timer tick; while Redis is unreachable, log and leave the work to a later tick."""
+    try:
+        await tick()
+    except TRANSIENT as err:
+        log.warning("%s: Redis unavailable (%s: %s); trying again on the next tick", name, type(err).__name__, err)
