@@ -10,6 +10,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.exceptions import RedisError
 
 # command name → (module, function, help). The function takes the parsed argparse namespace.
 # Arguments are declared in ``_add_arguments`` below.
@@ -97,8 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module_name, func_name, _ = COMMANDS[args.command]
     func: Callable[[argparse.Namespace], int | None] = getattr(importlib.import_module(module_name), func_name)
-    result = func(args)
+    try:
+        result = func(args)
+    except RedisError as err:  # a wrong password or an unreachable server: one clear line, not a traceback
+        from cityops.settings import get_settings
+
+        print(f"cityops {args.command}: Redis at {_without_password(get_settings().redis_url)}: "
+              f"{type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 if __name__ == "__main__":  # pragma: no cover
