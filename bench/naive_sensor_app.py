@@ -8,6 +8,7 @@ script: the shape a first version of the hot path would take. Run by the benchma
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import faust
@@ -25,7 +26,8 @@ app = faust.App(f"{settings.worker_id}-naive", broker=settings.faust_broker, sto
                 web_enabled=False, topic_partitions=settings.partitions, consumer_auto_offset_reset="earliest",
                 broker_rebalance_timeout=settings.rebalance_timeout_s,
                 broker_session_timeout=settings.session_timeout_s,
-                broker_heartbeat_interval=settings.heartbeat_interval_s)
+                broker_heartbeat_interval=settings.heartbeat_interval_s,
+                datadir=str(Path(tempfile.gettempdir()) / "{conf.name}-data"))
 topic = app.topic(f"{settings.topic_prefix}.bench.naive", value_serializer="raw", key_serializer="raw")
 redis = Redis.from_url(settings.redis_url, decode_responses=True)
 

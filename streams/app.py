@@ -44,11 +44,15 @@ def _bound_fetch_wait(max_wait_ms: int) -> None:
 
 _bound_fetch_wait(settings.fetch_max_wait_ms)
 
+_datadir = settings.var_dir / "faust"  # Faust creates its per-app folder here, but not the parents
+_datadir.mkdir(parents=True, exist_ok=True)
+
 app = faust.App(
     settings.worker_id,
     broker=settings.faust_broker,
     broker_credentials=faust_credentials(settings),  # SASL/TLS from KAFKA_SECURITY_PROTOCOL etc.; None: plaintext
     store="memory://",
+    datadir=str(_datadir / "{conf.name}-data"),  # not the working directory (Faust's default)
     autodiscover=False,
     web_enabled=settings.worker_web_port > 0,
     web_port=settings.worker_web_port or 6066,
