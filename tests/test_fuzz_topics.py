@@ -32,6 +32,7 @@ from cityops.bus import Publisher, ensure_topics
 from cityops.schemas import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, decode
 from cityops.settings import Settings
 from tests.fuzz_messages import FuzzPlan, Message, build_plan, summary
+from tests.test_exactly_once import dump_read_model
 from tests.workers import start_worker, stop_process, subprocess_env, wait_until
 
 # Wall-clock dependent, so not comparable between two runs: heartbeats, arrival times and offline alerts,
@@ -106,25 +107,9 @@ def _settle(r: Redis, env: dict[str, str], sent: Counter[str], proc, what: str) 
 
 
 def _dump(r: Redis) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key in r.scan_iter(count=5000):
-        if key.startswith(VOLATILE):
-            continue
-        kind = r.type(key)
-        if kind == "hash":
-            out[key] = {k: v for k, v in r.hgetall(key).items() if k not in VOLATILE_FIELDS}
-        elif kind == "zset":
-            out[key] = r.zrange(key, 0, -1, withscores=True)
-        elif kind == "stream":
-            entries = [fields for _, fields in r.xrange(key)]
-            # A case's timeline is written from one partition, in order; feeds such as the captures and the audit
-            # trail merge partitions, whose interleaving differs from run to run: compared as multisets.
-            out[key] = entries if key.endswith(":timeline") else sorted(entries, key=lambda f: sorted(f.items()))
-        elif kind == "string":
-            out[key] = r.get(key)
-        else:
-            out[key] = kind
-    return out
+    """The read model without the wall-clock keys and fields; feeds such as the captures and the audit trail
+    merge partitions, whose interleaving differs from run to run, so streams are compared as multisets."""
+    return dump_read_model(r, VOLATILE, VOLATILE_FIELDS, streams_in_any_order=True)
 
 
 def _dead_letters_counted(r: Redis, settings: Settings) -> Counter[tuple[str, str]]:
