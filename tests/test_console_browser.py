@@ -212,7 +212,10 @@ def test_console_in_a_real_browser(console):
             page.screenshot(path=str(shots / "admin.png"))
             if (REPO_ROOT / "dashboard" / "pages" / "briefing.py").exists():
                 _sign_in(page, base, "briefing", "admin", "admin-demo")
-                time.sleep(5)
+                page.get_by_role("button", name="生成昨日简报").click()  # yesterday is seeded
+                page.get_by_text("下载 PDF(打印)").wait_for(timeout=120_000)
+                page.wait_for_selector('[data-testid="stImage"] img', timeout=30_000)
+                time.sleep(2)
                 page.screenshot(path=str(shots / "briefing.png"))
             assert page.evaluate("window.__xss") is None
         except Exception:
