@@ -20,16 +20,17 @@ Definitions (per area, department or category, over a period):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from cityops.settings import env_text
 
 DEFAULT_SCORE_WEIGHTS = {"closure": 0.3, "on_time": 0.4, "handling": 0.2, "rework": 0.1}
 
 
 def score_weights() -> dict[str, float]:
     """Weights of the composite score, from ``CITYOPS_SCORE_WEIGHTS`` or the defaults; they must sum to 1."""
-    raw = os.environ.get("CITYOPS_SCORE_WEIGHTS", "")
+    raw = env_text("CITYOPS_SCORE_WEIGHTS", "")
     if not raw:
         return dict(DEFAULT_SCORE_WEIGHTS)
     weights: dict[str, float] = {}

@@ -34,6 +34,26 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
 | ``CITYOPS_PRODUCER_BUFFER`` | ``200000`` | messages a producer buffers while the broker is down (full: send waits) |
 | ``CITYOPS_PRODUCER_GIVE_UP_S`` | ``0`` | seconds a producer retries before failing; 0: until delivered |
+
+Rule and model settings, read when they are used (so a test or an operator's shell can change them
+between calls) through :func:`env_text` and :func:`env_number` below:
+
+| variable | default | meaning |
+|---|---|---|
+| ``CITYOPS_WORK_PERIODS`` | ``08:30-12:00,14:30-18:00`` | office periods of a working day (SLA clocks run in them) |
+| ``CITYOPS_SCORE_WEIGHTS`` | ``closure=0.3,…`` | weights of 综合指标值, summing to 1 (cityops/metrics.py) |
+| ``CITYOPS_RULE_SUSTAIN_S`` | ``300`` | seconds an exceedance lasts before its alert fires (smoke: at once) |
+| ``CITYOPS_RULE_CLEAR_S`` | ``300`` | seconds below the limit (with hysteresis) before it clears |
+| ``CITYOPS_PM10_LIMIT`` | ``80`` | µg/m³, 15-minute mean at a construction site |
+| ``CITYOPS_MIN_CONFIDENCE`` | ``0.5`` | AI captures below this confidence are set aside |
+| ``CITYOPS_CAPTURE_WINDOW_S`` | ``600`` | a capture overlapping one accepted this recently is the same object |
+| ``CITYOPS_DETECT_START`` | now | ISO time of a video file's first frame (``detect --start``) |
+| ``CITYOPS_MODEL`` | ``fixtures/models/cityops_tiny.pt`` | weights of the PyTorch detector |
+
+Kafka security:
+
+| variable | default | meaning |
+|---|---|---|
 | ``KAFKA_SECURITY_PROTOCOL`` | ``PLAINTEXT`` | ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT``, ``SASL_SSL`` |
 | ``KAFKA_SASL_MECHANISM`` | ``PLAIN`` | ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512`` (``SASL_*`` protocols) |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | empty | SASL credentials; required with ``SASL_*`` |
@@ -72,6 +92,16 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+def env_text(name: str, default: str) -> str:
+    """A setting read when it is used (the second table of this module's docstring); empty means default."""
+    return _env(name, default)
+
+
+def env_number(name: str, default: float) -> float:
+    """A numeric setting read when it is used; a clear error names the variable when it is not a number."""
+    return _env_float(name, default)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ exact inverses.
 from __future__ import annotations
 
 import csv
-import os
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
@@ -38,6 +37,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cityops.catalogue import DATA_DIR, WorkDuration
+from cityops.settings import env_text
 
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 30), time(18, 0)))
 HOLIDAY_COLUMNS = ("date", "kind", "name_zh", "name_en")
@@ -242,7 +242,7 @@ class WorkCalendar:
 
 
 def _periods_from_env() -> tuple[tuple[time, time], ...]:
-    raw = os.environ.get("CITYOPS_WORK_PERIODS", "").strip()
+    raw = env_text("CITYOPS_WORK_PERIODS", "").strip()
     if not raw:
         return DEFAULT_PERIODS
     try:

@@ -7,13 +7,12 @@ pipeline the same way.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from cityops.devices import Camera
-from cityops.settings import REPO_ROOT, Settings
+from cityops.settings import REPO_ROOT, Settings, env_text
 from detectors.base import Detector
 from detectors.classical import ClassicalDetector, HogConfig
 from detectors.evidence import EvidenceStore
@@ -51,7 +50,7 @@ def resolve_source(spec: str) -> str:
 
 def start_time(text: str | None) -> datetime:
     """Anchor of file timestamps: ISO text (``--start`` or ``CITYOPS_DETECT_START``) or now."""
-    text = text or os.environ.get("CITYOPS_DETECT_START")
+    text = text or env_text("CITYOPS_DETECT_START", "")
     if not text:
         return datetime.now(UTC)
     t = datetime.fromisoformat(text)
@@ -112,4 +111,4 @@ def load_shared(mode: str, model_path: str | None = None) -> Detector | None:
         return None
     from detectors.torch_detector import load_detector
 
-    return load_detector(model_path or os.environ.get("CITYOPS_MODEL") or str(DEFAULT_MODEL))
+    return load_detector(model_path or env_text("CITYOPS_MODEL", str(DEFAULT_MODEL)))

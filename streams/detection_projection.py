@@ -19,7 +19,6 @@ along on the case.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,15 +31,16 @@ from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Camera
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, Detection, derived_id
+from cityops.settings import env_number
 from streams.effects import Effects
 
 
 def min_confidence() -> float:
-    return float(os.environ.get("CITYOPS_MIN_CONFIDENCE", "0.5"))
+    return env_number("CITYOPS_MIN_CONFIDENCE", 0.5)
 
 
 def capture_window_s() -> float:
-    return float(os.environ.get("CITYOPS_CAPTURE_WINDOW_S", "600"))
+    return env_number("CITYOPS_CAPTURE_WINDOW_S", 600)
 
 
 def iou(a: list[float], b: list[float]) -> float:
@@ -62,7 +62,8 @@ class DetectionContext:
 class DetectionOutcome:
     effects: Effects | None = None
     cases: list[CaseEvent] = field(default_factory=list)
-    reason: str = ""  # why it was set aside ('' when accepted)
+    reason: str = ""  # why it was set aside or refused ('' when accepted)
+    refused: bool = False  # bad input (a camera or zone this city does not have): dead letter, not a rule decision
 
 
 def capture_id(det: Detection) -> str:
@@ -73,6 +74,8 @@ def project_detection(det: Detection, recent: list[dict], ctx: DetectionContext)
     """Judge one capture against the rules; ``recent`` are the camera's accepted captures (dicts with
     ``ai_type``, ``box``, ``t``) and is extended when this one is accepted."""
     outcome = _judge(det, recent, ctx)
+    if outcome.refused:  # the agent dead-letters it with the reason (streams/deadletter.py)
+        return outcome
     if outcome.effects is None:  # set aside: counted once (same exactly-once id), reason kept for the log
         eff = Effects(capture_id(det))
         key = keys.kpi_daily(keys.day_bucket(det.last_seen.astimezone(ctx.tz)), "city", ctx.city.code)
@@ -87,12 +90,12 @@ def _judge(det: Detection, recent: list[dict], ctx: DetectionContext) -> Detecti
         return DetectionOutcome(reason=f"confidence {det.confidence:.2f} below {min_confidence():.2f}")
     camera = ctx.cameras.get(det.camera_id)
     if camera is None:
-        return DetectionOutcome(reason=f"unknown camera {det.camera_id!r}")
+        return DetectionOutcome(reason=f"unknown camera {det.camera_id!r}", refused=True)
     local = det.last_seen.astimezone(ctx.tz)
     if det.zone_id is not None:
         zone = next((z for z in camera.zones if z.id == det.zone_id), None)
         if zone is None:
-            return DetectionOutcome(reason=f"camera {camera.id} has no zone {det.zone_id!r}")
+            return DetectionOutcome(reason=f"camera {camera.id} has no zone {det.zone_id!r}", refused=True)
         if det.ai_type not in zone.ai_types:
             return DetectionOutcome(reason=f"zone {zone.id} does not watch {det.ai_type}")
         if zone.allowed_at(local.time()):

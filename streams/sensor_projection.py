@@ -23,7 +23,6 @@ can never open a second case.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,7 @@ from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Sensor
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorReading, derived_id
+from cityops.settings import env_number
 from streams.effects import Effects
 from streams.sensor_rules import RuleState, energy, limit_for, step
 
@@ -47,11 +47,11 @@ SEVERITY = {"noise": "major", "dust": "major", "smoke": "critical"}
 
 
 def sustain_s(kind: str) -> float:
-    return 0.0 if kind == "smoke" else float(os.environ.get("CITYOPS_RULE_SUSTAIN_S", "300"))
+    return 0.0 if kind == "smoke" else env_number("CITYOPS_RULE_SUSTAIN_S", 300)
 
 
 def clear_s(kind: str) -> float:
-    return 0.0 if kind == "smoke" else float(os.environ.get("CITYOPS_RULE_CLEAR_S", "300"))
+    return 0.0 if kind == "smoke" else env_number("CITYOPS_RULE_CLEAR_S", 300)
 
 
 @dataclass

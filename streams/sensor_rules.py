@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
+
+from cityops.settings import env_number
 
 NIGHT_START, NIGHT_END = time(22, 0), time(6, 0)
 
@@ -50,7 +51,7 @@ def is_night(t: time) -> bool:
 
 
 def pm10_limit() -> float:
-    return float(os.environ.get("CITYOPS_PM10_LIMIT", "80"))
+    return env_number("CITYOPS_PM10_LIMIT", 80)
 
 
 def limit_for(kind: str, metric: str, site_kind: str, zone_class: str, local: datetime) -> float | None:

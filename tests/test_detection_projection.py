@@ -51,8 +51,6 @@ def test_accepted_capture_opens_a_dispatched_case(ctx, market_camera):
     ("kw", "reason"),
     [
         ({"confidence": 0.3}, "confidence 0.30 below 0.50"),
-        ({"camera_id": "CAM-NOPE", "evidence_ref": "x.jpg"}, "unknown camera"),
-        ({"zone_id": "no_such_zone"}, "has no zone"),
         ({"zone_id": "night_market", "t": datetime(2026, 11, 24, 19, 30, tzinfo=TZ)}, "allowed in zone night_market"),
         ({"zone_id": "roadside"}, "zone roadside does not watch street_vending"),
     ],
@@ -62,6 +60,22 @@ def test_set_aside_with_a_reason(ctx, market_camera, kw, reason):
     out = project_detection(det(camera_id, **kw), [], ctx)
     assert reason in out.reason
     assert out.cases == [] and [op[2] for op in out.effects.ops if op[0] == "HINCRBY"] == ["captures_set_aside"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        ({"camera_id": "CAM-NOPE", "evidence_ref": "x.jpg"}, "unknown camera 'CAM-NOPE'"),
+        ({"zone_id": "no_such_zone"}, "has no zone 'no_such_zone'"),
+    ],
+)
+def test_a_camera_or_zone_the_city_does_not_have_is_refused_not_set_aside(ctx, market_camera, kw, reason):
+    """Bad input (a misconfigured or unknown sender), not a rule decision: the agent dead-letters it with the
+    reason and nothing is counted."""
+    camera_id = kw.pop("camera_id", market_camera.id)
+    out = project_detection(det(camera_id, **kw), [], ctx)
+    assert out.refused and reason in out.reason
+    assert out.effects is None and out.cases == []
 
 
 def test_vending_in_the_night_market_outside_its_hours_is_a_violation(ctx, market_camera):

@@ -52,6 +52,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
     capture = {"event_id": "cap-1", "camera_id": "CAM-0001", "ai_type": "illegal_parking", "confidence": 0.9,
                "box": [1, 2, 30, 40], "frame_width": 640, "frame_height": 360, "track_id": "7", "first_seen": t,
                "last_seen": t, "dwell_s": 130.0, "evidence_ref": "CAM-0001/x.jpg", "detector": "test"}
+    stray_capture = capture | {"event_id": "cap-2", "camera_id": "CAM-NOPE", "track_id": "8"}  # not this city's
     command = {"command_id": "cmd-1", "action": "acknowledge", "target_kind": "case", "target_id": "P1",
                "user": "值班员", "issued_at": t}
 
@@ -63,6 +64,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
                 await pub.send(s.topics.cases, "bad", b)
             await pub.send(s.topics.sensors, "GW-T", orjson.dumps(envelope))
             await pub.send(s.topics.detections, "CAM-0001", orjson.dumps(capture))
+            await pub.send(s.topics.detections, "CAM-NOPE", orjson.dumps(stray_capture))
 
     async def publish_command() -> None:
         async with Publisher(s) as pub:
@@ -76,7 +78,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
                    60, "events did not reach Redis")
         asyncio.run(publish_command())  # the case exists now: a command for it applies
         wait_until(lambda: redis_client.hget(keys.case("P1"), "acknowledged_by") == "值班员", 30, "command not applied")
-        wait_until(lambda: len(read.recent_dead_letters(redis_client)) >= 4, 30, "dead letters not counted")
+        wait_until(lambda: len(read.recent_dead_letters(redis_client)) >= 5, 30, "dead letters not counted")
 
     counters = read.day_counters(redis_client, datetime.now(s.tz))
     # P1, plus the case the accepted capture opened
@@ -94,8 +96,9 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
     assert any("close for a case that was never reported" in r for r in reasons)
     assert any("lon: Input should be a valid number" in r for r in reasons)
     assert any("reading 1: noise value 500.0 is outside 0..160" in r for r in reasons)
+    assert any("unknown camera 'CAM-NOPE'" in r for r in reasons), "a capture from a camera the city lacks"
     # the dead-letter topic carries the raw payload and the reason
-    letters = [decode(DeadLetter, v) for _, v in asyncio.run(_consume(s, s.topics.deadletter, 4))]
+    letters = [decode(DeadLetter, v) for _, v in asyncio.run(_consume(s, s.topics.deadletter, 5))]
     assert {dl.stage for dl in letters} == {"validate", "transition", "reading"}
     assert any(dl.raw_payload() == bad[0] for dl in letters)
     # the snapshot command reads the same figures through the read API

@@ -15,6 +15,7 @@ from streams import runtime
 from streams.agents.batch import apply, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, detections_topic
+from streams.deadletter import refuse
 from streams.detection_projection import capture_id, project_detection
 from streams.effects import Effects
 from streams.outbox import stage
@@ -37,8 +38,12 @@ async def process(events: Sequence[EventT]) -> None:
                 recent[cam] = [orjson.loads(v) for v in values]
     ctx = runtime.detection_context()
     derived = []
-    for _, det in decoded:
+    for event, det in decoded:
         outcome = project_detection(det, recent.setdefault(det.camera_id, []), ctx)
+        if outcome.refused:
+            effects.append(await refuse(event, settings.topics.detections, event.message.value, outcome.reason,
+                                        "validate", det.event_id))
+            continue
         if outcome.reason:
             log.info("capture %s set aside: %s", det.event_id, outcome.reason)
         if outcome.effects is not None:
