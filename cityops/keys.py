@@ -31,7 +31,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
 | ``co:dlq:recent`` | stream | latest dead letters with their reasons | capped at 1,000 entries |
-| ``co:meta:heartbeat:{worker}`` | string | last time each worker finished a batch | 1 minute |
+| ``co:meta:heartbeats:{group}`` | hash | each worker process's last beat (every 5 s) | pruned after 1 h |
 
 Scopes of counters: ``city`` (id ``350200``), ``district``, ``street``, ``community``, ``grid``,
 ``department``, ``category``, ``source``.
@@ -175,5 +175,6 @@ def signin_failures(subject: str) -> str:
     return f"{PREFIX}:signin:{subject}"
 
 
-def heartbeat(worker: str) -> str:
-    return f"{PREFIX}:meta:heartbeat:{worker}"
+def heartbeats(group: str) -> str:
+    """One field per worker process of a consumer group (``host:pid``): when it last said it was alive."""
+    return f"{PREFIX}:meta:heartbeats:{group}"

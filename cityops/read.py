@@ -5,6 +5,7 @@ Readers never spell Redis keys themselves: they call these functions, which use 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -89,9 +90,20 @@ def case(r: Redis, case_id: str) -> dict[str, str]:
     return r.hgetall(keys.case(case_id))
 
 
-def worker_heartbeat(r: Redis, worker: str | None = None) -> float | None:
-    value = r.get(keys.heartbeat(worker or get_settings().worker_id))
-    return float(value) if value else None
+@dataclass(frozen=True)
+class WorkersAlive:
+    """The stream processors as the console sees them: how many processes beat lately, and the newest beat."""
+
+    alive: int
+    newest: float | None
+
+
+def workers_alive(r: Redis, within_s: float = 30.0, group: str | None = None,
+                  now: float | None = None) -> WorkersAlive:
+    """Worker processes of the consumer group that beat within ``within_s`` (they beat every 5 s, busy or idle)."""
+    beats = [float(v) for v in r.hvals(keys.heartbeats(group or get_settings().worker_id))]
+    now = time.time() if now is None else now
+    return WorkersAlive(sum(1 for b in beats if now - b <= within_s), max(beats, default=None))
 
 
 # ------------------------------------------------------------------------------------------- KPIs

@@ -59,6 +59,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "updated": ("更新于", "Updated"),
     "read_model_down": ("读模型暂不可用", "Read model unavailable"),
     "worker_down": ("流处理未在运行", "Stream processors are not reporting"),
+    "workers_alive": ("流处理进程 {n} 个", "{n} stream processors"),
     "rank": ("排名", "Rank"),
     "district": ("区", "District"),
     "street": ("街道", "Street"),

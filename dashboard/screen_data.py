@@ -31,7 +31,7 @@ class ScreenData:
     captures: list[dict]
     captures_today: int
     captures_delta: float
-    heartbeat: float | None
+    workers: read.WorkersAlive
 
 
 # The counters the tiles need (rates included): reading only these keeps the replies small.
@@ -62,5 +62,5 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
         # detections' own daily ``captures`` counter has none).
         captures_today=int(ai_today.get("received", 0)),
         captures_delta=ai_today.get("received", 0.0) - ai_yesterday.get("received", 0.0),
-        heartbeat=read.worker_heartbeat(r),
+        workers=read.workers_alive(r),
     )

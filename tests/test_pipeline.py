@@ -79,6 +79,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
         asyncio.run(publish_command())  # the case exists now: a command for it applies
         wait_until(lambda: redis_client.hget(keys.case("P1"), "acknowledged_by") == "值班员", 30, "command not applied")
         wait_until(lambda: len(read.recent_dead_letters(redis_client)) >= 5, 30, "dead letters not counted")
+        wait_until(lambda: read.workers_alive(redis_client).alive == 1, 15, "the worker does not beat")
 
     counters = read.day_counters(redis_client, datetime.now(s.tz))
     # P1, plus the case the accepted capture opened

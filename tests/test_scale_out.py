@@ -19,6 +19,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from cityops import read
 from cityops.bus import ensure_topics
 from cityops.settings import Settings
 from tests.test_exactly_once import (  # noqa: F401  (day_input and reference are fixtures, used as arguments)
@@ -122,6 +123,8 @@ def test_three_workers_build_the_same_read_model_as_one(broker_url, redis_url, d
         counts = [len(assignments(log.read_text(errors="replace"), topics)) for log in logs]
         sent = _publish(env, day_input)  # topics exist with PARTITIONS partitions: _publish creates none
         model = _settle(r, env, sent, procs)
+        alive = read.workers_alive(r, group=env["CITYOPS_WORKER_ID"])
+        assert alive.alive == WORKERS, f"the console would see {alive.alive} of {WORKERS} worker processes"
     finally:
         for proc in procs:
             stop_process(proc)

@@ -6,7 +6,6 @@ reloads or flickers; every value comes from Redis through ``dashboard.screen_dat
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import streamlit as st
@@ -48,8 +47,9 @@ def screen() -> None:
         return
     head, stamp = st.columns([4, 1])
     head.subheader(f"{t('app_title', lg)} · {t('page_bigscreen', lg)}")
-    stale = data.heartbeat is None or time.time() - data.heartbeat > 30
-    stamp.caption(f"{t('updated', lg)} {now:%Y-%m-%d %H:%M:%S}" + (f" · ⚠ {t('worker_down', lg)}" if stale else ""))
+    workers = (f" · ⚠ {t('worker_down', lg)}" if data.workers.alive == 0
+               else f" · {t('workers_alive', lg).format(n=data.workers.alive)}")
+    stamp.caption(f"{t('updated', lg)} {now:%Y-%m-%d %H:%M:%S}{workers}")
 
     tiles = views.kpi_tiles(data.today, data.yesterday_until, views.sensors_in_alarm(data.sensors),
                             data.captures_today, data.captures_delta, lg)

@@ -1,9 +1,12 @@
-"""One agent per topic, plus the SLA timer. Importing this package registers them on :data:`streams.app.app`."""
+"""One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat).
+
+Importing this package registers them on :data:`streams.app.app`."""
 
 from streams.agents import (  # noqa: F401
     cases,
     commands,
     detections,
+    heartbeat,
     outbox_relay,
     repeat_finder,
     sensor_timer,

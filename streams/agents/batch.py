@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from faust.types import EventT
 
-from cityops import keys
 from cityops.schemas import ContractError, decode
-from cityops.settings import get_settings
 from streams import runtime
 from streams.deadletter import refuse
 from streams.effects import Effects
@@ -46,8 +43,5 @@ async def drop_repeats(items: list[tuple[EventT, M]], event_id: Callable[[M], st
 
 
 async def apply(effects: list[Effects]) -> list[bool]:
-    """Apply each event's effects once; per event, whether it was new. Also beats the worker's heartbeat."""
-    writer = runtime.writer()
-    applied = await writer.apply(effects)
-    await writer.redis.set(keys.heartbeat(get_settings().worker_id), str(time.time()), ex=60)
-    return applied
+    """Apply each event's effects once; per event, whether it was new."""
+    return await runtime.writer().apply(effects)
