@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from redis import Redis  # noqa: E402
 
+from cityops.services.readiness import wait_for_redis  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
-from cityops.settings import get_settings  # noqa: E402
+from cityops.settings import Settings, get_settings  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.console_seed import seed_cases  # noqa: E402
 
@@ -63,13 +64,8 @@ def main() -> dict:
     port = free_port()
     proc = start_redis("127.0.0.1", port, tmp / "redis", tmp / "redis.log")
     try:
+        wait_for_redis(Settings(redis_url=f"redis://127.0.0.1:{port}/0"), 30)
         r = Redis(port=port, decode_responses=True)
-        for _ in range(100):
-            try:
-                r.ping()
-                break
-            except Exception:  # noqa: BLE001 - still starting
-                time.sleep(0.1)
         before = int(r.info("memory")["used_memory"])
         now = datetime.now(get_settings().tz)
         started = time.monotonic()

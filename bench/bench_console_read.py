@@ -32,8 +32,9 @@ from redis import Redis  # noqa: E402
 
 from cityops import read  # noqa: E402
 from cityops.catalogue import get_catalogue  # noqa: E402
+from cityops.services.readiness import wait_for_redis  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
-from cityops.settings import get_settings  # noqa: E402
+from cityops.settings import Settings, get_settings  # noqa: E402
 from dashboard.screen_data import read_big_screen  # noqa: E402
 from fixtures.xiamen import load_city  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -68,13 +69,8 @@ def main() -> int:
         proc = start_redis("127.0.0.1", port, tmp / "redis", tmp / "redis.log")
         url = f"redis://127.0.0.1:{port}/0"
     try:
+        wait_for_redis(Settings(redis_url=url), 30)
         r = Redis.from_url(url, decode_responses=True)
-        for _ in range(100):
-            try:
-                r.ping()
-                break
-            except Exception:  # noqa: BLE001 - still starting
-                time.sleep(0.1)
         tz = get_settings().tz
         now = datetime.now(tz)
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ from cityops import read
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
 from cityops.settings import Settings, get_settings
-from dashboard.briefing.i18n import SOURCES, STAGES, check_lang, pick, t
+from dashboard.briefing.i18n import SOURCES, STAGES, check_lang, pct, pick, t
 
 RATE_KEYS = ("closure", "on_time", "handling", "rework", "score")
 TOTAL_KEYS = ("received", "registered", "dispatched", "handled", "closed", "closed_on_time", "reworked")
@@ -57,6 +57,12 @@ class Rate:
     @property
     def is_score(self) -> bool:
         return self.key == "score"
+
+    def text(self, value: float | None, lang: str) -> str:
+        """``value`` (this rate's value, weighted value or target) as every renderer prints it."""
+        if value is None:
+            return t("no_data", lang)
+        return f"{value:.1f}" if self.is_score else pct(value, lang)
 
     @property
     def met(self) -> bool | None:

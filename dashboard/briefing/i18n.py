@@ -126,3 +126,8 @@ def pick(pair: tuple[str, str] | None, lang: str, default: str = "") -> str:
     if pair is None:
         return default
     return pair[0] if lang == "zh" else pair[1]
+
+
+def pct(value: float | None, lang: str) -> str:
+    """A rate in 0..1 as a percentage with one decimal, or the language's "no data"."""
+    return t("no_data", lang) if value is None else f"{value * 100:.1f}%"

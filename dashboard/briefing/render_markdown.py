@@ -12,8 +12,8 @@ import html
 import re
 from collections.abc import Sequence
 
-from dashboard.briefing.compose import Briefing, Rate
-from dashboard.briefing.i18n import t
+from dashboard.briefing.compose import Briefing
+from dashboard.briefing.i18n import pct, t
 
 # Not "#" or ">": they only matter at the start of a line, where event text never stands, and escaping
 # them would break the "&#x27;" entities html.escape writes.
@@ -26,14 +26,8 @@ def escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=True))
 
 
-def _pct(value: float | None, lang: str) -> str:
-    return t("no_data", lang) if value is None else f"{value * 100:.1f}%"
 
 
-def _rate(r: Rate, value: float | None, lang: str) -> str:
-    if value is None:
-        return t("no_data", lang)
-    return f"{value:.1f}" if r.is_score else _pct(value, lang)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[bool]) -> list[str]:
@@ -66,8 +60,8 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
             status = t("no_data", lang)
         else:
             status = ("✅ " if r.met else "❌ ") + t("met" if r.met else "missed", lang)
-        rows.append([r.label, _rate(r, r.value, lang), "—" if r.weighted is None else _rate(r, r.weighted, lang),
-                     ("≤ " if r.key == "rework" else "≥ ") + _rate(r, r.target, lang), status])
+        rows.append([r.label, r.text(r.value, lang), "—" if r.weighted is None else r.text(r.weighted, lang),
+                     ("≤ " if r.key == "rework" else "≥ ") + r.text(r.target, lang), status])
     lines += _table([t("name", lang), t("value", lang), t("weighted", lang), t("target", lang), t("status", lang)],
                     rows, [False, True, True, True, False])
     lines += [escape(t("rates_note", lang)), ""]
@@ -78,7 +72,7 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
         lines += [f"## {escape(t(key, lang))}", ""]
         lines += _table([t("rank", lang), name, t("received", lang), t("closed", lang), t("closure", lang),
                          t("on_time", lang), t("overdue_open", lang), t("score", lang)],
-                        [[r.rank, r.name, r.received, r.closed, _pct(r.closure_rate, lang), _pct(r.on_time_rate, lang),
+                        [[r.rank, r.name, r.received, r.closed, pct(r.closure_rate, lang), pct(r.on_time_rate, lang),
                           r.overdue_open, f"{r.score:.1f}"] for r in ranking],
                         [True, False, True, True, True, True, True, True])
         if key == "districts":

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from dashboard.briefing.compose import Briefing, RankRow, Rate
+from dashboard.briefing.compose import Briefing, RankRow
 from dashboard.briefing.fonts import font_path
-from dashboard.briefing.i18n import t
+from dashboard.briefing.i18n import pct, t
 
 FAMILY = "NotoSansCJK"
 NAVY = (20, 58, 110)
@@ -24,14 +24,8 @@ RED = (209, 69, 59)
 GREEN = (46, 139, 87)
 
 
-def _pct(value: float | None, lang: str) -> str:
-    return t("no_data", lang) if value is None else f"{value * 100:.1f}%"
 
 
-def _rate(r: Rate, value: float | None, lang: str) -> str:
-    if value is None:
-        return t("no_data", lang)
-    return f"{value:.1f}" if r.is_score else _pct(value, lang)
 
 
 class _Doc(FPDF):
@@ -135,8 +129,8 @@ def render_pdf(b: Briefing, charts: dict[str, bytes]) -> bytes:
     section(t("rates", lang))
     rows, colors = [], []
     for r in b.rates:
-        rows.append([r.label, _rate(r, r.value, lang), "—" if r.weighted is None else _rate(r, r.weighted, lang),
-                     ("≤ " if r.key == "rework" else "≥ ") + _rate(r, r.target, lang),
+        rows.append([r.label, r.text(r.value, lang), "—" if r.weighted is None else r.text(r.weighted, lang),
+                     ("≤ " if r.key == "rework" else "≥ ") + r.text(r.target, lang),
                      t("no_data", lang) if r.met is None else t("met" if r.met else "missed", lang)])
         colors.append([None] * 4 + [None if r.met is None else (GREEN if r.met else RED)])
     table([t("name", lang), t("value", lang), t("weighted", lang), t("target", lang), t("status", lang)], rows,
@@ -197,6 +191,6 @@ def render_pdf(b: Briefing, charts: dict[str, bytes]) -> bytes:
 def _ranking(table, rows: list[RankRow], lang: str, name: str) -> None:
     table([t("rank", lang), name, t("received", lang), t("closed", lang), t("closure", lang), t("on_time", lang),
            t("overdue_open", lang), t("score", lang)],
-          [[r.rank, r.name, r.received, r.closed, _pct(r.closure_rate, lang), _pct(r.on_time_rate, lang),
+          [[r.rank, r.name, r.received, r.closed, pct(r.closure_rate, lang), pct(r.on_time_rate, lang),
             r.overdue_open, f"{r.score:.1f}"] for r in rows], [1.1, 6, 1.5, 1.5, 1.8, 2.2, 2.4, 1.8],
           [True, False, True, True, True, True, True, True], size=8)

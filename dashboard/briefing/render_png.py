@@ -13,9 +13,9 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from dashboard.briefing.compose import Briefing, Rate
+from dashboard.briefing.compose import Briefing
 from dashboard.briefing.fonts import font_path
-from dashboard.briefing.i18n import t
+from dashboard.briefing.i18n import pct, t
 
 WIDTH = 1080
 MARGIN = 40
@@ -35,14 +35,8 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_path("bold" if bold else "regular")), size)
 
 
-def pct(value: float | None, lang: str) -> str:
-    return t("no_data", lang) if value is None else f"{value * 100:.1f}%"
 
 
-def rate_text(r: Rate, value: float | None, lang: str) -> str:
-    if value is None:
-        return t("no_data", lang)
-    return f"{value:.1f}" if r.is_score else pct(value, lang)
 
 
 class Canvas:
@@ -188,8 +182,8 @@ def render_png(b: Briefing, charts: dict[str, bytes], top: int = 10) -> bytes:
     for r in b.rates:
         status = t("no_data", lang) if r.met is None else t("met" if r.met else "missed", lang)
         prefix = "≤ " if r.key == "rework" else "≥ "
-        weighted = "—" if r.weighted is None else rate_text(r, r.weighted, lang)
-        rows.append([r.label, rate_text(r, r.value, lang), weighted, prefix + rate_text(r, r.target, lang), status])
+        weighted = "—" if r.weighted is None else r.text(r.weighted, lang)
+        rows.append([r.label, r.text(r.value, lang), weighted, prefix + r.text(r.target, lang), status])
         colors.append([None, None, None, None, None if r.met is None else (GREEN if r.met else RED)])
     c.table([t("name", lang), t("value", lang), t("weighted", lang), t("target", lang), t("status", lang)], rows,
             [0.3, 0.17, 0.17, 0.18, 0.18], colors)
