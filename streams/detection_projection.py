@@ -101,9 +101,9 @@ def _judge(det: Detection, recent: list[dict], ctx: DetectionContext) -> Detecti
         if zone.allowed_at(local.time()):
             windows = ", ".join(str(w) for w in zone.allowed)
             return DetectionOutcome(reason=f"{det.ai_type} is allowed in zone {zone.id} at {local:%H:%M} ({windows})")
-    t = det.last_seen.timestamp()
+    t, window_s = det.last_seen.timestamp(), capture_window_s()
     for other in recent:
-        same_kind_lately = other["ai_type"] == det.ai_type and t - other["t"] <= capture_window_s()
+        same_kind_lately = other["ai_type"] == det.ai_type and t - other["t"] <= window_s
         if same_kind_lately and iou(det.box, other["box"]) >= 0.5:
             return DetectionOutcome(reason=f"same object as capture {other['id']} (boxes overlap)")
     mine = {"id": det.event_id, "ai_type": det.ai_type, "box": det.box, "t": t}

@@ -18,6 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from cityops.bus import Backoff
+
 log = logging.getLogger(__name__)
 
 #: Redis away for a while (restart, AOF loading, network) or a replica promoted under us (Sentinel failover).
@@ -29,21 +31,21 @@ T = TypeVar("T")
 async def until_applied(process: Callable[[T], Awaitable[None]], batch: T, *, first_delay: float = 0.2,
                         max_delay: float = 5.0) -> None:
     """``await process(batch)``, again and again with backoff while Redis is unreachable; never skips the batch."""
-    delay, since, attempts = first_delay, None, 0
+    backoff, since = Backoff(first_delay, 2.0, max_delay), None
     loop = asyncio.get_running_loop()
     while True:
         try:
             await process(batch)
         except TRANSIENT as err:
-            attempts += 1
             since = since if since is not None else loop.time()
+            delay = backoff.next()
             log.warning("Redis unavailable (%s: %s); batch not applied yet, retrying in %.1fs (attempt %d)",
-                        type(err).__name__, err, delay, attempts)
+                        type(err).__name__, err, delay, backoff.attempts)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay)
             continue
-        if attempts:
-            log.warning("Redis back: batch applied after %d attempts over %.1fs", attempts + 1, loop.time() - since)
+        if backoff.attempts:
+            log.warning("Redis back: batch applied after %d attempts over %.1fs", backoff.attempts + 1,
+                        loop.time() - since)
         return
 
 
