@@ -30,12 +30,10 @@ from redis import Redis  # noqa: E402
 from cityops import keys  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import get_settings  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.console_seed import make_evidence, mark_overdue, seed_captures, seed_cases, seed_sensors  # noqa: E402
 from tests.workers import REPO_ROOT, stop_process, wait_until  # noqa: E402
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 def rss_mb(pid: int) -> float:
@@ -75,7 +73,7 @@ def main() -> int:
 
         samples: list[tuple[float, float]] = []
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             page.goto(f"http://127.0.0.1:{console_port}/")
             page.get_by_label("用户名").fill("leader")

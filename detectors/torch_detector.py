@@ -80,35 +80,65 @@ def preprocess(frames: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
     return batch
 
 
+def preprocess_on_device(frames: list[np.ndarray], size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """The same as :func:`preprocess`, done by the device: raw uint8 frames go over the bus, the device
+    converts and resizes them (area-averaging, like ``cv2.INTER_AREA`` when shrinking).
+
+    Why: on a GPU the network takes microseconds per frame, and one CPU thread resizing 720p frames
+    one by one becomes the limit of the whole batch. Frames of one size are resized together.
+    """
+    h, w = size
+    batch = torch.empty((len(frames), 3, h, w), dtype=torch.float32, device=device)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, f in enumerate(frames):
+        by_shape.setdefault(f.shape, []).append(i)
+    for shape, idx in by_shape.items():
+        raw = torch.empty((len(idx), *shape), dtype=torch.uint8, device=device)
+        for j, i in enumerate(idx):  # frame by frame: stacking first cost a 100+ MB host copy per batch
+            raw[j].copy_(torch.from_numpy(np.ascontiguousarray(frames[i])))
+        if len(shape) == 2:  # grey → three equal channels
+            raw = raw.unsqueeze(-1).expand(-1, -1, -1, 3)
+        x = raw.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)  # BGR NHWC → RGB NCHW in 0..1
+        shrinking = shape[0] >= h and shape[1] >= w
+        x = F.interpolate(x, size=(h, w), mode="area") if shrinking else \
+            F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        batch[torch.tensor(idx, device=device)] = x
+    return batch
+
+
 def decode_grid(out: torch.Tensor, spec: ModelSpec, sizes: list[tuple[int, int]]) -> list[list[Box]]:
-    """Centre-point decoding: local maxima of each class heatmap above the threshold → boxes."""
+    """Centre-point decoding: local maxima of each class heatmap above the threshold → boxes.
+
+    The peaks, their scores and sizes are picked on the model's device and copied to the host in one
+    transfer: reading them one by one (``float(t[b, c, y, x])``) costs a device synchronisation per value,
+    which on a GPU took longer than the network itself.
+    """
     n_cls = len(spec.classes)
     heat = torch.sigmoid(out[:, :n_cls])
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
-    wh = out[:, n_cls : n_cls + 2].clamp(0.0, 1.0)
     gh, gw = heat.shape[2:]
-    results: list[list[Box]] = []
-    for b, (fw, fh) in enumerate(sizes):
-        boxes: list[Box] = []
-        idx = torch.nonzero(peaks[b] >= spec.score_threshold)
-        for c, y, x in idx.tolist():
-            score = float(peaks[b, c, y, x])
-            cx, cy = (x + 0.5) / gw * fw, (y + 0.5) / gh * fh
-            bw, bh = float(wh[b, 0, y, x]) * fw, float(wh[b, 1, y, x]) * fh
-            if bw < 2 or bh < 2:
-                continue
-            boxes.append(
-                Box(
-                    max(0.0, cx - bw / 2),
-                    max(0.0, cy - bh / 2),
-                    min(fw, cx + bw / 2),
-                    min(fh, cy + bh / 2),
-                    spec.classes[c],
-                    score,
-                )
+    idx = torch.nonzero(peaks >= spec.score_threshold)  # (N, 4): batch, class, y, x
+    b_i, c_i, y_i, x_i = idx.unbind(1)
+    wh = out[b_i, n_cls : n_cls + 2, y_i, x_i].clamp(0.0, 1.0) if len(idx) else out.new_zeros((0, 2))
+    rows = torch.cat([idx.to(wh.dtype), peaks[b_i, c_i, y_i, x_i].unsqueeze(1), wh], dim=1).cpu().tolist()
+    per_frame: list[list[Box]] = [[] for _ in sizes]
+    for b, c, y, x, score, w, h in rows:
+        fw, fh = sizes[int(b)]
+        cx, cy = (x + 0.5) / gw * fw, (y + 0.5) / gh * fh
+        bw, bh = w * fw, h * fh
+        if bw < 2 or bh < 2:
+            continue
+        per_frame[int(b)].append(
+            Box(
+                max(0.0, cx - bw / 2),
+                max(0.0, cy - bh / 2),
+                min(fw, cx + bw / 2),
+                min(fh, cy + bh / 2),
+                spec.classes[int(c)],
+                score,
             )
-        results.append(_nms(boxes, spec.nms_iou))
-    return results
+        )
+    return [_nms(boxes, spec.nms_iou) for boxes in per_frame]
 
 
 def decode_yolo(
@@ -149,12 +179,18 @@ def _nms(boxes: list[Box], threshold: float) -> list[Box]:
 
 
 class TorchDetector:
-    """A TorchScript model on CUDA when available, else CPU; frames of many cameras in one batch."""
+    """A TorchScript model on CUDA when available, else CPU; frames of many cameras in one batch.
 
-    def __init__(self, weights: str | Path, spec: ModelSpec | None = None, device: str | None = None) -> None:
+    ``device_preprocess`` (default: on for CUDA, off for the CPU) resizes frames on the device instead of
+    with OpenCV on the host; see :func:`preprocess_on_device` and ``bench/bench_torch_batching.py``.
+    """
+
+    def __init__(self, weights: str | Path, spec: ModelSpec | None = None, device: str | None = None,
+                 device_preprocess: bool | None = None) -> None:
         self.weights = Path(weights)
         self.spec = spec or ModelSpec.load(sidecar_of(self.weights))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device_preprocess = self.device.type == "cuda" if device_preprocess is None else device_preprocess
         self.model = torch.jit.load(str(self.weights), map_location=self.device).eval()
         self.name = f"torch:{self.weights.stem}"
         self.label_map = self.spec.label_map
@@ -164,7 +200,10 @@ class TorchDetector:
         if not frames:
             return []
         sizes = [(f.shape[1], f.shape[0]) for f in frames]
-        x = torch.from_numpy(preprocess(frames, self.spec.input_size)).to(self.device, non_blocking=True)
+        if self.device_preprocess:
+            x = preprocess_on_device(frames, self.spec.input_size, self.device)
+        else:
+            x = torch.from_numpy(preprocess(frames, self.spec.input_size)).to(self.device)
         out = self.model(x)
         if isinstance(out, (tuple, list)):
             out = out[0]

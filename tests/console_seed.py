@@ -131,10 +131,12 @@ def seed_sensors(r: Redis, now: datetime, count: int = 2000, alarm_every: int = 
 
 
 def seed_captures(r: Redis, now: datetime, n: int = 20, evidence_refs: Iterable[str] = ()) -> int:
-    """``n`` accepted AI captures from distinct demo cameras in the last hour."""
+    """``n`` accepted AI captures from distinct demo cameras in the last hour, each with the case it opens
+    (as the case agent would count it: the big screen's AI-capture tile counts those cases)."""
     city, catalogue, tz = load_city(), get_catalogue(), get_settings().tz
     cameras = [c for c in load_cameras() if c.zones]
     ctx = DetectionContext({c.id: c for c in cameras}, city, catalogue, tz)
+    case_ctx = CaseContext(city, catalogue, get_calendar(), tz, max_lateness_s=10 * 86400.0)
     refs = list(evidence_refs)
     applier = Applier(r)
     accepted = 0
@@ -152,6 +154,10 @@ def seed_captures(r: Redis, now: datetime, n: int = 20, evidence_refs: Iterable[
         outcome = project_detection(det, [], ctx)
         if outcome.effects is not None and outcome.cases:
             applier.add(outcome.effects)
+            views: dict[str, CaseView | None] = {}
+            for event in outcome.cases:
+                eff, views[event.case_id] = project_case_event(event, views.get(event.case_id), case_ctx)
+                applier.add(eff)
             accepted += 1
         if accepted >= n:
             break

@@ -6,10 +6,11 @@ address and description hold ``<script>`` and ``<img onerror>`` goes through Kaf
 and its SLA clock runs out, so the duty officer gets a critical alert about it.
 
 Checked: sign-in; KPI tiles and the map on the big screen; no request leaves 127.0.0.1 (no tiles,
-fonts or CDN); a page is usable within the budget; acknowledging the alert shows on screen, with the
+fonts or CDN); acknowledging the alert shows on screen, with the
 officer's name in the audit trail; event text never becomes markup (no element injected, nothing
 executed, the tooltip shows the text); a screenshot of every page (``CITYOPS_SCREENSHOT_DIR`` keeps
-them, default the test's tmp dir).
+them, default the test's tmp dir). How fast pages become usable is measured by
+``bench/bench_console_browser.py`` over repeated runs; this test prints its timings but judges behaviour.
 
 Skipped only when /usr/bin/chromium is missing and ``CI`` is unset; in CI it must run.
 """
@@ -18,17 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-import orjson
 import pytest
 
 from cityops import read
-from cityops.bus import Publisher, ensure_topics
+from cityops.bus import ensure_topics
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    acknowledge_chosen,
+    choose_alert,
+    console_process,
+    publish_overdue_case,
+    sign_in,
+)
 from tests.conftest import free_port
 from tests.console_seed import (
     make_evidence,
@@ -38,37 +45,13 @@ from tests.console_seed import (
     seed_sensors,
     working_days_back,
 )
-from tests.workers import REPO_ROOT, stop_process, subprocess_env, wait_until, worker
+from tests.workers import REPO_ROOT, subprocess_env, wait_until, worker
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-USABLE_BUDGET_S = float(os.environ.get("CITYOPS_USABLE_BUDGET_S", "3"))
 XSS_ADDRESS = '<script>window.__xss = "address"</script>思明区<b>湖滨</b>'
 XSS_DESCRIPTION = '<img src=x onerror="window.__xss = \'description\'">占道经营'
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                 reason="Debian chromium (/usr/bin/chromium) is not installed; CI installs it")
-
-
-def _publish_xss_case(settings) -> None:  # noqa: ANN001
-    """An urgent case reported and registered two working days ago: its dispatch clock has long run out."""
-    t0 = datetime.combine(working_days_back(datetime.now(settings.tz)), datetime.min.time(), settings.tz) \
-        + timedelta(hours=10)
-    events = [
-        {"event_id": "XSS1-report", "case_id": "XSS1", "action": "report", "event_time": t0.isoformat(),
-         "source": "hotline_12345", "category_code": "E0102", "lon": 118.0894, "lat": 24.4798, "urgent": True,
-         "address": XSS_ADDRESS, "description": XSS_DESCRIPTION},
-        {"event_id": "XSS1-register", "case_id": "XSS1", "action": "register",
-         "event_time": (t0 + timedelta(minutes=1)).isoformat()},
-    ]
-
-    async def go() -> None:
-        async with Publisher(settings) as pub:
-            for e in events:
-                await pub.send(settings.topics.cases, e["case_id"], orjson.dumps(e))
-
-    asyncio.run(go())
 
 
 @pytest.fixture
@@ -86,36 +69,11 @@ def console(stack_env, redis_client, tmp_path):
     port = free_port()
     env = subprocess_env()
     with worker(tmp_path / "worker.log", env):
-        _publish_xss_case(s)
+        publish_overdue_case(s, "XSS1", XSS_ADDRESS, XSS_DESCRIPTION)
         wait_until(lambda: any(a.get("case_id") == "XSS1" and a.get("type") == "sla_overdue"
                                for a in read.alerts_current(redis_client, 50)), 60, "no SLA alert for the XSS case")
-        log = (tmp_path / "console.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "cityops", "console", "--port", str(port)], cwd=REPO_ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: "Uvicorn server started" in (tmp_path / "console.log").read_text(errors="replace")
-                       or "You can now view" in (tmp_path / "console.log").read_text(errors="replace"),
-                       60, "console did not start", proc)
+        with console_process(port, env, tmp_path / "console.log"):
             yield f"http://127.0.0.1:{port}", redis_client, shots
-        finally:
-            stop_process(proc)
-            log.close()
-
-
-def _sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float, float]:
-    """Open ``path`` and sign in. Returns (seconds from navigation until the sign-in form can be used,
-    the monotonic time 登录 was pressed), so the user's typing is never counted."""
-    start = time.monotonic()
-    page.goto(f"{base}/{path}")
-    page.get_by_label("用户名").wait_for(timeout=30_000)
-    form_s = time.monotonic() - start
-    page.get_by_label("用户名").fill(user)
-    page.get_by_label("密码").fill(password)
-    clicked = time.monotonic()
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]',
-                           timeout=30_000)
-    return form_s, clicked
 
 
 def test_console_in_a_real_browser(console):
@@ -124,7 +82,7 @@ def test_console_in_a_real_browser(console):
     base, r, shots = console
     outside: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
 
@@ -142,12 +100,12 @@ def test_console_in_a_real_browser(console):
             page.on("pageerror", lambda e: errors.append(str(e)))
 
             # -------- big screen, as the leader: tiles, map, no scrolling
-            _sign_in(page, base, "", "leader", "leader-demo")  # warm-up: first load compiles and caches
+            sign_in(page, base, "", "leader", "leader-demo")  # warm-up: first load compiles and caches
             page.wait_for_selector('[data-testid="stMetric"]', timeout=30_000)
             page.goto("about:blank")
-            form_s, clicked = _sign_in(page, base, "", "leader", "leader-demo")
+            form_s, clicked = sign_in(page, base, "", "leader", "leader-demo")
             page.locator('[data-testid="stMetric"]').nth(7).wait_for(timeout=30_000)
-            kpis_s = time.monotonic() - clicked  # from pressing 登录 to all eight tiles shown
+            tiles_s = time.monotonic() - clicked  # from pressing 登录 to all eight tiles shown
             metrics = page.locator('[data-testid="stMetric"]')
             assert metrics.count() == 8
             assert "今日受理" in metrics.first.inner_text()
@@ -163,33 +121,25 @@ def test_console_in_a_real_browser(console):
             assert page.get_by_text("值班台").count() == 0, "a leader must not see the duty console"
 
             # -------- drill-down
-            _sign_in(page, base, "drill", "leader", "leader-demo")
+            sign_in(page, base, "drill", "leader", "leader-demo")
             page.wait_for_selector('[data-testid="stMetric"]', timeout=30_000)
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=30_000)
             time.sleep(2)
             page.screenshot(path=str(shots / "drill.png"))
 
             # -------- duty console: the critical alert stands out; acknowledge it
-            _sign_in(page, base, "duty", "duty", "duty-demo")
+            sign_in(page, base, "duty", "duty", "duty-demo")
             page.get_by_text("新的紧急告警").first.wait_for(timeout=30_000)
-            combo = page.get_by_role("combobox", name="选择告警")  # the action's alert chooser
-            combo.click()
-            combo.fill("XSS1")
-            page.keyboard.press("Enter")
-            info = page.locator('[data-testid="stAlertContentInfo"]').filter(has_text="XSS1")
-            info.wait_for(timeout=15_000)
+            info = choose_alert(page, "XSS1")
             assert "待处理" in info.inner_text()
             page.screenshot(path=str(shots / "duty.png"))
-            clicked = time.monotonic()
-            page.get_by_role("button", name="确认", exact=True).click()
-            page.locator('[data-testid="stAlertContentInfo"]').filter(has_text="已确认").wait_for(timeout=15_000)
-            ack_latency = time.monotonic() - clicked
+            ack_s = acknowledge_chosen(page)
             page.screenshot(path=str(shots / "duty_acknowledged.png"))
             audit = read.audit_trail(r, 5)
             assert audit and audit[0]["user"] == "李值班(duty)" and audit[0]["action"] == "acknowledge"
 
             # -------- case detail: event text is text
-            _sign_in(page, base, "case?case=XSS1", "duty", "duty-demo")
+            sign_in(page, base, "case?case=XSS1", "duty", "duty-demo")
             page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=30_000)
             time.sleep(2)
             canvas = page.locator('[data-testid="stDeckGlJsonChart"]').first
@@ -204,14 +154,14 @@ def test_console_in_a_real_browser(console):
             assert page.locator("img[src='x']").count() == 0
 
             # -------- user admin (and the briefing, when present), as the admin
-            _sign_in(page, base, "admin", "admin", "admin-demo")
+            sign_in(page, base, "admin", "admin", "admin-demo")
             page.get_by_text("新增/修改用户").wait_for(timeout=30_000)
             page.wait_for_selector('[data-testid="stDataFrame"]', timeout=30_000)
             page.get_by_text("删除用户").wait_for(timeout=30_000)
             time.sleep(2)
             page.screenshot(path=str(shots / "admin.png"))
             if (REPO_ROOT / "dashboard" / "pages" / "briefing.py").exists():
-                _sign_in(page, base, "briefing", "admin", "admin-demo")
+                sign_in(page, base, "briefing", "admin", "admin-demo")
                 page.get_by_role("button", name="生成昨日简报").click()  # yesterday is seeded
                 page.get_by_text("下载 PDF(打印)").wait_for(timeout=120_000)
                 page.wait_for_selector('[data-testid="stImage"] img', timeout=30_000)
@@ -223,11 +173,9 @@ def test_console_in_a_real_browser(console):
             raise
         finally:
             browser.close()
-    print(f"\nsign-in form usable after {form_s:.2f}s; big screen's tiles after sign-in {kpis_s:.2f}s; "
-          f"acknowledge shown after {ack_latency:.2f}s; screenshots in {shots}")
+    # Timings are printed for the log, not judged: bench/bench_console_browser.py measures them over
+    # repeated runs against the 3 s / 2 s targets (a timed assertion here fails on a busy CI machine).
+    print(f"\nsign-in form usable after {form_s:.2f}s; big screen's tiles after sign-in {tiles_s:.2f}s; "
+          f"acknowledge shown after {ack_s:.2f}s; screenshots in {shots}")
     assert not outside, f"requests left the intranet: {outside[:5]}"
     assert not [e for e in errors if "__xss" in e], errors
-    assert form_s <= USABLE_BUDGET_S, f"sign-in page usable after {form_s:.1f}s (budget {USABLE_BUDGET_S}s)"
-    assert kpis_s <= USABLE_BUDGET_S, f"big screen usable {kpis_s:.1f}s after sign-in (budget {USABLE_BUDGET_S}s)"
-    # target 2 s (Kafka → worker → Redis → the feed's 1 s tick); 3 s of slack for a loaded 2-core CI machine
-    assert ack_latency <= 5.0, f"acknowledgement took {ack_latency:.1f}s to show"

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pydeck as pdk
 import pytest
 from PIL import Image
 
@@ -129,6 +130,16 @@ def test_map_has_no_base_map_and_tooltips_are_text():
     tooltip = deck._tooltip  # what st.pydeck_chart sends as the tooltip
     assert "html" not in tooltip and "{title}" in tooltip["text"]
     assert "cartocdn" not in deck.to_json() and "mapbox" not in deck.to_json()
+
+
+def test_map_spec_is_pydecks_own_without_the_indentation():
+    """The spec sent on every refresh is the one pydeck would send, only smaller."""
+    city = load_city()
+    deck = map_layers.deck([map_layers.district_layer(city), map_layers.hotspot_layer([(118.1, 24.5)] * 50)],
+                           map_layers.view_of((118.0, 24.4, 118.2, 24.6)))
+    compact, pydecks = deck.to_json(), pdk.Deck.to_json(deck)
+    assert json.loads(compact) == json.loads(pydecks)
+    assert len(compact) < 0.7 * len(pydecks) and "\n" not in compact
 
 
 def test_view_fits_bounds():

@@ -9,10 +9,17 @@ import pytest
 import torch
 
 from cityops.settings import REPO_ROOT
-from detectors.base import Box
+from detectors.base import Box, iou
 from detectors.factory import DEFAULT_MODEL, load_shared
 from detectors.sources import VideoFileSource
-from detectors.torch_detector import ModelSpec, TorchDetector, decode_grid, decode_yolo
+from detectors.torch_detector import (
+    ModelSpec,
+    TorchDetector,
+    decode_grid,
+    decode_yolo,
+    preprocess,
+    preprocess_on_device,
+)
 
 VIDEOS = REPO_ROOT.parent / "shared" / "datasets" / "street-video"
 
@@ -47,6 +54,27 @@ def test_model_finds_people_in_vtest_frames():
     det = load_shared("torch")
     found = [b for boxes in det.detect(frames) for b in boxes if b.label == "person"]
     assert len(found) >= len(frames)  # every sampled frame of this clip shows several walkers
+
+
+@pytest.mark.skipif(not VIDEOS.is_dir(), reason="videos absent")
+def test_resizing_on_the_device_finds_what_opencv_resizing_finds():
+    """The GPU path resizes frames with torch; run on the CPU here, it must agree with OpenCV's path."""
+    frames = [f.image for f in VideoFileSource(VIDEOS / "vtest.avi", sample_fps=0.5)][2:8]
+    frames += [f.image for f in VideoFileSource(VIDEOS / "pedestrians_720p_lamminhthien.avi", sample_fps=1)][:6]
+    frames.append(frames[0][:, :, 0].copy())  # a grey frame in the same batch
+    host = preprocess([frames[0], frames[-2]], (192, 320))
+    on_device = preprocess_on_device([frames[0], frames[-2]], (192, 320), torch.device("cpu")).numpy()
+    assert float(np.abs(host - on_device).mean()) < 0.01
+    by_opencv = TorchDetector(DEFAULT_MODEL, device="cpu").detect(frames)
+    by_torch = TorchDetector(DEFAULT_MODEL, device="cpu", device_preprocess=True).detect(frames)
+    total = sum(map(len, by_opencv))
+    assert total > len(frames)
+    matched = 0
+    for a, b in zip(by_opencv, by_torch, strict=True):
+        assert abs(len(a) - len(b)) <= max(1, len(a) // 10)  # boxes near the threshold may differ
+        matched += sum(max((iou(x, y) for y in b if y.label == x.label), default=0.0) >= 0.5 for x in a)
+    print(f"{matched} of {total} boxes found again after resizing on the device")
+    assert matched >= 0.85 * total
 
 
 def test_grid_decoding_places_a_peak_at_its_cell():
