@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -34,10 +34,11 @@ from cityops import keys
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Sensor
+from cityops.fast_envelope import ReadingColumns
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorReading, derived_id
 from cityops.settings import env_number
-from streams.effects import Effects
-from streams.sensor_rules import RuleState, energy, limit_for, step
+from streams.effects import Effects, Window
+from streams.sensor_rules import NORMAL, RuleState, limit_for, step
 
 MINUTE_TTL, QUARTER_TTL, HOUR_TTL = 2 * 3600, 3 * keys.DAY, 14 * keys.DAY
 HYSTERESIS = {"noise": 3.0, "dust": 10.0, "smoke": 0.0}
@@ -105,21 +106,29 @@ class SensorOutcome:
     cases: list[CaseEvent] = field(default_factory=list)
     late: list[tuple[SensorReading, str]] = field(default_factory=list)
     unknown: list[SensorReading] = field(default_factory=list)
+    # id() of each set-aside reading (late, unknown) → index of the envelope it came in
+    origin: dict[int, int] = field(default_factory=dict)
 
 
-def project_envelope(envelope_id: str, readings: list[SensorReading], states: dict[str, SensorState],
+Readings = list[SensorReading] | ReadingColumns
+
+
+def project_envelope(envelope_id: str, readings: Readings, states: dict[str, SensorState],
                      ctx: SensorContext) -> SensorOutcome:
     """Apply one envelope's readings (in time order per sensor); ``states`` is updated in place."""
     return project_envelopes([(envelope_id, readings)], states, ctx)
 
 
-def project_envelopes(envelopes: Sequence[tuple[str, list[SensorReading]]], states: dict[str, SensorState],
+def project_envelopes(envelopes: Sequence[tuple[str, Readings]], states: dict[str, SensorState],
                       ctx: SensorContext, remembered_since: float | None = None) -> SensorOutcome:
     """Apply several envelopes as one unit of exactly-once: one set of writes that claims every envelope id.
 
     This is where the hot path's speed comes from: a batch holds many readings of each sensor, so its
     windows, latest value and rule state are written once per sensor and bucket instead of once per
     reading (pre-aggregation), in one script. ``envelopes`` must not be empty; ``states`` is updated.
+    Readings come as reading objects or as columns (:class:`cityops.fast_envelope.ReadingColumns`).
+
+    Readings are taken envelope by envelope, each envelope's in (sensor, time) order.
 
     ``remembered_since`` (epoch seconds) is how far back applied envelope ids are remembered
     (``CITYOPS_ENVELOPE_DEDUPE_TTL_S``, less the allowed lateness). A reading older than that which is
@@ -130,23 +139,93 @@ def project_envelopes(envelopes: Sequence[tuple[str, list[SensorReading]]], stat
     first, *others = [eid for eid, _ in envelopes]
     out = SensorOutcome(Effects(first, claims=others))
     batch = _Batch(out, states, ctx, remembered_since)
-    for _envelope_id, readings in envelopes:
-        for r in sorted(readings, key=lambda r: (r.sensor_id, r.time)):
-            batch.reading(r)
+    for index, (_envelope_id, readings) in enumerate(envelopes):
+        columns = readings if isinstance(readings, ReadingColumns) else ReadingColumns.from_readings(readings)
+        batch.envelope(index, columns)
     batch.flush()
     return out
+
+
+def _order(sensor_ids: list[str], times: list[datetime]) -> list[int]:
+    """Positions of an envelope's readings in (sensor, time) order, ties in arrival order.
+
+    Sorting positions by sensor id alone is a C-level sort; the time only matters, and is only
+    compared, when a sensor has more than one reading in the envelope.
+    """
+    positions = range(len(sensor_ids))
+    if len(set(sensor_ids)) == len(sensor_ids):
+        return sorted(positions, key=sensor_ids.__getitem__)
+    return sorted(positions, key=lambda i: (sensor_ids[i], times[i]))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(slots=True, frozen=True)
+class _Minute:
+    """One local minute's bucket names, shared by every time that falls in it."""
+
+    day: str  # YYYYMMDD: the quarter-hour and hourly window keys
+    hour: str  # YYYYMMDDHH: the minute window key
+    hh: str  # hourly bucket
+    mm: str  # minute bucket
+    quarter: str  # HHMM of the quarter-hour bucket
+    quarter_id: str  # day + quarter: which dust quarter-hour mean a reading belongs to
+
+
+@dataclass(slots=True, frozen=True)
+class _Time:
+    """A reading time worked out once per distinct time: readings of a gateway tick share it."""
+
+    micros: int  # exact microseconds since the epoch: lateness and "is it the newest" without rounding
+    epoch: float  # epoch seconds as ``datetime.timestamp()`` gives them (rules, dedupe memory)
+    local: datetime
+    minute: _Minute
+
+
+class _Slot:
+    """One registered sensor in a batch: its static data looked up once and its running state.
+
+    The readings' amounts and values are kept in order in two lists, and ``runs`` marks where each
+    run of consecutive readings in one local minute starts, so that a reading costs two appends
+    and the windows are rolled up from the runs at the end (see ``_Batch.windows``).
+    """
+
+    __slots__ = ("sensor", "state", "rule", "noise", "dust", "timing", "last", "newest", "amounts", "values",
+                 "runs", "minute", "limit_hour", "limit")
+
+    def __init__(self, sensor: Sensor, state: SensorState, timing: tuple[float, float, float]) -> None:
+        self.sensor, self.state, self.rule, self.timing = sensor, state, state.rule, timing
+        self.noise, self.dust = sensor.kind == "noise", sensor.kind == "dust"
+        last = state.last_time()
+        self.last: int | None = None if last is None else (last - _EPOCH) // _MICROSECOND
+        self.newest: tuple[ReadingColumns, int, _Time] | None = None  # the newest reading of this batch
+        self.amounts: list[float] = []  # window amounts (noise: energy) in reading order
+        self.values: list[float] = []
+        self.runs: list[tuple[_Minute, int]] = []  # (minute, index in amounts where its run starts)
+        self.minute: _Minute | None = None
+        self.limit_hour, self.limit = "", None  # the limit applies by local hour (day and night)
+
+    def last_time(self) -> datetime | None:
+        """The sensor's newest time so far (for the lateness message)."""
+        if self.newest is not None:
+            columns, i, _ = self.newest
+            return columns.times[i]
+        return self.state.last_time()
 
 
 class _Batch:
     """The running pre-aggregation of one batch of readings, and the caches that keep a reading cheap.
 
-    Readings of one gateway tick share a time, so local time, bucket names and the day/night limit
-    are worked out once per distinct time, window keys once per sensor and hour.
+    A sensor's registry data and state are looked up once per batch (:class:`_Slot`); a time's local
+    time, epoch and bucket names once per distinct time (:class:`_Time`); the day/night limit once per
+    sensor and hour.
 
     Window sums are floating point, and float addition depends on its order: adding a batch's
     pre-summed amounts would make the stored sums depend on where batches happened to split (a crash,
     a rebalance), and the exactly-once promise is about identical aggregates. So each window keeps its
-    amounts in reading order and the script folds them one by one onto the stored sum (``HFOLD``): the
+    amounts in reading order and the script folds them one by one onto the stored sum (``WINDOWS``): the
     same readings give the same bits, however they were batched.
     """
 
@@ -155,113 +234,180 @@ class _Batch:
     def __init__(self, out: SensorOutcome, states: dict[str, SensorState], ctx: SensorContext,
                  remembered_since: float | None = None) -> None:
         self.out, self.states, self.ctx, self.remembered_since = out, states, ctx, remembered_since
-        self.windows: dict[tuple[str, str], list] = {}  # (window key, bucket) → [n, amounts in order, max]
-        self._keys: dict[tuple[str, str], tuple[str, str, str]] = {}  # (sensor, hour) → m, q, h window keys
-        self.newest: dict[str, tuple[SensorReading, datetime]] = {}
-        self.touched: set[str] = set()
-        self._times: dict[datetime, tuple[datetime, str, str, str, str, str, float]] = {}
-        self._limits: dict[tuple[str, str], float | None] = {}  # (sensor, local hour) → limit
+        self.slots: dict[str, _Slot | None] = {}  # None: not a registered sensor
+        self.newest: list[_Slot] = []  # sensors with a newest reading, in the order they got one
+        self._times: dict[datetime, _Time] = {}
+        self._minutes: dict[str, _Minute] = {}
         self._timing = {kind: (sustain_s(kind), clear_s(kind), HYSTERESIS[kind]) for kind in HYSTERESIS}
 
-    def _local(self, t: datetime) -> tuple[datetime, str, str, str, str, str, float]:
-        """(local time, day, hour, HH, MM, quarter HHMM, epoch seconds) of a reading time, once per time."""
-        got = self._times.get(t)
-        if got is None:
-            local = t.astimezone(self.ctx.tz)
-            hh, mm = self.MINUTES[local.hour], self.MINUTES[local.minute]
-            got = self._times[t] = (local, keys.day_bucket(local), keys.hour_bucket(local), hh, mm,
-                                    hh + self.MINUTES[local.minute // 15 * 15], t.timestamp())
+    def _slot(self, sensor_id: str) -> _Slot | None:
+        """The sensor's slot, made on its first reading in the batch; None for an unknown sensor."""
+        sensor = self.ctx.sensors.get(sensor_id)
+        slot = None
+        if sensor is not None:
+            state = self.states.get(sensor_id)
+            if state is None:
+                state = self.states[sensor_id] = SensorState(sensor_id)
+            slot = _Slot(sensor, state, self._timing[sensor.kind])
+        self.slots[sensor_id] = slot
+        return slot
+
+    def _time(self, t: datetime) -> _Time:
+        """Local time, epoch and buckets of a reading time, worked out once per distinct time."""
+        local = t.astimezone(self.ctx.tz)
+        hour = keys.hour_bucket(local)
+        hh, mm = self.MINUTES[local.hour], self.MINUTES[local.minute]
+        minute = self._minutes.get(hour + mm)
+        if minute is None:
+            day, quarter = keys.day_bucket(local), hh + self.MINUTES[local.minute // 15 * 15]
+            minute = self._minutes[hour + mm] = _Minute(day, hour, hh, mm, quarter, day + quarter)
+        got = self._times[t] = _Time((t - _EPOCH) // _MICROSECOND, t.timestamp(), local, minute)
         return got
 
-    def reading(self, r: SensorReading) -> None:
-        """One reading: lateness, the minute accumulator, newest value, the rule and any episode."""
-        out, ctx = self.out, self.ctx
-        sensor = ctx.sensors.get(r.sensor_id)
-        if sensor is None:
-            out.unknown.append(r)
-            return
-        self.touched.add(r.sensor_id)
-        state = self.states.get(r.sensor_id)
-        if state is None:
-            state = self.states[r.sensor_id] = SensorState(r.sensor_id)
-        last = state.last_time()
-        if last is not None and (last - r.time).total_seconds() > ctx.max_lateness_s:
-            behind = (last - r.time).total_seconds()
-            out.late.append((r, f"reading of {r.sensor_id} at {r.time.isoformat()} is {behind / 3600:.1f} h "
-                                f"behind its newest (allowed {ctx.max_lateness_s / 3600:g} h)"))
-            return
-        if state.offline_alert:  # it speaks again: the offline alert clears
-            _clear(out.effects, state.offline_alert, r.time, {"type": "device_online", "sensor_id": r.sensor_id})
-            out.effects.hset(keys.sensor(r.sensor_id), {"offline_alert": ""})
-            state.offline_alert = ""
-        local, day, hour, hh, minute, quarter, epoch = self._local(r.time)
-        is_newest = last is None or r.time >= last
-        if not is_newest and self.remembered_since is not None and epoch < self.remembered_since:
-            out.late.append((r, f"reading of {r.sensor_id} at {r.time.isoformat()} is older than its newest and "
-                                f"than the envelope dedupe window, so it may be a re-send: not counted again"))
-            return
-        value = r.value
-        amount = energy(value) if sensor.kind == "noise" else value
-        window_keys = self._keys.get((r.sensor_id, hour))
-        if window_keys is None:
-            window_keys = self._keys[(r.sensor_id, hour)] = (keys.sensor_window("m", r.sensor_id, hour),
-                                                             keys.sensor_window("q", r.sensor_id, day),
-                                                             keys.sensor_window("h", r.sensor_id, day))
-        windows = self.windows
-        for window in ((window_keys[0], minute), (window_keys[1], quarter), (window_keys[2], hh)):
-            acc = windows.get(window)
-            if acc is None:
-                windows[window] = [1, [amount], value]
-            else:
-                acc[0] += 1
-                acc[1].append(amount)
-                if value > acc[2]:
-                    acc[2] = value
-        if is_newest:
-            state.set_time(r.time)
-            self.newest[r.sensor_id] = (r, local)
-        judged = value
-        if sensor.kind == "dust":
-            bucket_id = day + quarter
-            if state.quarter != bucket_id:
-                state.quarter, state.quarter_n, state.quarter_s = bucket_id, 0, 0.0
-            state.quarter_n += 1
-            state.quarter_s += value
-            judged = state.quarter_s / state.quarter_n
-        if not is_newest:
-            return
-        limit_key = (sensor.id, hour)
-        if limit_key in self._limits:
-            limit = self._limits[limit_key]
-        else:  # day and night limits change on the hour
-            limit = self._limits[limit_key] = limit_for(sensor.kind, sensor.metric, sensor.site_kind,
-                                                        sensor.zone_class, local)
-        if limit is None:
-            return
-        change = step(state.rule, epoch, judged, limit, *self._timing[sensor.kind])
-        if change is not None:
-            _episode(out, sensor, change.kind, change.episode, judged, limit, r.time, ctx)
+    def envelope(self, index: int, columns: ReadingColumns) -> None:
+        """One envelope's readings: lateness, the window amounts, newest value, the rule and any episode.
+
+        The common case (a registered sensor, a new reading, no rule change) is inline; the rest is in
+        the methods it calls.
+        """
+        sensor_ids, values, times = columns.sensor_ids, columns.values, columns.times
+        slots, time_of = self.slots, self._times
+        max_lateness, remembered_since = self.ctx.max_lateness_s, self.remembered_since
+        for i in _order(sensor_ids, times):
+            sid = sensor_ids[i]
+            slot = slots[sid] if sid in slots else self._slot(sid)
+            if slot is None:
+                self._set_aside(index, columns, i, None)
+                continue
+            t = times[i]
+            at = time_of.get(t) or self._time(t)
+            last = slot.last
+            if last is not None and (last - at.micros) / 1_000_000 > max_lateness:  # as timedelta.total_seconds
+                self._too_late(index, columns, i, slot)
+                continue
+            state = slot.state
+            if state.offline_alert:  # it speaks again: the offline alert clears
+                self._back_online(state, t)
+            is_newest = last is None or at.micros >= last
+            if not is_newest and remembered_since is not None and at.epoch < remembered_since:
+                self._set_aside(index, columns, i, f"reading of {sid} at {t.isoformat()} is older than its newest "
+                                                   f"and than the envelope dedupe window, so it may be a re-send: "
+                                                   f"not counted again")
+                continue
+            value = values[i]
+            minute = at.minute
+            if minute is not slot.minute:
+                slot.runs.append((minute, len(slot.amounts)))
+                slot.minute = minute
+            slot.amounts.append(10.0 ** (value / 10.0) if slot.noise else value)  # noise: energy(value)
+            slot.values.append(value)
+            judged = value
+            if slot.dust:
+                if state.quarter != minute.quarter_id:
+                    state.quarter, state.quarter_n, state.quarter_s = minute.quarter_id, 0, 0.0
+                state.quarter_n += 1
+                state.quarter_s += value
+                judged = state.quarter_s / state.quarter_n
+            if not is_newest:
+                continue
+            if slot.newest is None:
+                self.newest.append(slot)
+            slot.newest, slot.last = (columns, i, at), at.micros
+            if minute.hour != slot.limit_hour:  # day and night limits change on the hour
+                sensor = slot.sensor
+                slot.limit_hour = minute.hour
+                slot.limit = limit_for(sensor.kind, sensor.metric, sensor.site_kind, sensor.zone_class, at.local)
+            limit = slot.limit
+            if limit is None or (slot.rule.phase == NORMAL and not judged > limit):  # step would change nothing
+                continue
+            change = step(slot.rule, at.epoch, judged, limit, *slot.timing)
+            if change is not None:
+                _episode(self.out, slot.sensor, change.kind, change.episode, judged, limit, t, self.ctx)
+
+    def _set_aside(self, index: int, columns: ReadingColumns, i: int, reason: str | None) -> None:
+        """A reading that is not counted: late (with its reason) or, without one, of an unknown sensor."""
+        reading = columns.reading(i)
+        self.out.origin[id(reading)] = index
+        if reason is None:
+            self.out.unknown.append(reading)
+        else:
+            self.out.late.append((reading, reason))
+
+    def _too_late(self, index: int, columns: ReadingColumns, i: int, slot: _Slot) -> None:
+        last, t = slot.last_time(), columns.times[i]
+        behind = (last - t).total_seconds()
+        self._set_aside(index, columns, i, f"reading of {columns.sensor_ids[i]} at {t.isoformat()} is "
+                                           f"{behind / 3600:.1f} h behind its newest "
+                                           f"(allowed {self.ctx.max_lateness_s / 3600:g} h)")
+
+    def _back_online(self, state: SensorState, t: datetime) -> None:
+        _clear(self.out.effects, state.offline_alert, t, {"type": "device_online", "sensor_id": state.sensor_id})
+        self.out.effects.hset(keys.sensor(state.sensor_id), {"offline_alert": ""})
+        state.offline_alert = ""
+
+    def windows(self, slot: _Slot) -> list[tuple[str, list[Window]]]:
+        """A sensor's window buckets as (key, [(bucket, count, runs, maximum)]), in the order first reached.
+
+        Its readings are in ``slot.amounts`` in reading order, cut into runs of one local minute; a
+        bucket's amounts are those of its runs, in order (runs as (first, last) positions from 1, the
+        contiguous ones joined, so a bucket is usually one run).
+        """
+        sid, values = slot.sensor.id, slot.values
+        names: dict[str, tuple[str, str, str]] = {}  # hour → minute, quarter-hour and hourly window keys
+        buckets: dict[str, dict[str, list]] = {}  # key → bucket → [count, runs, maximum]
+        ends = [start for _, start in slot.runs[1:]] + [len(values)]
+        for (minute, start), end in zip(slot.runs, ends, strict=True):
+            window_keys = names.get(minute.hour)
+            if window_keys is None:
+                window_keys = names[minute.hour] = (keys.sensor_window("m", sid, minute.hour),
+                                                    keys.sensor_window("q", sid, minute.day),
+                                                    keys.sensor_window("h", sid, minute.day))
+            top = max(values[start:end])
+            for key, bucket in zip(window_keys, (minute.mm, minute.quarter, minute.hh), strict=True):
+                in_key = buckets.setdefault(key, {})
+                acc = in_key.get(bucket)
+                if acc is None:
+                    in_key[bucket] = [end - start, [start + 1, end], top]
+                    continue
+                acc[0] += end - start
+                runs = acc[1]
+                if runs[-1] == start:  # continues the previous run
+                    runs[-1] = end
+                else:
+                    runs += (start + 1, end)
+                if top > acc[2]:  # the first of equal maxima stays, as reading by reading
+                    acc[2] = top
+        return [(key, [(bucket, n, runs, x) for bucket, (n, runs, x) in in_key.items()])
+                for key, in_key in buckets.items()]
 
     def flush(self) -> None:
-        """Write the batch: newest values, windows rolled up from the minutes, rule states."""
+        """Write the batch: newest values, windows, rule states; one hash write per sensor."""
         eff = self.out.effects
-        for sid, (r, local) in self.newest.items():
-            eff.hset(keys.sensor(sid), {"value": r.value, "kind": r.kind.value, "metric": r.metric, "unit": r.unit,
-                                        "time": local.isoformat(), "offline": 0})
-            eff.zadd(keys.sensors_index(), r.time.timestamp(), sid)
+        for slot in self.newest:
+            columns, i, at = slot.newest  # type: ignore[misc]
+            slot.state.set_time(columns.times[i])
+            eff.zadd(keys.sensors_index(), at.epoch, slot.sensor.id)
         ttl = {"m": MINUTE_TTL, "q": QUARTER_TTL, "h": HOUR_TTL}
-        expiring: dict[str, int] = {}
-        for (key, bucket), (n, amounts, x) in self.windows.items():
-            eff.hincrby(key, f"{bucket}:n", n).hfold(key, f"{bucket}:s", amounts).hmax(key, f"{bucket}:x", x)
-            expiring[key] = ttl[key.split(":", 3)[2]]
-        for key, seconds in expiring.items():
-            eff.expire(key, seconds)
-        for sid in sorted(self.touched):
-            state = self.states[sid]
-            eff.hset(keys.sensor(sid), {"phase": state.rule.phase, "since": state.rule.since,
-                                        "episode": state.rule.episode, "peak": state.rule.peak,
-                                        "quarter": state.quarter, "quarter_n": state.quarter_n,
-                                        "quarter_s": state.quarter_s})
+        for slot in self.slots.values():
+            if slot is None or not slot.runs:
+                continue
+            windows = self.windows(slot)
+            eff.windows(slot.amounts, windows)
+            for key, _ in windows:
+                eff.expire(key, ttl[key.split(":", 3)[2]])
+        for sid in sorted(sid for sid, slot in self.slots.items() if slot is not None):
+            slot = self.slots[sid]
+            state = slot.state  # type: ignore[union-attr]
+            fields: dict[str, object] = {}
+            if slot.newest is not None:  # type: ignore[union-attr]
+                columns, i, at = slot.newest  # type: ignore[union-attr]
+                kind, metric, unit = columns.specs[i]
+                fields |= {"value": columns.values[i], "kind": kind.value, "metric": metric, "unit": unit,
+                           "time": at.local.isoformat(), "offline": 0}
+            fields |= {"phase": state.rule.phase, "since": state.rule.since, "episode": state.rule.episode,
+                       "peak": state.rule.peak, "quarter": state.quarter, "quarter_n": state.quarter_n,
+                       "quarter_s": state.quarter_s}
+            eff.hset_fields(keys.sensor(sid), fields)
             eff.expire(keys.sensor(sid), keys.DAY * 7)
 
 

@@ -50,6 +50,23 @@ def test_float_folds_do_not_depend_on_where_batches_split(redis_url, redis_clien
     assert whole == split and float(whole) == sum(amounts)  # Python's left fold: the same double
 
 
+def test_window_and_multi_field_writes_do_what_the_single_field_ones_do(redis_url, redis_client):
+    amounts = [0.1, 0.2, 0.3, 1e12, 3.7, 55.123456789]
+    redis_client.hset("co:test:one", mapping={"05:n": 3, "05:s": "1.5", "05:x": "9.0"})
+    redis_client.hset("co:test:many", mapping={"05:n": 3, "05:s": "1.5", "05:x": "9.0"})
+    one = Effects("w-1").hincrby("co:test:one", "05:n", 4).hfold("co:test:one", "05:s", amounts[:4]) \
+        .hmax("co:test:one", "05:x", 7.0).hincrby("co:test:one", "06:n", 2) \
+        .hfold("co:test:one", "06:s", amounts[3:5]).hmax("co:test:one", "06:x", 12.5) \
+        .hset("co:test:s", {"value": 1.5, "kind": "noise", "gone": None})
+    # the same: amounts once, bucket 05 in two runs (1..2 and 3..4), bucket 06 one run (4..5)
+    buckets = [("05", 4, [1, 2, 3, 4], 7.0), ("06", 2, [4, 5], 12.5)]
+    many = Effects("w-2").windows(amounts, [("co:test:many", buckets)]) \
+        .hset_fields("co:test:t", {"value": 1.5, "kind": "noise", "gone": None})
+    assert _apply(redis_url, [one, many]) == [True, True]
+    assert redis_client.hgetall("co:test:one") == redis_client.hgetall("co:test:many")
+    assert redis_client.hgetall("co:test:s") == redis_client.hgetall("co:test:t") == {"value": "1.5", "kind": "noise"}
+
+
 def test_sensor_batches_give_identical_windows_however_they_split(redis_url):
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cityops.fast_envelope import decode_canonical
+from cityops.fast_envelope import ReadingColumns, decode_canonical, decode_columns
 from cityops.schemas import decode_sensor_envelope
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -26,8 +26,11 @@ def canonical() -> dict:
 
 def _agree(raw: bytes) -> None:
     fast = decode_canonical(raw)
+    columns = decode_columns(raw, {})
+    assert (fast is None) == (columns is None)
     if fast is None:
         return
+    assert columns[1].readings() == fast[1]
     try:
         envelope, good, bad = decode_sensor_envelope(raw)
     except Exception as err:  # noqa: BLE001
@@ -87,3 +90,23 @@ def test_random_reading_changes_never_widen_the_contract(key, value, index):
     env = copy.deepcopy(canonical())
     env["readings"][index][key] = value
     _agree(orjson.dumps(env))
+
+
+def test_columns_share_time_parses_across_a_batch_and_read_like_objects():
+    times: dict = {}
+    first, second = canonical(), canonical()
+    second["envelope_id"] = "GW-1-2"
+    a = decode_columns(orjson.dumps(first), times)
+    b = decode_columns(orjson.dumps(second), times)
+    assert a is not None and b is not None
+    assert a[1].times[0] is b[1].times[0]  # one parse, one object: its hash is worked out once
+    assert a[1].specs[1] == (a[1].specs[1][0], "pm10", "ug/m3")  # the default metric filled in
+    again = ReadingColumns.from_readings(a[1].readings())
+    assert again.readings() == a[1].readings() and again.specs == a[1].specs
+
+
+def test_unhashable_fields_go_to_the_contract_path():
+    for key in ("kind", "metric", "unit", "sensor_id", "time"):
+        env = canonical()
+        env["readings"][0][key] = ["noise"]
+        assert decode_columns(orjson.dumps(env)) is None, key

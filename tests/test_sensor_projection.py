@@ -32,19 +32,75 @@ def reading(sensor, t: datetime, value: float) -> SensorReading:
     return SensorReading(sensor_id=sensor.id, kind=kind, metric=sensor.metric, value=value, unit=sensor.unit, time=t)
 
 
+def windows(ops: list) -> dict[tuple[str, str], tuple[int, list[float], str]]:
+    """(window key, bucket) → (count, amounts folded in order, maximum) from the script's WINDOWS operations."""
+    out = {}
+    for op in ops:
+        if op[0] == "WINDOWS":
+            amounts = op[2]
+            for key, buckets, specs in op[3]:
+                for bucket, (n, runs, x) in zip(buckets, specs, strict=True):
+                    folded = [a for first, last in zip(runs[::2], runs[1::2], strict=True)
+                              for a in amounts[first - 1:last]]
+                    assert (key, bucket) not in out and len(folded) == n
+                    out[(key, bucket)] = (n, folded, x)
+    return out
+
+
 def test_windows_hold_energy_sums_and_maxima(ctx, site_noise):
     t = datetime(2026, 11, 24, 10, 5, 10, tzinfo=TZ)
     out = project_envelope("e1", [reading(site_noise, t, 50.0), reading(site_noise, t + timedelta(seconds=20), 70.0)],
                            {}, ctx)
-    ops = out.effects.ops
+    got = windows(out.effects.ops)
     minute = keys.sensor_window("m", site_noise.id, "2026112410")
-    assert ("HINCRBY", minute, "05:n", "2", "") in ops
-    folded = [op[3] for op in ops if op[0] == "HFOLD" and op[1] == minute and op[2] == "05:s"][0]
-    assert folded == [energy(50.0), energy(70.0)]  # in reading order
-    assert ("HMAX", minute, "05:x", "70.0", "") in ops
+    n, folded, top = got[(minute, "05")]
+    assert n == 2 and folded == [energy(50.0), energy(70.0)]  # in reading order
+    assert top == "70.0"
     assert sum(folded) == pytest.approx(energy(50.0) + energy(70.0))
-    assert any(op[1] == keys.sensor_window("q", site_noise.id, "20261124") and op[2] == "1000:n" for op in ops)
-    assert any(op[1] == keys.sensor_window("h", site_noise.id, "20261124") and op[2] == "10:n" for op in ops)
+    assert got[(keys.sensor_window("q", site_noise.id, "20261124"), "1000")][0] == 2
+    assert got[(keys.sensor_window("h", site_noise.id, "20261124"), "10")][0] == 2
+    assert ("EXPIRE", minute, str(2 * 3600), "", "") in out.effects.ops
+
+
+def test_a_bucket_keeps_its_readings_in_order_when_they_come_back_to_it(ctx, site_noise):
+    """Readings of 10:05, 10:06, then 10:05 again (a later envelope): the 10:05 minute folds the first and
+    the third in that order, the hour all three, and the maximum is the first of equal ones."""
+    t = datetime(2026, 11, 24, 10, 5, 10, tzinfo=TZ)
+    envelopes = [("a", [reading(site_noise, t, 60.0), reading(site_noise, t + timedelta(minutes=1), 61.0)]),
+                 ("b", [reading(site_noise, t + timedelta(seconds=30), 60.0)])]
+    from streams.sensor_projection import project_envelopes
+
+    got = windows(project_envelopes(envelopes, {}, ctx).effects.ops)
+    minute = keys.sensor_window("m", site_noise.id, "2026112410")
+    assert got[(minute, "05")][:2] == (2, [energy(60.0), energy(60.0)])
+    assert got[(minute, "06")][:2] == (1, [energy(61.0)])
+    assert got[(keys.sensor_window("h", site_noise.id, "20261124"), "10")] == \
+        (3, [energy(60.0), energy(61.0), energy(60.0)], "61.0")
+
+
+def test_readings_of_a_sensor_in_one_envelope_are_taken_in_time_order(ctx, site_noise):
+    t = datetime(2026, 11, 24, 10, 5, 10, tzinfo=TZ)
+    states: dict[str, SensorState] = {}
+    out = project_envelope("e", [reading(site_noise, t + timedelta(seconds=20), 52.0), reading(site_noise, t, 51.0)],
+                           states, ctx)
+    minute = keys.sensor_window("m", site_noise.id, "2026112410")
+    assert windows(out.effects.ops)[(minute, "05")][1] == [energy(51.0), energy(52.0)]
+    assert states[site_noise.id].time == (t + timedelta(seconds=20)).isoformat()
+    newest = next(op for op in out.effects.ops if op[0] == "HSETM")[2]
+    assert dict(zip(newest[::2], newest[1::2], strict=True))["value"] == "52.0"
+
+
+def test_columns_and_reading_objects_project_the_same(ctx, site_noise):
+    from cityops.fast_envelope import ReadingColumns
+
+    pm10 = next(s for s in ctx.sensors.values() if s.metric == "pm10")
+    t = datetime(2026, 11, 24, 23, 0, tzinfo=TZ)
+    readings = [reading(sensor, t + timedelta(minutes=m), 90.0 + m) for m in range(8) for sensor in (site_noise, pm10)]
+    by_objects = project_envelope("e", readings, {}, ctx)
+    columns = ReadingColumns.from_readings(readings)
+    columns.source = None  # as the fast decoder gives them
+    by_columns = project_envelope("e", columns, {}, ctx)
+    assert by_columns.effects.ops == by_objects.effects.ops and by_columns.cases == by_objects.cases
 
 
 def test_night_exceedance_opens_one_case_per_episode(ctx, site_noise):
@@ -104,9 +160,10 @@ def test_late_and_unknown_readings_are_set_aside(ctx, site_noise):
     out = project_envelope("x", [late, on_time, stranger], states, ctx)
     assert [r for r, _ in out.late] == [late] and "2.0 h behind" in out.late[0][1]
     assert out.unknown == [stranger]
+    assert out.origin == {id(late): 0, id(stranger): 0}  # the envelope each came in, for its dead letter
     # the on-time but older reading fills its window and does not replace the newest value
     assert states[site_noise.id].time == datetime(2026, 11, 24, 12, 0, tzinfo=TZ).isoformat()
-    assert any(op[1] == keys.sensor_window("q", site_noise.id, "20261124") for op in out.effects.ops)
+    assert any(key == keys.sensor_window("q", site_noise.id, "20261124") for key, _ in windows(out.effects.ops))
 
 
 def test_older_readings_past_the_dedupe_memory_are_not_counted_again(ctx, site_noise):
@@ -119,7 +176,7 @@ def test_older_readings_past_the_dedupe_memory_are_not_counted_again(ctx, site_n
     resent = reading(site_noise, datetime(2026, 11, 24, 10, 30, tzinfo=TZ), 60.0)  # within lateness, before memory
     out = project_envelopes([("old", [resent])], states, ctx, remembered_since)
     assert [r for r, _ in out.late] == [resent] and "re-send" in out.late[0][1]
-    assert not any(op[0] == "HFOLD" for op in out.effects.ops)
+    assert not windows(out.effects.ops)
     replayed = reading(site_noise, newest + timedelta(minutes=1), 61.0)  # old by the wall clock, but the newest
     out = project_envelopes([("replay", [replayed])], states, ctx, remembered_since=newest.timestamp() + 10**6)
-    assert not out.late and any(op[0] == "HFOLD" for op in out.effects.ops)
+    assert not out.late and windows(out.effects.ops)

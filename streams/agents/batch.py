@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from faust.types import EventT
@@ -45,3 +47,24 @@ async def drop_repeats(items: list[tuple[EventT, M]], event_id: Callable[[M], st
 async def apply(effects: list[Effects]) -> list[bool]:
     """Apply each event's effects once; per event, whether it was new."""
     return await runtime.writer().apply(effects)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run a batch's synchronous, allocation-heavy work (decoding, projecting) with the cyclic collector paused.
+
+    Why: a sensor batch allocates tens of thousands of small containers (decoded JSON, columns, window
+    buckets, script operations), none of them in reference cycles, so reference counting frees them.
+    With the collector on, every 700 allocations start a collection and every hundredth one traverses
+    the worker's whole heap (Faust, the city model): measured, about half the cost of a sensor batch.
+    Paused, it runs once after the batch instead. Never hold it across an ``await``: other tasks would
+    run with the collector paused too.
+    """
+    if not gc.isenabled():  # already paused by a caller: leave it to them
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
