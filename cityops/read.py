@@ -406,14 +406,20 @@ ALERT_CASE_FIELDS = ("state", "acknowledged", "acknowledged_by", "escalated", "e
                      "district", "street", "grid", "category")
 
 
-def alerts_current(r: Redis, count: int = 300) -> list[dict]:
-    """The alerts of the newest ``count`` feed entries, one row per alert, newest first, in their state now.
+def alerts_current(r: Redis, count: int = 300, active_beyond: int = 200) -> list[dict]:
+    """The alerts of the newest ``count`` feed entries, one row per alert, newest first, in their state now,
+    and the alerts still active that were raised before them.
 
     The feed is an append-only stream (raised, cleared, commands); the duty console needs each alert
     once, with what happened to it since: entries of one id are merged oldest to newest, then the
     alert's hash (``co:alert:{id}``, changed by commands) wins. Alerts that have no hash (AI captures)
     take acknowledgement and escalation from their case. Command echoes (type ``command``) are left
     out; ``feed_ts`` is when the newest entry arrived (epoch seconds).
+
+    Why the active ones beyond the window: a flood of newer entries (a gateway outage taking hundreds
+    of sensors offline at once) would otherwise push an overdue case's alert out of the window and off
+    the officer's screen while it is still open. The newest ``active_beyond`` active alerts other than
+    device-offline ones are added from their hashes, with ``feed_ts`` when they were raised.
     """
     merged: dict[str, dict] = {}
     for entry_id, fields in reversed(r.xrevrange(keys.alerts(), count=count)):
@@ -426,6 +432,15 @@ def alerts_current(r: Redis, count: int = 300) -> list[dict]:
         if kind and alert.get("type", "").endswith("_cleared"):
             row["type"] = kind  # a clearing entry keeps the type it was raised with
         row["feed_ts"] = int(entry_id.split("-", 1)[0]) / 1000.0
+    older = [(alert_id, raised) for alert_id, raised in r.zrevrange(keys.active_alerts(), 0, -1, withscores=True)
+             if alert_id not in merged and not alert_id.startswith("offline:")][:active_beyond]
+    if older:
+        pipe = r.pipeline(transaction=False)
+        for alert_id, _ in older:
+            pipe.hgetall(keys.alert(alert_id))
+        for (alert_id, raised), state in zip(older, pipe.execute(), strict=True):
+            if state:  # an alert whose hash has expired has nothing left to show
+                merged[alert_id] = state | {"id": alert_id, "feed_ts": raised}
     rows = sorted(merged.values(), key=lambda a: a["feed_ts"], reverse=True)
     pipe = r.pipeline(transaction=False)
     for row in rows:

@@ -45,15 +45,29 @@ def sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float
     return form_s, clicked
 
 
-def choose_alert(page, case_id: str):  # noqa: ANN001, ANN201 - Playwright objects
-    """On the duty console, pick the alert of ``case_id`` in the action chooser; returns its status box."""
+def choose_alert(page, case_id: str, attempts: int = 5):  # noqa: ANN001, ANN201 - Playwright objects
+    """On the duty console, pick the alert of ``case_id`` in the action chooser; returns its status box.
+
+    Enter picks the first option of the filtered list, so the list must show the match first. The feed
+    refreshes every second and a refresh can close the open list under the typing: then try again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     combo = page.get_by_role("combobox", name="选择告警")
-    combo.click()
-    combo.fill(case_id)
-    page.keyboard.press("Enter")
     info = page.locator('[data-testid="stAlertContentInfo"]').filter(has_text=case_id)
-    info.wait_for(timeout=15_000)
-    return info
+    for attempt in range(1, attempts + 1):
+        try:
+            combo.click()
+            combo.fill(case_id)
+            page.get_by_role("option").filter(has_text=f"{case_id} ·").first.wait_for(timeout=3_000)
+            page.keyboard.press("Enter")
+            info.wait_for(timeout=5_000)
+            return info
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+            page.keyboard.press("Escape")
+    raise AssertionError("unreachable")
 
 
 def acknowledge_chosen(page, timeout_ms: int = 15_000) -> float:  # noqa: ANN001

@@ -200,6 +200,34 @@ def test_alerts_current_merges_the_feed_and_state(redis_client):
     assert capture["district"] == "350206" and not capture["has_hash"]
 
 
+def test_a_flood_of_newer_alerts_does_not_hide_an_open_one(redis_client):
+    """Hundreds of sensors going offline at once must not push an overdue case off the duty console."""
+    overdue = {"id": "sla:C1:dispatch:1764400000", "type": "sla_overdue", "severity": "critical", "state": "active",
+               "case_id": "C1", "stage": "dispatch", "at": 1764400000}
+    redis_client.xadd(keys.alerts(), {"json": orjson.dumps(overdue).decode()})
+    redis_client.hset(keys.alert(overdue["id"]), mapping={k: overdue[k] for k in ("id", "type", "severity", "state",
+                                                                                  "case_id", "stage")})
+    redis_client.zadd(keys.active_alerts(), {overdue["id"]: 1764400000})
+    redis_client.zadd(keys.active_alerts(), {"sensor:S9:1": 1764300000})  # active, but its hash has expired
+    redis_client.hset(keys.case("C1"), mapping={"state": "registered", "district": "350203"})
+    for i in range(30):
+        offline = {"id": f"offline:S{i}:1764400100", "type": "device_offline", "severity": "minor",
+                   "state": "active", "sensor_id": f"S{i}"}
+        redis_client.xadd(keys.alerts(), {"json": orjson.dumps(offline).decode()})
+        redis_client.hset(keys.alert(offline["id"]), mapping=offline)
+        redis_client.zadd(keys.active_alerts(), {offline["id"]: 1764400100})
+    rows = read.alerts_current(redis_client, 10)
+    ids = [r["id"] for r in rows]
+    assert len([i for i in ids if i.startswith("offline:")]) == 10, "the window holds the 10 newest entries"
+    assert overdue["id"] in ids, "the open overdue alert raised before them is still listed"
+    assert "sensor:S9:1" not in ids, "an active alert whose hash has expired has nothing to show"
+    row = next(r for r in rows if r["id"] == overdue["id"])
+    assert row["severity"] == "critical" and row["state"] == "active" and row["feed_ts"] == 1764400000
+    assert row["district"] == "350203", "filled from its case, as for rows from the feed"
+    assert ids.index(overdue["id"]) > ids.index("offline:S29:1764400100"), "older, so listed after them"
+    assert read.alerts_current(redis_client, 10, active_beyond=0)[-1]["id"].startswith("offline:")
+
+
 def test_sensor_overview_agrees_with_sensor_states(redis_client):
     now = datetime.now(TZ).timestamp()
     redis_client.zadd(keys.sensors_index(), {"S1": now, "S2": now, "S3": now})
