@@ -77,6 +77,12 @@ def open_cases() -> str:
     return f"{PREFIX}:cases:open"
 
 
+def open_cases_snapshot() -> str:
+    """The open cases' geohash scores as one comma-separated string, refreshed by the workers' hotspot
+    timer every few seconds (``streams/agents/hotspot_timer.py``) and read by the big screen."""
+    return f"{PREFIX}:cases:open:scores"
+
+
 def sla_clock() -> str:
     return f"{PREFIX}:sla"
 

@@ -306,12 +306,21 @@ def sensor_states(r: Redis, limit: int = 20000,
     return out
 
 
-_OPEN_SCORES = """
+OPEN_SCORES = """
 local z = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
 local out = {}
 for i = 2, #z, 2 do out[#out + 1] = z[i] end
 return table.concat(out, ',')
 """
+# The same string, also kept under KEYS[2] for ARGV[2] seconds: the workers' hotspot timer runs this.
+SNAPSHOT_OPEN_SCORES = """
+local z = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local out = {}
+for i = 2, #z, 2 do out[#out + 1] = z[i] end
+redis.call('SET', KEYS[2], table.concat(out, ','), 'EX', ARGV[2])
+return #out
+"""
+MAX_HOTSPOT_POSITIONS = 20000
 GEO_STEP = 26  # Redis geohash precision: 26 bits per coordinate, interleaved into a 52-bit score
 GEO_LAT_LIMIT = 85.05112878
 
@@ -331,11 +340,18 @@ def open_case_lonlat(r: Redis, limit: int = 20000) -> np.ndarray:
     Why not GEOPOS: for thousands of members its reply costs tens of ms to build and parse. The geo
     set's scores *are* the positions (Redis' 52-bit interleaved geohash), so one string of scores is
     read and decoded with numpy to the centre of each cell, exactly as GEOPOS would (tested).
+
+    Why a snapshot: even that string took Redis 22–24 ms to build for 11,600 open cases (a Monday
+    morning after a weekend), half the big screen's budget on every refresh of every screen. The
+    workers rebuild it every few seconds (``keys.open_cases_snapshot``), so the screens only read it;
+    when it is missing (no worker running), it is built here as before.
     """
-    raw = r.eval(_OPEN_SCORES, 1, keys.open_cases(), limit)
+    raw = r.get(keys.open_cases_snapshot())
+    if raw is None:
+        raw = r.eval(OPEN_SCORES, 1, keys.open_cases(), min(limit, MAX_HOTSPOT_POSITIONS))
     if not raw:
         return np.zeros((0, 2))
-    bits = np.fromstring(raw, dtype=np.float64, sep=",").astype(np.uint64)  # 52-bit ints: exact in a double
+    bits = np.fromstring(raw, dtype=np.float64, sep=",")[:limit].astype(np.uint64)  # 52 bits: exact in a double
     lat_i, lon_i = _even_bits(bits), _even_bits(bits >> np.uint64(1))
     cells = float(1 << GEO_STEP)
     lon = -180.0 + (lon_i.astype(np.float64) + 0.5) * (360.0 / cells)

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 import orjson
 from redis import Redis
 
-from cityops import keys
+from cityops import keys, read
 from cityops.catalogue import get_catalogue
 from cityops.schemas import Detection, SensorKind, SensorReading
 from cityops.settings import get_settings
@@ -189,6 +189,12 @@ def mark_overdue(r: Redis, now: datetime) -> int:
                              args=[case_id, repr(score), view.deadline, keys.alerts(), keys.ALERTS_MAXLEN,
                                    orjson.dumps(alert).decode(), keys.active_alerts()]))
     return marked
+
+
+def snapshot_hotspots(r: Redis) -> int:
+    """What the workers' hotspot timer does every 5 s (its sync twin): the open cases' positions as one string."""
+    return int(r.eval(read.SNAPSHOT_OPEN_SCORES, 2, keys.open_cases(), keys.open_cases_snapshot(),
+                      read.MAX_HOTSPOT_POSITIONS, 30))
 
 
 def make_evidence(evidence_dir, n: int = 4) -> list[str]:  # noqa: ANN001 - a Path

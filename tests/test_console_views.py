@@ -260,6 +260,26 @@ def test_open_case_lonlat_decodes_geohash_scores_like_geopos(redis_client):
     assert read.open_case_lonlat(redis_client).shape == (0, 2)
 
 
+def test_hotspots_come_from_the_workers_snapshot_while_there_is_one(redis_client):
+    import numpy as np
+
+    from tests.console_seed import snapshot_hotspots
+
+    for i, (lon, lat) in enumerate([(118.0894, 24.4798), (118.13, 24.505), (117.9, 24.7)]):
+        redis_client.geoadd(keys.open_cases(), (lon, lat, f"C{i}"))
+    built_here = read.open_case_lonlat(redis_client)  # no snapshot yet: built on the spot
+    assert snapshot_hotspots(redis_client) == 3 and 0 < redis_client.ttl(keys.open_cases_snapshot()) <= 30
+    assert np.array_equal(read.open_case_lonlat(redis_client), built_here)
+    redis_client.zrem(keys.open_cases(), "C0")  # a case closes: the screens see it at the next refresh
+    assert read.open_case_lonlat(redis_client).shape == (3, 2)
+    assert read.open_case_lonlat(redis_client, limit=2).shape == (2, 2)
+    snapshot_hotspots(redis_client)
+    assert read.open_case_lonlat(redis_client).shape == (2, 2)
+    redis_client.zrem(keys.open_cases(), "C1")
+    redis_client.delete(keys.open_cases_snapshot())  # expired: no worker refreshed it
+    assert read.open_case_lonlat(redis_client).shape == (1, 2)
+
+
 def test_sla_due_and_sensor_states(redis_client):
     now = datetime.now(TZ).timestamp()
     redis_client.zadd(keys.sla_clock(), {"C1": now + 600, "C2": now + 99_999, "C3": now - 5})

@@ -206,6 +206,9 @@ def test_sla_timer_marks_overdue_without_any_new_event(stack_env, redis_client, 
         assert redis_client.hget(keys.case("O1"), "overdue") == "0"
         assert redis_client.zscore(keys.sla_clock(), "O1") is not None
         assert redis_client.geopos(keys.open_cases(), "O1")[0] is not None
+        # the hotspot timer puts the open case into the big screen's snapshot within a tick or two
+        wait_until(lambda: read.open_case_lonlat(redis_client).shape == (1, 2)
+                   and redis_client.exists(keys.open_cases_snapshot()), 15, "no hotspot snapshot")
 
 
 def test_sensor_exceedance_opens_a_case_and_silence_raises_offline(stack_env, redis_client, tmp_path):

@@ -1,4 +1,4 @@
-"""One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat).
+"""One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat, hotspots).
 
 Importing this package registers them on :data:`streams.app.app`."""
 
@@ -7,6 +7,7 @@ from streams.agents import (  # noqa: F401
     commands,
     detections,
     heartbeat,
+    hotspot_timer,
     outbox_relay,
     repeat_finder,
     sensor_timer,
