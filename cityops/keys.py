@@ -10,6 +10,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:case:{case_id}`` | hash | current state of one case | 400 days after closing |
 | ``co:case:{case_id}:timeline`` | list | the case's steps (lifecycle timeline), newest 100 | 400 days after closing |
 | ``co:cases:open`` | geo set | positions of open located cases (hotspot map) | while open |
+| ``co:cases:open:scores`` | string | the geo set's scores, comma-separated, rebuilt by the hotspot timer | 30 s |
 | ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
 | ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric | 400 days |
