@@ -39,7 +39,8 @@ from tests.workers import start_worker, stop_process, subprocess_env, wait_until
 # the alert feed, SLA-overdue alert records (whether the timer raises a stage's alert before the next step
 # arrives depends on timing); and what only the fuzz run has by design: its dead letters and the dedupe marks
 # of refused messages and of envelopes that held only refused readings.
-VOLATILE = ("co:meta:", "co:alerts", "co:dlq:", "co:sensors:seen", "co:alert:sla:", "co:alert:offline:", "co:seen:")
+VOLATILE = ("co:meta:", "co:alerts", "co:dlq:", "co:sensors:seen", "co:alert:sla:", "co:alert:offline:", "co:seen:",
+            "co:cases:open:scores")
 VOLATILE_FIELDS = ("offline", "offline_alert")
 DB_REFERENCE, DB_FUZZ = 6, 7
 
