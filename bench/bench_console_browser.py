@@ -61,14 +61,7 @@ from tests.browser import (  # noqa: E402
     sign_in,
 )
 from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import (  # noqa: E402
-    make_evidence,
-    mark_overdue,
-    seed_captures,
-    seed_cases,
-    seed_sensors,
-    working_days_back,
-)
+from tests.console_seed import seed_console, working_days_back  # noqa: E402
 from tests.workers import stop_process, subprocess_env, wait_until, worker  # noqa: E402
 
 TARGETS_S = {"signin_form_s": 3.0, "bigscreen_tiles_s": 3.0, "bigscreen_map_s": 3.0, "acknowledge_s": 2.0}
@@ -130,10 +123,8 @@ def main() -> int:
         asyncio.run(ensure_topics(s))
         r = Redis.from_url(s.redis_url, decode_responses=True)
         now = datetime.now(s.tz)
-        seeded = seed_cases(r, working_days_back(now), now, cases_per_day=args.cases_per_day)
-        seed_sensors(r, now, count=2000)
-        seed_captures(r, now, n=20, evidence_refs=make_evidence(s.evidence_dir, 4))
-        mark_overdue(r, now)
+        seeded = seed_console(r, working_days_back(now), now, cases_per_day=args.cases_per_day, sensors=2000,
+                              captures=20, evidence_dir=s.evidence_dir)
         env = subprocess_env()
         case_ids = [f"BENCH{i}" for i in range(2 * args.rounds + 2)]
         half = args.rounds + 1

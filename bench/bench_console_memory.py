@@ -32,7 +32,7 @@ from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import get_settings  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import make_evidence, mark_overdue, seed_captures, seed_cases, seed_sensors  # noqa: E402
+from tests.console_seed import seed_console  # noqa: E402
 from tests.workers import REPO_ROOT, stop_process, wait_until  # noqa: E402
 
 
@@ -60,10 +60,8 @@ def main() -> int:
         r = Redis.from_url(env["REDIS_URL"], decode_responses=True)
         wait_until(lambda: _ping(r), 20, "redis did not start")
         now = datetime.now(get_settings().tz)
-        seed_cases(r, (now - timedelta(days=1)).date(), now, cases_per_day=1500)
-        seed_sensors(r, now, count=2000)
-        seed_captures(r, now, n=20, evidence_refs=make_evidence(get_settings().evidence_dir, 4))
-        mark_overdue(r, now)
+        seed_console(r, (now - timedelta(days=1)).date(), now, cases_per_day=1500, sensors=2000, captures=20,
+                     evidence_dir=get_settings().evidence_dir)
         log = (tmp / "console.log").open("wb")
         console = subprocess.Popen([sys.executable, "-m", "cityops", "console", "--port", str(console_port)],
                                    cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

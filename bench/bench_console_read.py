@@ -39,13 +39,7 @@ from cityops.settings import Settings, get_settings  # noqa: E402
 from dashboard.screen_data import read_big_screen  # noqa: E402
 from fixtures.xiamen import load_city  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import (  # noqa: E402
-    mark_overdue,
-    seed_captures,
-    seed_cases,
-    seed_sensors,
-    snapshot_hotspots,
-)
+from tests.console_seed import seed_console, snapshot_hotspots  # noqa: E402
 from tests.workers import stop_process  # noqa: E402
 
 
@@ -84,11 +78,9 @@ def main() -> int:
         cases = {"cases": None, "applied": None, "open": None}
         accepted = overdue = None
         if not args.no_seed:
-            cases = seed_cases(r, (now - timedelta(days=args.days - 1)).date(), now,
-                               cases_per_day=args.cases_per_day)
-            seed_sensors(r, now, count=args.sensors)
-            accepted = seed_captures(r, now, n=args.captures)
-            overdue = mark_overdue(r, now)
+            cases = seed_console(r, (now - timedelta(days=args.days - 1)).date(), now,
+                                 cases_per_day=args.cases_per_day, sensors=args.sensors, captures=args.captures)
+            accepted, overdue = cases["captures"], cases["overdue"]
         seed_s = time.perf_counter() - t0
         info = r.info("memory")
         city, catalogue = load_city(), get_catalogue()

@@ -191,6 +191,20 @@ def mark_overdue(r: Redis, now: datetime) -> int:
     return marked
 
 
+def seed_console(r: Redis, first_day: date, now: datetime, *, cases_per_day: int, sensors: int, captures: int,
+                 evidence_dir=None) -> dict:  # noqa: ANN001 - a Path
+    """What the console shows, as the stream processors would have written it: every case step since
+    ``first_day``, current readings of ``sensors`` sensors, ``captures`` AI captures (with evidence frames
+    under ``evidence_dir`` when given) and the SLA timer's overdue marks. Returns what :func:`seed_cases`
+    returns, with ``captures`` and ``overdue`` counted."""
+    seeded = seed_cases(r, first_day, now, cases_per_day=cases_per_day)
+    seed_sensors(r, now, count=sensors)
+    refs = make_evidence(evidence_dir, 4) if evidence_dir is not None else ()
+    seeded["captures"] = seed_captures(r, now, n=captures, evidence_refs=refs)
+    seeded["overdue"] = mark_overdue(r, now)
+    return seeded
+
+
 def snapshot_hotspots(r: Redis) -> int:
     """What the workers' hotspot timer does every 5 s (its sync twin): the open cases' positions as one string."""
     return int(r.eval(read.SNAPSHOT_OPEN_SCORES, 2, keys.open_cases(), keys.open_cases_snapshot(),

@@ -37,14 +37,7 @@ from tests.browser import (
     sign_in,
 )
 from tests.conftest import free_port
-from tests.console_seed import (
-    make_evidence,
-    mark_overdue,
-    seed_captures,
-    seed_cases,
-    seed_sensors,
-    working_days_back,
-)
+from tests.console_seed import seed_console, working_days_back
 from tests.workers import REPO_ROOT, subprocess_env, wait_until, worker
 
 XSS_ADDRESS = '<script>window.__xss = "address"</script>思明区<b>湖滨</b>'
@@ -60,10 +53,8 @@ def console(stack_env, redis_client, tmp_path):
     s = stack_env
     asyncio.run(ensure_topics(s))
     now = datetime.now(s.tz)
-    seed_cases(redis_client, working_days_back(now), now, cases_per_day=300)
-    seed_sensors(redis_client, now, count=600)
-    seed_captures(redis_client, now, n=6, evidence_refs=make_evidence(s.evidence_dir, 4))
-    mark_overdue(redis_client, now)
+    seed_console(redis_client, working_days_back(now), now, cases_per_day=300, sensors=600, captures=6,
+                 evidence_dir=s.evidence_dir)
     shots = Path(os.environ.get("CITYOPS_SCREENSHOT_DIR") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     port = free_port()
