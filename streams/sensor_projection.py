@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache, reduce
+from operator import add
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -55,6 +57,37 @@ def clear_s(kind: str) -> float:
     return 0.0 if kind == "smoke" else env_number("CITYOPS_RULE_CLEAR_S", 300)
 
 
+WINDOW_KINDS = ("m", "q", "h")  # minute, quarter-hour, hour
+#: Sensor hash fields that point at the bucket of the newest reading in each window, as "key bucket".
+POINTER_FIELDS = {kind: f"win_{kind}" for kind in WINDOW_KINDS}
+
+
+@dataclass(slots=True)
+class Running:
+    """A window's bucket of a sensor's newest reading, and what it holds.
+
+    Why: readings come in time order, so nearly all of a batch's readings go to these buckets or to
+    newer ones, which are empty (nothing is ever written after the newest reading's bucket). Knowing
+    the stored count, sum and maximum, the projection folds the amounts itself, in reading order, and
+    writes the results; only readings for older buckets (late ones) are folded by the script.
+    """
+
+    key: str
+    bucket: str
+    order: str  # the key's hour or day and the bucket: compares as time does
+    n: int = 0
+    s: float = 0.0
+    x: float | None = None
+
+    @classmethod
+    def from_stored(cls, pointer: str, stored: Sequence[str | None]) -> Running:
+        """From a pointer ("key bucket") and the bucket's stored n, s and x (None where missing)."""
+        key, bucket = pointer.split(" ")
+        n, s, x = stored
+        return cls(key, bucket, key.rsplit(":", 1)[1] + bucket, int(n or 0), float(s or 0.0),
+                   None if x is None else float(x))
+
+
 @dataclass
 class SensorState:
     """What the projection keeps of a sensor between readings; mirrors ``co:sensor:{id}``."""
@@ -66,6 +99,15 @@ class SensorState:
     quarter_n: int = 0
     quarter_s: float = 0.0
     offline_alert: str = ""  # the device-offline alert raised while the sensor was silent, if any
+    # Per window kind, the newest reading's bucket with what it holds; None: not known (a new sensor, or
+    # state kept before pointers existed), and then the script folds every amount (see Running).
+    running: dict[str, Running | None] = field(default_factory=lambda: dict.fromkeys(WINDOW_KINDS))
+    # What the hash holds, so that a write leaves out what has not changed: its fields as text, the rule
+    # and the dust mean as values (None: not stored yet), the minute the window pointers name.
+    stored: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    stored_rule: tuple | None = field(default=None, repr=False, compare=False)
+    stored_quarter: tuple | None = field(default=None, repr=False, compare=False)
+    pointed: str = field(default="", repr=False, compare=False)
     _time: datetime | None = field(default=None, repr=False, compare=False)  # ``time`` parsed, once
 
     def last_time(self) -> datetime | None:
@@ -84,11 +126,23 @@ class SensorState:
         return t.isoformat() if t is not None else ""
 
     @classmethod
-    def from_hash(cls, sensor_id: str, data: Mapping[str, str]) -> SensorState:
+    def from_hash(cls, sensor_id: str, data: Mapping[str, str],
+                  buckets: Mapping[str, Sequence[str | None]] | None = None) -> SensorState:
+        """From the sensor hash and, per window kind, the stored (n, s, x) of the bucket its pointer names."""
         rule = RuleState(data.get("phase", "normal"), float(data.get("since", 0) or 0),
                          int(data.get("episode", 0) or 0), float(data.get("peak", 0) or 0))
-        return cls(sensor_id, data.get("time", ""), rule, data.get("quarter", ""), int(data.get("quarter_n", 0) or 0),
-                   float(data.get("quarter_s", 0) or 0), data.get("offline_alert", ""))
+        running: dict[str, Running | None] = dict.fromkeys(WINDOW_KINDS)
+        for kind, name in POINTER_FIELDS.items():
+            pointer = data.get(name)
+            if pointer and buckets is not None and kind in buckets:
+                running[kind] = Running.from_stored(pointer, buckets[kind])
+        state = cls(sensor_id, data.get("time", ""), rule, data.get("quarter", ""), int(data.get("quarter_n", 0) or 0),
+                    float(data.get("quarter_s", 0) or 0), data.get("offline_alert", ""), running, dict(data))
+        if "phase" in data:
+            state.stored_rule = (rule.phase, rule.since, rule.episode, rule.peak)
+        if "quarter" in data:
+            state.stored_quarter = (state.quarter, state.quarter_n, state.quarter_s)
+        return state
 
 
 @dataclass(frozen=True)
@@ -172,6 +226,8 @@ class _Minute:
     mm: str  # minute bucket
     quarter: str  # HHMM of the quarter-hour bucket
     quarter_id: str  # day + quarter: which dust quarter-hour mean a reading belongs to
+    # per window kind (m, q, h): the key's period, the bucket and its place in time (Running.order)
+    buckets: tuple[tuple[str, str, str], tuple[str, str, str], tuple[str, str, str]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -239,6 +295,9 @@ class _Batch:
         self._times: dict[datetime, _Time] = {}
         self._minutes: dict[str, _Minute] = {}
         self._timing = {kind: (sustain_s(kind), clear_s(kind), HYSTERESIS[kind]) for kind in HYSTERESIS}
+        # With summer time, a local bucket can come round twice, and "newer than the newest reading's
+        # bucket" no longer means "empty": then every bucket is folded by the script (see windows).
+        self.running_known = _no_summer_time(ctx.tz)
 
     def _slot(self, sensor_id: str) -> _Slot | None:
         """The sensor's slot, made on its first reading in the batch; None for an unknown sensor."""
@@ -260,7 +319,8 @@ class _Batch:
         minute = self._minutes.get(hour + mm)
         if minute is None:
             day, quarter = keys.day_bucket(local), hh + self.MINUTES[local.minute // 15 * 15]
-            minute = self._minutes[hour + mm] = _Minute(day, hour, hh, mm, quarter, day + quarter)
+            minute = self._minutes[hour + mm] = _Minute(day, hour, hh, mm, quarter, day + quarter, (
+                (hour, mm, hour + mm), (day, quarter, day + quarter), (day, hh, day + hh)))
         got = self._times[t] = _Time((t - _EPOCH) // _MICROSECOND, t.timestamp(), local, minute)
         return got
 
@@ -345,70 +405,172 @@ class _Batch:
         self.out.effects.hset(keys.sensor(state.sensor_id), {"offline_alert": ""})
         state.offline_alert = ""
 
-    def windows(self, slot: _Slot) -> list[tuple[str, list[Window]]]:
-        """A sensor's window buckets as (key, [(bucket, count, runs, maximum)]), in the order first reached.
+    def windows(self, slot: _Slot) -> tuple[dict[str, list[str]], list[tuple[str, list[Window]]]]:
+        """A sensor's window writes: (fields to set per key, buckets to fold per key).
 
-        Its readings are in ``slot.amounts`` in reading order, cut into runs of one local minute; a
-        bucket's amounts are those of its runs, in order (runs as (first, last) positions from 1, the
-        contiguous ones joined, so a bucket is usually one run).
+        Its readings are in ``slot.amounts`` in reading order, cut into runs of one local minute. A
+        bucket that is the newest reading's stored bucket (``state.running``) or newer gets its count,
+        sum and maximum worked out here, the amounts added one by one in reading order onto the stored
+        sum, and written as they are. Any other bucket (a late reading's, or any bucket of a window
+        whose newest bucket is not known) is left to the script's fold, as (bucket, count, runs,
+        maximum), runs being (first, last) positions in ``amounts`` from 1. Either way a sum takes the
+        same amounts in the same order, so it has the same bits however batches split. The state's
+        running buckets move on to the newest reading's.
         """
-        sid, values = slot.sensor.id, slot.values
-        names: dict[str, tuple[str, str, str]] = {}  # hour → minute, quarter-hour and hourly window keys
-        buckets: dict[str, dict[str, list]] = {}  # key → bucket → [count, runs, maximum]
-        ends = [start for _, start in slot.runs[1:]] + [len(values)]
-        for (minute, start), end in zip(slot.runs, ends, strict=True):
-            window_keys = names.get(minute.hour)
-            if window_keys is None:
-                window_keys = names[minute.hour] = (keys.sensor_window("m", sid, minute.hour),
-                                                    keys.sensor_window("q", sid, minute.day),
-                                                    keys.sensor_window("h", sid, minute.day))
-            top = max(values[start:end])
-            for key, bucket in zip(window_keys, (minute.mm, minute.quarter, minute.hh), strict=True):
-                in_key = buckets.setdefault(key, {})
-                acc = in_key.get(bucket)
+        state, runs = slot.state, slot.runs
+        ends = [start for _, start in runs[1:]] + [len(slot.values)]
+        tops = [max(slot.values[start:end]) for (_, start), end in zip(runs, ends, strict=True)]
+        running = state.running if self.running_known else dict.fromkeys(WINDOW_KINDS)
+        minutes = [minute.buckets[0][2] for minute, _ in runs]  # their places in time
+        if (all(r is not None for r in running.values()) and minutes[0] >= running["m"].order  # type: ignore[union-attr]
+                and all(a < b for a, b in zip(minutes, minutes[1:], strict=False))):
+            return self._windows_in_order(slot, ends, tops), []
+        return self._windows_any_order(slot, ends, tops, running)
+
+    def _windows_in_order(self, slot: _Slot, ends: list[int], tops: list[float]) -> dict[str, list[str]]:
+        """The common case: every run in a later minute than the one before, none before the newest bucket.
+
+        Then each window's buckets come one after the other: fold each run onto the current bucket,
+        start a new (empty) one when the bucket changes, and the last one is the new running bucket.
+        """
+        sid, amounts, state = slot.sensor.id, slot.amounts, slot.state
+        fields: dict[str, list[str]] = {}
+        for k, kind in enumerate(WINDOW_KINDS):
+            current: Running = state.running[kind]  # type: ignore[assignment]
+            touched = False
+            for ((minute, start), end, top) in zip(slot.runs, ends, tops, strict=True):
+                period, bucket, order = minute.buckets[k]
+                if order != current.order:
+                    if touched:
+                        _emit(fields, current)
+                    current = Running(keys.sensor_window(kind, sid, period), bucket, order)
+                current.n += end - start
+                current.s = reduce(add, amounts[start:end], current.s)  # a left fold, like the script's
+                if current.x is None or top > current.x:
+                    current.x = top
+                touched = True
+            _emit(fields, current)
+            state.running[kind] = current
+        return fields
+
+    def _windows_any_order(self, slot: _Slot, ends: list[int], tops: list[float], running: dict[str, Running | None],
+                           ) -> tuple[dict[str, list[str]], list[tuple[str, list[Window]]]]:
+        """Readings out of order or a window's newest bucket not known: each bucket on its own (see windows)."""
+        sid, amounts, state = slot.sensor.id, slot.amounts, slot.state
+        fields: dict[str, list[str]] = {}
+        folds: dict[str, list[Window]] = {}
+        newest = slot.newest[2].minute if slot.newest is not None else None
+        for k, kind in enumerate(WINDOW_KINDS):
+            buckets: dict[str, list] = {}  # order → [key, bucket, count, runs, maximum]
+            for ((minute, start), end, top) in zip(slot.runs, ends, tops, strict=True):
+                period, bucket, order = minute.buckets[k]
+                acc = buckets.get(order)
                 if acc is None:
-                    in_key[bucket] = [end - start, [start + 1, end], top]
+                    buckets[order] = [keys.sensor_window(kind, sid, period), bucket, end - start, [start + 1, end], top]
                     continue
-                acc[0] += end - start
-                runs = acc[1]
+                acc[2] += end - start
+                runs = acc[3]
                 if runs[-1] == start:  # continues the previous run
                     runs[-1] = end
                 else:
                     runs += (start + 1, end)
-                if top > acc[2]:  # the first of equal maxima stays, as reading by reading
-                    acc[2] = top
-        return [(key, [(bucket, n, runs, x) for bucket, (n, runs, x) in in_key.items()])
-                for key, in_key in buckets.items()]
+                if top > acc[4]:  # the first of equal maxima stays, as reading by reading
+                    acc[4] = top
+            current = running[kind]
+            totals: dict[str, Running] = {}
+            for order, (key, bucket, n, runs, top) in buckets.items():
+                if current is None or order < current.order:
+                    folds.setdefault(key, []).append((bucket, n, runs, top))
+                    continue
+                base = current if order == current.order else Running(key, bucket, order)
+                total = Running(key, bucket, order, base.n + n, base.s, base.x)
+                for first, last in zip(runs[::2], runs[1::2], strict=True):
+                    total.s = reduce(add, amounts[first - 1:last], total.s)
+                if total.x is None or top > total.x:
+                    total.x = top
+                totals[order] = total
+                _emit(fields, total)
+            if current is not None:  # the newest reading's bucket, or the same one with what came in now
+                state.running[kind] = totals.get(newest.buckets[k][2] if newest is not None else current.order,
+                                                 current)
+        return fields, list(folds.items())
 
     def flush(self) -> None:
-        """Write the batch: newest values, windows, rule states; one hash write per sensor."""
+        """Write the batch: newest values, windows, rule states; one hash write per sensor and window key,
+        each with only the fields that changed."""
         eff = self.out.effects
+        scores: list[str] = []
         for slot in self.newest:
             columns, i, at = slot.newest  # type: ignore[misc]
             slot.state.set_time(columns.times[i])
-            eff.zadd(keys.sensors_index(), at.epoch, slot.sensor.id)
+            scores += (repr(at.epoch), slot.sensor.id)
+        if scores:
+            eff.zadd_many(keys.sensors_index(), scores)
         ttl = {"m": MINUTE_TTL, "q": QUARTER_TTL, "h": HOUR_TTL}
         for slot in self.slots.values():
             if slot is None or not slot.runs:
                 continue
-            windows = self.windows(slot)
-            eff.windows(slot.amounts, windows)
-            for key, _ in windows:
-                eff.expire(key, ttl[key.split(":", 3)[2]])
+            fields, folds = self.windows(slot)
+            for key, flat in fields.items():
+                eff.hset_flat(key, flat, ttl[key.split(":", 3)[2]])
+            if folds:
+                eff.windows(slot.amounts, folds)
+                for key, _ in folds:
+                    eff.expire(key, ttl[key.split(":", 3)[2]])
         for sid in sorted(sid for sid, slot in self.slots.items() if slot is not None):
             slot = self.slots[sid]
-            state = slot.state  # type: ignore[union-attr]
-            fields: dict[str, object] = {}
-            if slot.newest is not None:  # type: ignore[union-attr]
-                columns, i, at = slot.newest  # type: ignore[union-attr]
-                kind, metric, unit = columns.specs[i]
-                fields |= {"value": columns.values[i], "kind": kind.value, "metric": metric, "unit": unit,
-                           "time": at.local.isoformat(), "offline": 0}
-            fields |= {"phase": state.rule.phase, "since": state.rule.since, "episode": state.rule.episode,
-                       "peak": state.rule.peak, "quarter": state.quarter, "quarter_n": state.quarter_n,
-                       "quarter_s": state.quarter_s}
-            eff.hset_fields(keys.sensor(sid), fields)
-            eff.expire(keys.sensor(sid), keys.DAY * 7)
+            eff.hset_flat(keys.sensor(sid), _changed_fields(slot), keys.DAY * 7)  # type: ignore[arg-type]
+
+
+def _emit(fields: dict[str, list[str]], bucket: Running) -> None:
+    """A bucket's count, sum and maximum as fields to set (sums as the script writes them: %.17g)."""
+    fields.setdefault(bucket.key, []).extend((f"{bucket.bucket}:n", str(bucket.n), f"{bucket.bucket}:s",
+                                              f"{bucket.s:.17g}", f"{bucket.bucket}:x", repr(bucket.x)))
+
+
+def _changed_fields(slot: _Slot) -> list[str]:
+    """The sensor hash's fields to write after a batch, as [field, value, ...]: the newest reading's, the
+    rule's and the dust mean's, each left out when it is what the hash already holds."""
+    state, stored = slot.state, slot.state.stored
+    flat: list[str] = []
+    if slot.newest is not None:
+        columns, i, at = slot.newest
+        flat += ("value", repr(columns.values[i]), "time", at.local.isoformat())
+        kind, metric, unit = columns.specs[i]
+        for name, value in (("kind", kind.value), ("metric", metric), ("unit", unit), ("offline", "0")):
+            if stored.get(name) != value:
+                flat += (name, value)
+                stored[name] = value
+        if at.minute.buckets[0][2] != state.pointed:  # the newest reading is in another minute
+            state.pointed = at.minute.buckets[0][2]
+            for name, value in _pointers(slot.sensor.id, at.minute).items():
+                if stored.get(name) != value:
+                    flat += (name, value)
+                    stored[name] = value
+    rule = state.rule
+    now = (rule.phase, rule.since, rule.episode, rule.peak)
+    if now != state.stored_rule:
+        state.stored_rule = now
+        flat += ("phase", rule.phase, "since", repr(rule.since), "episode", str(rule.episode), "peak", repr(rule.peak))
+    quarter = (state.quarter, state.quarter_n, state.quarter_s)
+    if quarter != state.stored_quarter:
+        state.stored_quarter = quarter
+        flat += ("quarter", state.quarter, "quarter_n", str(state.quarter_n), "quarter_s", repr(state.quarter_s))
+    return flat
+
+
+@lru_cache(maxsize=8)
+def _no_summer_time(tz: ZoneInfo) -> bool:
+    """Whether local time keeps one offset all year (China's does), so local buckets follow real time."""
+    year = datetime.now(UTC).year
+    return datetime(year, 1, 1, tzinfo=tz).utcoffset() == datetime(year, 7, 1, tzinfo=tz).utcoffset()
+
+
+def _pointers(sensor_id: str, minute: _Minute) -> dict[str, str]:
+    """The sensor hash's pointers ("key bucket") to the buckets of a newest reading in that minute."""
+    return {POINTER_FIELDS["m"]: f"{keys.sensor_window('m', sensor_id, minute.hour)} {minute.mm}",
+            POINTER_FIELDS["q"]: f"{keys.sensor_window('q', sensor_id, minute.day)} {minute.quarter}",
+            POINTER_FIELDS["h"]: f"{keys.sensor_window('h', sensor_id, minute.day)} {minute.hh}"}
 
 
 def _episode(out: SensorOutcome, sensor: Sensor, kind: str, episode: int, value: float, limit: float,

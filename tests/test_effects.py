@@ -29,6 +29,25 @@ def test_each_event_applies_once(redis_url, redis_client):
     assert redis_client.hget("co:test:h", "n") == "2" and redis_client.zscore("co:test:z", "m") == 1.5
 
 
+def test_reads_many_hashes_and_applied_ids_in_one_command_each(redis_url, redis_client):
+    redis_client.hset("co:test:a", mapping={"phase": "normal", "name": "噪声/1", "n": "3"})
+    redis_client.hset("co:test:c", mapping={"x": ""})
+
+    async def go() -> tuple[list[dict[str, str]], list[dict[str, str]], set[str]]:
+        r = AsyncRedis.from_url(redis_url, decode_responses=True)
+        try:
+            writer = EffectWriter(r, 3600)
+            await writer.apply([Effects("h-1")])
+            return (await writer.hashes(["co:test:a", "co:test:missing", "co:test:c"]), await writer.hashes([]),
+                    await writer.seen(["h-1", "h-2"]))
+        finally:
+            await r.aclose()
+
+    hashes, none, seen = asyncio.run(go())
+    assert hashes == [{"phase": "normal", "name": "噪声/1", "n": "3"}, {}, {"x": ""}]
+    assert none == [] and seen == {"h-1"}
+
+
 def test_kept_stream_drops_entries_older_than_its_retention_only(redis_url, redis_client):
     now_ms = int(time.time() * 1000)
     too_old = f"{now_ms - 401 * 86_400 * 1000}-0"

@@ -67,8 +67,10 @@ long_ids = st.text(ID_ALPHABET, min_size=120, max_size=128)
 free_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60) | \
     st.sampled_from(["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "'; DROP TABLE x; --", "网格员"])
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# allow_imaginary=False: no wall-clock times inside a summer-time gap (02:30 on the day clocks jump from 02:00
+# to 03:00), which no clock shows and so no producer sends; they cannot round-trip through a UTC offset.
 times = st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2026, 11, 1),
-                     timezones=st.sampled_from([UTC, TZ, ZoneInfo("America/Los_Angeles")]))
+                     timezones=st.sampled_from([UTC, TZ, ZoneInfo("America/Los_Angeles")]), allow_imaginary=False)
 lons = st.floats(min_value=LON_MIN, max_value=LON_MAX, allow_nan=False)
 lats = st.floats(min_value=LAT_MIN, max_value=LAT_MAX, allow_nan=False)
 json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False,

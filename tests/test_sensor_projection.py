@@ -86,7 +86,7 @@ def test_readings_of_a_sensor_in_one_envelope_are_taken_in_time_order(ctx, site_
     minute = keys.sensor_window("m", site_noise.id, "2026112410")
     assert windows(out.effects.ops)[(minute, "05")][1] == [energy(51.0), energy(52.0)]
     assert states[site_noise.id].time == (t + timedelta(seconds=20)).isoformat()
-    newest = next(op for op in out.effects.ops if op[0] == "HSETM")[2]
+    newest = next(op for op in out.effects.ops if op[0] == "HSETEX" and op[1] == keys.sensor(site_noise.id))[2]
     assert dict(zip(newest[::2], newest[1::2], strict=True))["value"] == "52.0"
 
 

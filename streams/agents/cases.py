@@ -24,13 +24,9 @@ async def process(events: Sequence[EventT]) -> None:
     effects: list[Effects] = []
     decoded = await drop_repeats(await decode_batch(events, CaseEvent, topic, effects), lambda m: m.event_id)
     case_ids = sorted({m.case_id for _, m in decoded})
-    views: dict[str, CaseView | None] = {}
-    if case_ids:
-        async with runtime.redis().pipeline(transaction=False) as pipe:
-            for cid in case_ids:
-                pipe.hgetall(keys.case(cid))
-            for cid, data in zip(case_ids, await pipe.execute(), strict=True):
-                views[cid] = CaseView.from_hash(cid, data)
+    hashes = await runtime.writer().hashes([keys.case(cid) for cid in case_ids])
+    views: dict[str, CaseView | None] = {cid: CaseView.from_hash(cid, data)
+                                         for cid, data in zip(case_ids, hashes, strict=True)}
     ctx = runtime.case_context()
     for event, msg in decoded:
         try:
