@@ -66,6 +66,9 @@ app = faust.App(
     broker_session_timeout=settings.session_timeout_s,
     broker_heartbeat_interval=settings.heartbeat_interval_s,
     broker_commit_interval=1.0,
+    # 8 MB per partition and fetch (Faust's default: 1 MB, about 75 gateway envelopes): on a backlog the
+    # sensor agent's batches of 600 envelopes were cut at ~350 while the next fetch was on its way.
+    consumer_max_fetch_size=8 * 1024**2,
     stream_wait_empty=False,
     producer_acks=-1,
 )
@@ -84,13 +87,14 @@ deadletter_topic = app.topic(settings.topics.deadletter, value_serializer="raw",
 
 @app.task
 async def freeze_startup_heap() -> None:
-    """Once the worker has started: load the city model, catalogue and device registries, then move
-    everything alive into the collector's permanent generation (``gc.freeze()``).
+    """Once the worker has started: make sure the city model, catalogue and device registries are loaded
+    (``run_from_args`` loads them before Faust starts), then move everything alive into the collector's
+    permanent generation (``gc.freeze()``).
 
     Why: these objects (the city model, the catalogue, Faust's app, agents and topics, every imported
     module: most of the worker's heap) live as long as the process, yet each full collection traverses
     all of them again; frozen, the collector only looks at what batches allocate. The registries are
-    loaded here, not on the first batch, so that they are frozen too. Objects frozen this way are still
+    loaded before the freeze, not on the first batch, so that they are frozen too. Objects frozen this way are still
     freed by reference counting when dropped; only cyclic garbage among them would stay.
     """
     from streams import runtime  # not at import time: the contexts load files, and tests import this module
@@ -106,6 +110,14 @@ async def freeze_startup_heap() -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """``python -m cityops worker``: import the agents and hand over to Faust's worker command."""
     import streams.agents  # noqa: F401  (registers the agents on ``app``)
+    from streams import runtime
+
+    # The registries before the consumer starts: loading the city model takes over a second of the event
+    # loop, which on a backlog stalled the first batches (measured in bench/bench_sensors.py).
+    runtime.city()
+    runtime.sensor_context()
+    runtime.case_context()
+    runtime.detection_context()
 
     sys.argv = ["cityops-worker", "worker", "--loglevel", getattr(args, "loglevel", "warn")]
     if settings.worker_web_port <= 0:

@@ -11,24 +11,32 @@ import orjson
 from redis.asyncio import Redis
 
 from cityops import keys
-from streams.sensor_projection import SensorState
+from streams.sensor_projection import POINTER_FIELDS, SensorState
 
-# Each sensor's hash and, per window pointer in it (win_m, win_q, win_h: "key bucket"), the stored n, s
-# and x of that bucket: one JSON array of [flat hash, {kind: [n, s, x]}], '' for what is not stored.
+# The fields the projection starts from (SensorState.from_hash, and what a write leaves out when unchanged);
+# the window pointers come last.
+FIELDS = ("time", "phase", "since", "episode", "peak", "quarter", "quarter_n", "quarter_s", "offline_alert",
+          "kind", "metric", "unit", "offline", *POINTER_FIELDS.values())
+
+# Per sensor (KEYS), its FIELDS (ARGV) and then, for each pointer ("key bucket"), the n, s and x stored in
+# that bucket: one JSON array of arrays, false for what is not stored. Positions, not names, keep it small.
 _READ_STATES = """
+local nf = #ARGV
 local out = {}
 for i = 1, #KEYS do
-  local flat = redis.call('HGETALL', KEYS[i])
-  local buckets = {}
-  for j = 1, #flat, 2 do
-    local kind = string.match(flat[j], '^win_(%a)$')
-    if kind then
-      local key, bucket = string.match(flat[j + 1], '^(%S+) (%S+)$')
-      local v = redis.call('HMGET', key, bucket .. ':n', bucket .. ':s', bucket .. ':x')
-      buckets[kind] = {v[1] or '', v[2] or '', v[3] or ''}
+  local row = redis.call('HMGET', KEYS[i], unpack(ARGV))
+  for j = nf - 2, nf do
+    local pointer, n = row[j], #row
+    local v = {false, false, false}
+    if pointer then
+      local key, bucket = string.match(pointer, '^(%S+) (%S+)$')
+      v = redis.call('HMGET', key, bucket .. ':n', bucket .. ':s', bucket .. ':x')
     end
+    row[n + 1] = v[1]
+    row[n + 2] = v[2]
+    row[n + 3] = v[3]
   end
-  out[i] = {flat, buckets}
+  out[i] = row
 end
 return cjson.encode(out)
 """
@@ -43,10 +51,12 @@ async def read_states(r: Redis, sensor_ids: list[str]) -> dict[str, SensorState]
     if not sensor_ids:
         return {}
     script = r.register_script(_READ_STATES)  # a handle only: loaded into Redis on first use, by its hash
-    rows = orjson.loads(await script(keys=[keys.sensor(sid) for sid in sensor_ids]))
+    rows = orjson.loads(await script(keys=[keys.sensor(sid) for sid in sensor_ids], args=FIELDS))
+    nf = len(FIELDS)
     states: dict[str, SensorState] = {}
-    for sid, (flat, buckets) in zip(sensor_ids, rows, strict=True):  # cjson writes an empty table as {}
-        data = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
-        stored = {kind: [v if v != "" else None for v in nsx] for kind, nsx in buckets.items()} if buckets else {}
-        states[sid] = SensorState.from_hash(sid, data, stored)
+    for sid, row in zip(sensor_ids, rows, strict=True):
+        data = {name: value for name, value in zip(FIELDS, row, strict=False) if value is not False}
+        buckets = {kind: [None if v is False else v for v in row[nf + 3 * k:nf + 3 * k + 3]]
+                   for k, kind in enumerate(POINTER_FIELDS)}
+        states[sid] = SensorState.from_hash(sid, data, buckets)
     return states
