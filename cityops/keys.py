@@ -16,7 +16,7 @@ keys with these functions, so nobody else reads raw Redis keys. Every key starts
 | ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric | 400 days |
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
 | ``co:sensors`` | sorted set | every sensor by the time of its newest reading (the console's sensor layer) | live |
-| ``co:sensor:{sensor_id}`` | hash | latest reading of one sensor | while the sensor reports (+1 day) |
+| ``co:sensor:{sensor_id}`` | hash | newest reading, rule state, its window buckets (``win_*``) | reporting + 7 d |
 | ``co:alerts`` | stream | the alert feed of the duty console (SLA overdue, sensors, captures) | 50,000 entries |
 | ``co:alert:{alert_id}`` | hash | one alert: type, severity, state (active/acknowledged/cleared), target | 400 days |
 | ``co:alerts:active`` | sorted set | ids of alerts not yet cleared, by start time | while active |

@@ -281,8 +281,9 @@ class _Batch:
     Window sums are floating point, and float addition depends on its order: adding a batch's
     pre-summed amounts would make the stored sums depend on where batches happened to split (a crash,
     a rebalance), and the exactly-once promise is about identical aggregates. So each window keeps its
-    amounts in reading order and the script folds them one by one onto the stored sum (``WINDOWS``): the
-    same readings give the same bits, however they were batched.
+    amounts in reading order and they are added one by one onto the stored sum: here for the buckets
+    whose stored sums the state carries (:class:`Running`), by the script for the others (``WINDOWS``).
+    The same readings give the same bits, however they were batched.
     """
 
     MINUTES = [f"{m:02d}" for m in range(60)]
