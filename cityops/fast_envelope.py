@@ -186,39 +186,33 @@ def _columns(items: list[_WireReading], times: dict[str, datetime | None], lates
              ) -> ReadingColumns | None:
     """All readings of an envelope as columns, or None as soon as one is not canonical and valid.
 
-    One loop, no call per reading: the (kind, metric, unit) triple is checked by one lookup in the
-    table of valid triples (:data:`_SPECS`), sensor ids by a set of ids already matched, times by the
-    shared parse cache. Each check is at least as strict as the contract's (SensorReading).
+    Column by column, mostly in C (comprehensions, ``map``, set operations): the (kind, metric, unit)
+    triple is checked by one lookup in the table of valid triples (:data:`_SPECS`), sensor ids by a set
+    of ids already matched, times by the shared parse cache. Each check is at least as strict as the
+    contract's (SensorReading).
     """
-    sensor_ids: list[str] = []
-    values: list[float] = []
-    stamps: list[datetime] = []
-    specs: list[Spec] = []
-    for item in items:
-        rule = _SPECS.get((item.kind, item.metric, item.unit))
-        if rule is None:
-            return None
-        sensor_id = item.sensor_id
-        if sensor_id not in _KNOWN_IDS:
+    sensor_ids = [item.sensor_id for item in items]
+    if not _KNOWN_IDS.issuperset(sensor_ids):
+        for sensor_id in set(sensor_ids).difference(_KNOWN_IDS):
             if _ID.fullmatch(sensor_id) is None:
                 return None
             if len(_KNOWN_IDS) < _KNOWN_IDS_MAX:
                 _KNOWN_IDS.add(sensor_id)
-        spec, lo, hi, smoke = rule
-        value = item.value
+    rules = [_SPECS.get((item.kind, item.metric, item.unit)) for item in items]
+    if None in rules:
+        return None
+    values = [item.value for item in items]
+    for (_, lo, hi, smoke), value in zip(rules, values, strict=True):
         if not lo <= value <= hi or (smoke and value != 0.0 and value != 1.0):  # bounds are finite: NaN, ±inf fail
             return None
-        stamp = item.time
-        t = times.get(stamp)
-        if t is None:
-            t = _time(stamp, times, latest)
+    stamps = list(map(times.get, [item.time for item in items]))
+    if None in stamps:
+        for i, t in enumerate(stamps):
             if t is None:
-                return None
-        sensor_ids.append(sensor_id)
-        values.append(value)
-        stamps.append(t)
-        specs.append(spec)
-    return ReadingColumns(sensor_ids, values, stamps, specs)
+                t = stamps[i] = _time(items[i].time, times, latest)
+                if t is None:
+                    return None
+    return ReadingColumns(sensor_ids, values, stamps, [rule[0] for rule in rules])  # type: ignore[arg-type]
 
 
 def _is_id(value: object) -> bool:
