@@ -54,6 +54,7 @@ from cityops.settings import Settings  # noqa: E402
 from fixtures.simulator.sensors import SensorModel  # noqa: E402
 from fixtures.xiamen import load_sensors  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
+from tests.fake_events import FetchedEvent  # noqa: E402
 
 ENVELOPE = 100
 TZ = Settings().tz
@@ -159,18 +160,6 @@ def bench_cityops(broker: str, redis_url: str, sensors: list[Sensor], readings: 
             "readings_per_s": round(sent / max(done - first, 1e-9))}
 
 
-class _Message:
-    """What the agent reads of a Faust event: the bytes and where they came from (for dead letters)."""
-
-    def __init__(self, value: bytes, offset: int) -> None:
-        self.value, self.partition, self.offset, self.key, self.topic = value, 0, offset, b"gw", "sensors"
-
-
-class _Event:
-    def __init__(self, value: bytes, offset: int) -> None:
-        self.message = _Message(value, offset)
-
-
 def bench_agent_batches(redis_url: str, sensors: list[Sensor], readings: int) -> dict:
     """The worker's own work without the broker: the sensor agent's ``process`` on batches of 200 envelopes
     already fetched, decoding, projecting and applying them to the real Redis with the exactly-once script.
@@ -194,7 +183,7 @@ def bench_agent_batches(redis_url: str, sensors: list[Sensor], readings: int) ->
 
     agent.cases_topic = Cases()  # type: ignore[assignment]
     items, last = _backlog(sensors, readings)
-    events = [_Event(payload, i) for i, (_, payload) in enumerate(items)]
+    events = [FetchedEvent(payload, i) for i, (_, payload) in enumerate(items)]
     runtime.sensor_context()
     runtime.city()
 

@@ -14,6 +14,7 @@ from redis import Redis
 from cityops.settings import get_settings
 from fixtures.xiamen import load_sensors
 from streams import deadletter, runtime
+from tests.fake_events import FetchedEvent
 
 
 class _Topic:
@@ -26,17 +27,7 @@ class _Topic:
         self.sent.append((key, value))
 
 
-class _Message:
-    def __init__(self, value: bytes, offset: int) -> None:
-        self.value, self.partition, self.offset, self.key, self.topic = value, 0, offset, b"gw", "sensors"
-
-
-class _Event:
-    def __init__(self, value: bytes, offset: int) -> None:
-        self.message = _Message(value, offset)
-
-
-def _events() -> list[_Event]:
+def _events() -> list[FetchedEvent]:
     """12 envelopes of 8 sensors, 20 s apart, loud enough for noise rules to fire (sustain set to 60 s)."""
     sensors = [s for s in load_sensors() if s.kind in ("noise", "dust")][:8]
     start = datetime.now(get_settings().tz).replace(microsecond=0) - timedelta(minutes=20)
@@ -45,7 +36,7 @@ def _events() -> list[_Event]:
         t = (start + timedelta(seconds=20 * i)).isoformat()
         readings = [{"sensor_id": s.id, "kind": s.kind, "metric": s.metric, "unit": s.unit, "time": t,
                      "value": 85.0 + i % 3 if s.kind == "noise" else 60.0 + 7 * i % 50} for s in sensors]
-        out.append(_Event(orjson.dumps({"v": 1, "envelope_id": f"parts-{i}", "gateway_id": "GW-T", "sent_at": t,
+        out.append(FetchedEvent(orjson.dumps({"v": 1, "envelope_id": f"parts-{i}", "gateway_id": "GW-T", "sent_at": t,
                                         "readings": readings}), i))
     return out
 
@@ -81,13 +72,17 @@ def agent(redis_url, monkeypatch):
     get_settings.cache_clear()
 
 
-def _run(agent, url: str, monkeypatch, events: list[_Event], part: int) -> None:  # noqa: ANN001
+def _run(agent, url: str, monkeypatch, events: list[FetchedEvent], part: int,  # noqa: ANN001
+         fresh: bool = True) -> None:
+    """The agent's batch function on ``events`` in parts of ``part`` envelopes, on database ``url``
+    (emptied first when ``fresh``)."""
     monkeypatch.setenv("REDIS_URL", url)
     get_settings.cache_clear()
     monkeypatch.setattr(runtime, "_redis", None)  # a client on this test's event loop and database
     monkeypatch.setattr(runtime, "_writer", None)
     monkeypatch.setattr(agent, "PART_ENVELOPES", part)
-    Redis.from_url(url).flushdb()
+    if fresh:
+        Redis.from_url(url).flushdb()
 
     async def go() -> None:
         try:
@@ -122,17 +117,5 @@ def test_a_part_applied_meanwhile_by_another_worker_is_redone_envelope_by_envelo
 
     _run(agent, f"{base}/9", monkeypatch, events[:7], part=100)
     monkeypatch.setattr(agent, "drop_repeats", not_yet_applied)
-    monkeypatch.setenv("REDIS_URL", f"{base}/9")
-    get_settings.cache_clear()
-    monkeypatch.setattr(runtime, "_redis", None)
-    monkeypatch.setattr(runtime, "_writer", None)
-    monkeypatch.setattr(agent, "PART_ENVELOPES", 4)
-
-    async def go() -> None:
-        try:
-            await agent.process(events)
-        finally:
-            await runtime.redis().aclose()
-
-    asyncio.run(go())
+    _run(agent, f"{base}/9", monkeypatch, events, part=4, fresh=False)
     assert _dump(f"{base}/9") == whole
