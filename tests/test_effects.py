@@ -80,10 +80,13 @@ def test_window_and_multi_field_writes_do_what_the_single_field_ones_do(redis_ur
     # the same: amounts once, bucket 05 in two runs (1..2 and 3..4), bucket 06 one run (4..5)
     buckets = [("05", 4, [1, 2, 3, 4], 7.0), ("06", 2, [4, 5], 12.5)]
     many = Effects("w-2").windows(amounts, [("co:test:many", buckets)]) \
-        .hset_fields("co:test:t", {"value": 1.5, "kind": "noise", "gone": None})
+        .hset_flat("co:test:t", ["value", "1.5", "kind", "noise"], 60).hset_flat("co:test:u", [], 60) \
+        .zadd_many("co:test:z", ["1.5", "a", "2.0", "b"])
     assert _apply(redis_url, [one, many]) == [True, True]
     assert redis_client.hgetall("co:test:one") == redis_client.hgetall("co:test:many")
     assert redis_client.hgetall("co:test:s") == redis_client.hgetall("co:test:t") == {"value": "1.5", "kind": "noise"}
+    assert 0 < redis_client.ttl("co:test:t") <= 60 and not redis_client.exists("co:test:u")
+    assert redis_client.zrange("co:test:z", 0, -1, withscores=True) == [("a", 1.5), ("b", 2.0)]
 
 
 def test_sensor_batches_give_identical_windows_however_they_split(redis_url):
