@@ -50,13 +50,13 @@ async def process(events: Sequence[EventT]) -> None:
         await apply(refusals)
     if not envelopes:
         return
+    sensor_ids = _registered(envelopes)
     parts = [envelopes[i:i + PART_ENVELOPES] for i in range(0, len(envelopes), PART_ENVELOPES)]
-    applied = await _apply_parts(parts, topic)
+    applied = await _apply_parts(parts, topic, sensor_ids)
     for part in parts[applied:]:
         # Another worker applied some of them meanwhile (a rebalance): go on envelope by envelope.
         for item in part:
-            await _apply_parts([[item]], topic)
-    sensor_ids = _registered(envelopes)
+            await _apply_parts([[item]], topic, _registered([item]))
     if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
         await runtime.redis().zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, time.time()))
 
@@ -90,9 +90,10 @@ def _registered(envelopes: list) -> set[str]:
     return ids & runtime.sensor_context().sensors.keys()
 
 
-async def _apply_parts(parts: list[list], topic: str) -> int:  # noqa: ANN001 - [[(event, decoded envelope)]]
+async def _apply_parts(parts: list[list], topic: str, sensor_ids: set[str]) -> int:  # noqa: ANN001
     """Project and apply parts of a batch in order, each in one atomic script; how many parts were applied
     (fewer than all when a part had an envelope applied already, after which nothing more is applied).
+    ``parts``: lists of (event, decoded envelope); ``sensor_ids``: the registered sensors they have readings of.
 
     The sensors' state is read once; each part is projected from where the previous one left it while
     Redis runs the previous part's script, so the worker and Redis work at the same time instead of
@@ -103,7 +104,7 @@ async def _apply_parts(parts: list[list], topic: str) -> int:  # noqa: ANN001 - 
     with Faust's consumer thread and the loop, and the worker was no faster. The script's task is given
     a few turns of the loop first, enough to write its request, so that Redis starts on it at once.
     """
-    states = await read_states(runtime.redis(), sorted(set().union(*(_registered(part) for part in parts))))
+    states = await read_states(runtime.redis(), sorted(sensor_ids))
     pending: asyncio.Task[bool] | None = None  # the previous part's script, running
     applied = 0
     try:
