@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from redis import Redis  # noqa: E402
 
+from cityops import keys  # noqa: E402
 from cityops.services.readiness import wait_for_redis  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import Settings, get_settings  # noqa: E402
@@ -38,21 +39,20 @@ from tests.conftest import free_port  # noqa: E402
 from tests.console_seed import seed_cases  # noqa: E402
 
 # How long cityops/keys.py keeps each family (days); everything else is kept 400 days or less.
-RETENTION_DAYS = {"co:seen": 10, "co:repeat": 7}
+RETENTION_DAYS = {"co:seen": 10, "co:repeat:geo": 7, "co:repeat:t": 7}
 # Families that hold what is open now: they do not grow with the days kept, like the days seeded here.
-LIVE = ("co:sla", "co:cases", "co:overdue")
-RETENTION_DAYS |= {f"co:kpi:h:{scope}": 14 for scope in ("city", "district", "street", "community", "grid",
-                                                         "department", "category", "source")}
+LIVE = ("co:sla", "co:cases:open", "co:cases:open:scores", "co:cases:laststep", "co:overdue")
+RETENTION_DAYS |= {f"co:kpi:h:{scope}": 14 for scope in keys.SCOPES}
 
 
 def family(key: str) -> str:
-    """``co:kpi:h:…:grid:…`` → ``co:kpi:h:grid``; ``co:case:X`` → ``co:case``."""
-    parts = key.split(":")
-    if parts[1] == "kpi" and len(parts) >= 5:
-        return f"co:kpi:{parts[2]}:{parts[4]}"
-    if parts[1] == "case":
-        return "co:case:timeline" if key.endswith(":timeline") else "co:case"
-    return ":".join(parts[:2])
+    """``co:kpi:h:…:grid:…`` → ``co:kpi:h:grid``; ``co:timeline:X`` → ``co:timeline`` (``keys.parse``)."""
+    parsed = keys.parse(key)
+    if parsed is None:
+        return "other"
+    name, args = parsed
+    label = keys.families()[name][0].rstrip(":")
+    return f"{label}:{args['scope']}" if name in ("kpi_daily", "kpi_hourly") else label
 
 
 def main() -> dict:
@@ -71,14 +71,14 @@ def main() -> dict:
         started = time.monotonic()
         cases = seed_cases(r, (now - timedelta(days=args.days - 1)).date(), now, cases_per_day=args.cases_per_day)
         seconds = time.monotonic() - started
-        r.delete("co:repeat:queue")  # checked and emptied every second by the worker's repeat finder
+        r.delete(keys.repeat_queue())  # checked and emptied every second by the worker's repeat finder
         after = int(r.info("memory")["used_memory"])
-        keys = list(r.scan_iter(count=10_000))
+        names = list(r.scan_iter(count=10_000))
         pipe = r.pipeline(transaction=False)
-        for key in keys:
+        for key in names:
             pipe.memory_usage(key, samples=0)
         by_family: Counter[str] = Counter()
-        for key, size in zip(keys, pipe.execute(), strict=True):
+        for key, size in zip(names, pipe.execute(), strict=True):
             by_family[family(key)] += int(size or 0)
         n = max(cases["cases"], 1)
         per_case = (after - before) / n
@@ -86,7 +86,7 @@ def main() -> dict:
         steady = sum(size / n * min(kept.get(f, 400), 400) / 400 for f, size in by_family.items())
         return {"benchmark": "redis_memory_per_case", "machine": f"{platform.machine()} {os.cpu_count()} cores",
                 "days": args.days, "cases": cases["cases"], "case_steps_applied": cases["applied"],
-                "seed_seconds": round(seconds, 1), "keys": len(keys), "used_memory_before": before,
+                "seed_seconds": round(seconds, 1), "keys": len(names), "used_memory_before": before,
                 "used_memory_after": after, "fresh_bytes_per_case": round(per_case),
                 "steady_state_bytes_per_case": round(steady),
                 "fresh_bytes_per_case_by_key_family": {k: round(v / n) for k, v in by_family.most_common(14)},

@@ -48,6 +48,7 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cityops import keys  # noqa: E402
 from cityops.bus import Publisher, ensure_topics  # noqa: E402
 from cityops.catalogue import get_catalogue  # noqa: E402
 from cityops.devices import Sensor  # noqa: E402
@@ -93,15 +94,15 @@ def slope_mb_per_min(points: list[tuple[float, float]]) -> float | None:
 
 
 def key_family(key: str) -> str:
-    """``co:win:m:S1:2026112509`` → ``co:win:m``; ``co:kpi:d:…:grid:…`` → ``co:kpi:d:grid``."""
-    parts = key.split(":")
-    if len(parts) >= 5 and parts[1] == "kpi":
-        return f"co:kpi:{parts[2]}:{parts[4]}"
-    if len(parts) >= 3 and parts[1] in ("win", "kpi"):
-        return ":".join(parts[:3])
-    if parts[1:2] == ["case"]:
-        return "co:case:timeline" if key.endswith(":timeline") else "co:case"
-    return ":".join(parts[:2])
+    """``co:win:m:2026112509:S1`` → ``co:win:m``; ``co:kpi:d:…:grid:…`` → ``co:kpi:d:grid`` (``keys.parse``)."""
+    parsed = keys.parse(key)
+    if parsed is None:
+        return "other"
+    name, args = parsed
+    label = keys.families()[name][0].rstrip(":")
+    if name in ("kpi_daily", "kpi_hourly"):
+        return f"{label}:{args['scope']}"
+    return f"{label}:{args['resolution']}" if name == "sensor_window" else label
 
 
 class Feed:

@@ -7,7 +7,7 @@ the judge cannot hide a bug in the system.
 The verdict compares the read model after the faults with an undisturbed run of the same seeded input,
 key by key (minus the wall-clock keys of ``VOLATILE``):
 
-- *cases lost*: case hashes (``co:case:{id}``) of the reference missing after the faults;
+- *cases lost*: case hashes (``keys.case``) of the reference missing after the faults;
 - *cases counted twice*: the excess of the city's daily ``received`` counter over the reference's
   (a case reported once but counted more than once); the shortfall is also lost cases;
 - *differences*: every key whose value differs, or exists on one side only. Non-zero fails the run.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+
+from cityops import keys
 
 FAULT_KINDS = ("worker SIGKILL", "redis restart (AOF)", "broker stopped")
 
@@ -56,13 +58,14 @@ def due(plan: list[Fault], done: int, progress: float) -> list[Fault]:
 
 
 def _is_case(key: str) -> bool:
-    return key.startswith("co:case:") and not key.endswith(":timeline")
+    return keys.family_of(key) == "case"
 
 
 def _received(model: dict[str, object]) -> int:
     total = 0
     for key, value in model.items():
-        if key.startswith("co:kpi:d:") and ":city:" in key and isinstance(value, dict):
+        parsed = keys.parse(key)
+        if parsed and parsed[0] == "kpi_daily" and parsed[1]["scope"] == "city" and isinstance(value, dict):
             total += int(value.get("received", 0) or 0)
     return total
 
@@ -78,12 +81,12 @@ class Comparison:
 
 def compare(reference: dict[str, object], model: dict[str, object]) -> Comparison:
     """Key-by-key comparison of two read-model dumps (as ``tests/test_exactly_once._dump`` makes them)."""
-    keys = set(reference) | set(model)
-    diff = sorted(k for k in keys if model.get(k) != reference.get(k))
+    compared = set(reference) | set(model)
+    diff = sorted(k for k in compared if model.get(k) != reference.get(k))
     ref_cases = {k for k in reference if _is_case(k)}
     missing = len(ref_cases - {k for k in model if _is_case(k)})
     excess = _received(model) - _received(reference)
-    return Comparison(keys_compared=len(keys), differences=diff, cases_reference=len(ref_cases),
+    return Comparison(keys_compared=len(compared), differences=diff, cases_reference=len(ref_cases),
                       cases_lost=max(missing, -excess if excess < 0 else 0),
                       cases_counted_twice=max(excess, 0))
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "topics": ("cityops.bus", "ensure_topics_from_args", "create the platform's Kafka topics if missing"),
     "worker": ("streams.app", "run_from_args", "run the Faust stream processors"),
     "console": ("dashboard.launch", "run_from_args", "run the Streamlit operations console"),
+    "users": ("cityops.users_cli", "run_from_args", "add, change the password of, remove or list console accounts"),
     "simulate": ("fixtures.simulator.run", "run_from_args", "publish a simulated city day through Kafka"),
     "replay": ("fixtures.replay.cli", "run_from_args", "replay real data files (la311, air, noise) through Kafka"),
     "city": ("fixtures.xiamen", "run_from_args", "describe or export the Xiamen city fixture"),
@@ -43,6 +44,10 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     elif name == "console":
         p.add_argument("--port", type=int, default=None)
         p.add_argument("--headless", action="store_true", default=True)
+    elif name == "users":
+        from cityops.users_cli import add_arguments
+
+        add_arguments(p)
     elif name == "simulate":
         p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
         p.add_argument("--seed", type=int, default=7)

@@ -3,44 +3,65 @@
 Writers (the Faust agents) and readers (the console, the briefing, ``cityops snapshot``) both build
 keys with these functions, so nobody else reads raw Redis keys. Every key starts with ``co:``.
 
+Why a layout rule: ids may contain ``:`` (``schemas.Id``), so a key that puts an id before more text
+could be another family's key (case ``X1:timeline``'s hash was once case ``X1``'s timeline). No two
+keys collide for valid arguments because:
+
+- every family (each public function below that spells a key) has its own fixed prefix, and the
+  prefixes are prefix-free: no family's prefix starts another's (a constant key is its own prefix;
+  constants are only distinct, ``co:alerts`` and ``co:alerts:active`` are two keys);
+- in a key at most one part may contain ``:``, and it comes last; every other part has a fixed format
+  with no ``:`` (``FORMATS``: day and hour buckets, a scope of ``SCOPES``, a window resolution).
+
+``families()`` finds the families and refuses a layout that breaks the rule; ``parse`` turns a key back
+into its family and arguments (chaos judge, benches); ``tests/test_keys.py`` proves both over arbitrary
+ids, and that this table lists every family.
+
 | key | type | what | retention |
 |---|---|---|---|
 | ``co:signin:{hash}`` | string | failed console sign-ins of an account or client address | the lockout window |
 | ``co:seen:{event_id}`` | string | an applied event id (dedupe of re-sent events) | 10 days (settings) |
 | ``co:case:{case_id}`` | hash | current state of one case | 400 days after closing |
-| ``co:case:{case_id}:timeline`` | list | the case's steps (lifecycle timeline), newest 100 | 400 days after closing |
+| ``co:timeline:{case_id}`` | list | the case's steps (lifecycle timeline), newest 100 | 400 days after closing |
 | ``co:cases:open`` | geo set | positions of open located cases (hotspot map) | while open |
 | ``co:cases:open:scores`` | string | the geo set's scores, comma-separated, rebuilt by the hotspot timer | 30 s |
 | ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
+| ``co:cases:laststep`` | sorted set | open cases by the time of their latest step (stale-case expiry) | while open |
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
-| ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric | 400 days |
+| ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric (``expired``: stale cases) | 400 days |
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
 | ``co:sensors`` | sorted set | every sensor by the time of its newest reading (the console's sensor layer) | live |
 | ``co:sensor:{sensor_id}`` | hash | newest reading, rule state, its window buckets (``win_*``) | reporting + 7 d |
 | ``co:alerts`` | stream | the alert feed of the duty console (SLA overdue, sensors, captures) | 50,000 entries |
 | ``co:alert:{alert_id}`` | hash | one alert: type, severity, state (active/acknowledged/cleared), target | 400 days |
 | ``co:alerts:active`` | sorted set | ids of alerts not yet cleared, by start time | while active |
-| ``co:win:{m,q,h}:{sensor}:{bucket}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
+| ``co:win:{m,q,h}:{bucket}:{sensor_id}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
 | ``co:sensors:seen`` | sorted set | when each sensor's data last *arrived* (wall clock), for offline alerts | live |
-| ``co:camera:{id}:recent`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
+| ``co:camrecent:{camera_id}`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
 | ``co:outbox`` | stream | case events the processors derived (IoT, AI, commands), until applied | until applied |
 | ``co:repeat:queue`` | stream | newly reported located cases waiting for the repeated-problem check | until checked |
 | ``co:repeat:geo:{category}`` | geo set | positions of that category's recent reports | the repeat window (settings) |
 | ``co:repeat:t:{category}`` | sorted set | report times of the same cases | the repeat window (settings) |
 | ``co:repeats:d:{day}:{scope}:{id}`` | sorted set | repeated problems reported that day (score: report time) | 400 d |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
-| ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``) |
+| ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``), at most ~2,000,000 entries |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
 | ``co:dlq:recent`` | stream | latest dead letters with their reasons | capped at 1,000 entries |
 | ``co:meta:heartbeats:{group}`` | hash | each worker process's last beat (every 5 s) | pruned after 1 h |
 
 Scopes of counters: ``city`` (id ``350200``), ``district``, ``street``, ``community``, ``grid``,
-``department``, ``category``, ``source``.
+``department``, ``category``, ``source``. Alert ids are ``{kind}:{id}:{fixed parts}`` (``sla:{case}:{stage}:{ts}``,
+``sensor:{sensor}:{episode}``, ``offline:{sensor}:{ts}``, ``capture:{event}``, ``command:{command}``): a
+different kind starts differently, and the parts after the id have no ``:``.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+import sys
 from datetime import datetime
+from functools import cache
 
 PREFIX = "co"
 
@@ -48,6 +69,8 @@ DAY = 86_400
 HOURLY_RETENTION_S = 14 * DAY
 DAILY_RETENTION_S = 400 * DAY
 CAPTURES_MAXLEN = 10_000
+AUDIT_RETENTION_S = 400 * DAY  # the audit trail keeps 400 days of records ...
+AUDIT_MAXLEN = 2_000_000  # ... and at most this many, so a flood of commands or sign-ins cannot grow it without bound
 DLQ_RECENT_MAXLEN = 1_000
 
 SCOPES = ("city", "district", "street", "community", "grid", "department", "category", "source")
@@ -71,7 +94,7 @@ def case(case_id: str) -> str:
 
 
 def case_timeline(case_id: str) -> str:
-    return f"{PREFIX}:case:{case_id}:timeline"
+    return f"{PREFIX}:timeline:{case_id}"
 
 
 def open_cases() -> str:
@@ -86,6 +109,12 @@ def open_cases_snapshot() -> str:
 
 def sla_clock() -> str:
     return f"{PREFIX}:sla"
+
+
+def open_cases_by_step() -> str:
+    """Open cases by the event time of their latest step: the stale-case timer expires the oldest
+    (``streams/agents/stale_cases.py``)."""
+    return f"{PREFIX}:cases:laststep"
 
 
 def overdue(scope: str, scope_id: str) -> str:
@@ -124,8 +153,9 @@ def active_alerts() -> str:
 
 
 def sensor_window(resolution: str, sensor_id: str, bucket: str) -> str:
-    """``resolution`` m (bucket = hour ``YYYYMMDDHH``), q or h (bucket = day ``YYYYMMDD``)."""
-    return f"{PREFIX}:win:{resolution}:{sensor_id}:{bucket}"
+    """``resolution`` m (bucket = hour ``YYYYMMDDHH``), q or h (bucket = day ``YYYYMMDD``); the sensor id
+    comes last because it is the one part that may hold ``:``."""
+    return f"{PREFIX}:win:{resolution}:{bucket}:{sensor_id}"
 
 
 def sensors_seen() -> str:
@@ -134,7 +164,7 @@ def sensors_seen() -> str:
 
 def camera_recent(camera_id: str) -> str:
     """Accepted captures of one camera today (id → ai_type, box, time), to recognise an object seen again."""
-    return f"{PREFIX}:camera:{camera_id}:recent"
+    return f"{PREFIX}:camrecent:{camera_id}"
 
 
 def outbox() -> str:
@@ -185,3 +215,77 @@ def signin_failures(subject: str) -> str:
 def heartbeats(group: str) -> str:
     """One field per worker process of a consumer group (``host:pid``): when it last said it was alive."""
     return f"{PREFIX}:meta:heartbeats:{group}"
+
+
+# The fixed format of every key part that is not last (see the module docstring), by parameter name.
+FORMATS: dict[str, re.Pattern[str]] = {
+    "day": re.compile("[0-9]{8}"), "hour": re.compile("[0-9]{10}"), "bucket": re.compile("[0-9]{8}|[0-9]{10}"),
+    "resolution": re.compile("[mqh]"), "scope": re.compile("|".join(SCOPES)),
+}
+# Public functions of ``str`` arguments that read a key instead of spelling one.
+_KEY_READERS = frozenset({"window_period"})
+
+
+def window_period(window_key: str) -> str:
+    """The hour or day bucket of a ``sensor_window`` key, without ``parse``: the sensor hot path reads it."""
+    return window_key.split(":", 4)[3]
+
+
+@cache
+def families() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Every key family, found by looking (each public function here of ``str`` arguments that returns ``str``)
+    → its fixed prefix and the parts after it, in key order; a family that breaks the layout rule raises.
+
+    Why found and not listed: a family added later is checked, parsed and tested without anyone remembering to.
+    """
+    module = sys.modules[__name__]
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for name, fn in vars(module).items():
+        if name.startswith("_") or name in _KEY_READERS or not inspect.isfunction(fn) or fn.__module__ != __name__:
+            continue
+        hints = inspect.get_annotations(fn)
+        params = list(inspect.signature(fn).parameters)
+        if hints.get("return") not in ("str", str) or any(hints.get(p) not in ("str", str) for p in params):
+            continue
+        template = fn(*(f"{{{p}}}" for p in params))
+        parts = tuple(re.findall(r"\{(\w+)\}", template))
+        prefix = template.split("{", 1)[0]
+        if not prefix.startswith(f"{PREFIX}:") or sorted(parts) != sorted(params) \
+                or template != prefix + ":".join(f"{{{p}}}" for p in parts):
+            raise ValueError(f"key family {name} ({template}): parts must follow its prefix, joined by ':'")
+        if any(p not in FORMATS for p in parts[:-1]) or (parts and not prefix.endswith(":")):
+            raise ValueError(f"key family {name} ({template}): only its last part may be free (may hold ':')")
+        found[name] = (prefix, parts)
+    for name, (prefix, parts) in found.items():
+        for other, (other_prefix, _) in found.items():
+            clash = other_prefix == prefix or (parts and other_prefix.startswith(prefix))
+            if other != name and clash:
+                raise ValueError(f"key families {name} and {other} could collide: {prefix!r} starts {other_prefix!r}")
+    return found
+
+
+def parse(key: str) -> tuple[str, dict[str, str]] | None:
+    """The family (its function's name) and arguments that spell ``key``, or None for no read-model key.
+
+    Why: tools that scan Redis (the chaos judge, the memory benches) classify keys without guessing at strings.
+    """
+    for name, (prefix, parts) in families().items():
+        if not parts:
+            if key == prefix:
+                return name, {}
+            continue
+        if not key.startswith(prefix):
+            continue
+        values = key[len(prefix):].split(":", len(parts) - 1)  # prefix-free: no other family can match
+        if len(values) != len(parts):
+            return None
+        if any(not FORMATS[p].fullmatch(v) for p, v in zip(parts[:-1], values[:-1], strict=True)):
+            return None
+        return name, dict(zip(parts, values, strict=True))
+    return None
+
+
+def family_of(key: str) -> str | None:
+    """The family of ``key`` (``case_timeline`` for ``co:timeline:X1``), None for no read-model key."""
+    parsed = parse(key)
+    return parsed[0] if parsed else None

@@ -1,6 +1,8 @@
 """Read API of the Redis read model: the query functions the console and the briefing use.
 
 Readers never spell Redis keys themselves: they call these functions, which use :mod:`cityops.keys`.
+A member whose key has the wrong type or whose data does not parse is left out with a log line
+(:mod:`cityops.bad_member`): one bad member never fails a whole list.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import orjson
 from redis import Redis
+from redis.client import Pipeline
 
-from cityops import keys
+from cityops import bad_member, keys
 from cityops.metrics import Rates, mean_handling_hours, rank, score
 from cityops.settings import Settings, get_settings
 
@@ -22,6 +25,33 @@ from cityops.settings import Settings, get_settings
 def connect(settings: Settings | None = None) -> Redis:
     settings = settings or get_settings()
     return Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _replies(pipe: Pipeline, members: Sequence[object], where: str) -> list:
+    """The pipeline's replies, one per member; a member whose command failed (its key is of another type)
+    gets None, logged once."""
+    out = []
+    for member, reply in zip(members, pipe.execute(raise_on_error=False), strict=True):
+        if isinstance(reply, Exception):
+            bad_member.skip(where, str(member), reply)
+            reply = None
+        out.append(reply)
+    return out
+
+
+def _json_entries(entries: Sequence[tuple[str, Mapping[str, str]]], where: str) -> list[tuple[str, dict]]:
+    """(entry id, its JSON object) of stream entries; an entry without a JSON object is left out, logged once."""
+    out = []
+    for entry_id, fields in entries:
+        try:
+            value = orjson.loads(fields["json"])
+            if not isinstance(value, dict):
+                raise TypeError(f"a JSON {type(value).__name__}, not an object")
+        except (KeyError, TypeError, orjson.JSONDecodeError) as err:
+            bad_member.skip(where, entry_id, f"entry unreadable: {err!r}")
+            continue
+        out.append((entry_id, value))
+    return out
 
 
 def _ints(data: dict[str, str]) -> dict[str, int]:
@@ -71,19 +101,24 @@ def latest_sensors(r: Redis, since_ts: float, limit: int = 5000) -> list[SensorS
     for sid in ids:
         pipe.hgetall(keys.sensor(sid))
     out = []
-    for sid, d in zip(ids, pipe.execute(), strict=True):
+    for sid, d in zip(ids, _replies(pipe, ids, "latest sensors"), strict=True):
         if d:
-            out.append(SensorState(sid, d.get("kind", ""), d.get("metric", ""), float(d.get("value", "nan")),
-                                   d.get("unit", ""), d.get("time", "")))
+            try:
+                value = float(d.get("value", "nan"))
+            except ValueError as err:
+                bad_member.skip("latest sensors", sid, err)
+                continue
+            out.append(SensorState(sid, d.get("kind", ""), d.get("metric", ""), value, d.get("unit", ""),
+                                   d.get("time", "")))
     return out
 
 
 def recent_captures(r: Redis, count: int = 20) -> list[dict]:
-    return [orjson.loads(fields["json"]) for _id, fields in r.xrevrange(keys.captures(), count=count)]
+    return [value for _id, value in _json_entries(r.xrevrange(keys.captures(), count=count), "captures")]
 
 
 def recent_dead_letters(r: Redis, count: int = 50) -> list[dict]:
-    return [orjson.loads(fields["json"]) for _id, fields in r.xrevrange(keys.dlq_recent(), count=count)]
+    return [value for _id, value in _json_entries(r.xrevrange(keys.dlq_recent(), count=count), "dead letters")]
 
 
 def case(r: Redis, case_id: str) -> dict[str, str]:
@@ -175,12 +210,18 @@ def ranking(r: Redis, day: datetime, scope: str, scope_ids: list[str]) -> list[d
 
 def alert_feed(r: Redis, count: int = 100) -> list[dict]:
     """The newest alerts first."""
-    return [orjson.loads(fields["json"]) for _id, fields in r.xrevrange(keys.alerts(), count=count)]
+    return [value for _id, value in _json_entries(r.xrevrange(keys.alerts(), count=count), "alert feed")]
 
 
 def case_timeline(r: Redis, case_id: str) -> list[dict]:
     """The case's steps, oldest first (the report's text, source and evidence are in :func:`case`)."""
-    return [orjson.loads(entry) for entry in r.lrange(keys.case_timeline(case_id), 0, -1)]
+    out = []
+    for i, entry in enumerate(r.lrange(keys.case_timeline(case_id), 0, -1)):
+        try:
+            out.append(orjson.loads(entry))
+        except orjson.JSONDecodeError as err:
+            bad_member.skip("case timeline", f"{case_id}#{i}", err)
+    return out
 
 
 def open_case_positions(r: Redis, limit: int = 20000) -> list[tuple[str, float, float]]:
@@ -202,7 +243,8 @@ def overdue_cases(r: Redis, scope: str = "city", scope_id: str = "350200", limit
     pipe = r.pipeline(transaction=False)
     for case_id in ids:
         pipe.hgetall(keys.case(case_id))
-    rows = [{"case_id": cid, **data} for cid, data in zip(ids, pipe.execute(), strict=True) if data]
+    rows = [{"case_id": cid, **data} for cid, data in zip(ids, _replies(pipe, ids, "overdue cases"), strict=True)
+            if data]
     rows.sort(key=lambda row: (row.get("deadline", "") or "9999", row["case_id"]))
     return rows[:limit]
 
@@ -213,8 +255,7 @@ def alerts_of_day(r: Redis, day: datetime, count: int = keys.ALERTS_MAXLEN) -> l
     start = day.replace(hour=0, minute=0, second=0, microsecond=0)
     lo, hi = start.timestamp(), (start + timedelta(days=1)).timestamp()
     out = []
-    for _id, fields in reversed(r.xrevrange(keys.alerts(), count=count)):
-        alert = orjson.loads(fields["json"])
+    for _id, alert in reversed(_json_entries(r.xrevrange(keys.alerts(), count=count), "alert feed")):
         t = alert_time(alert)
         if t is not None and lo <= t < hi:
             out.append(alert)
@@ -281,8 +322,8 @@ _SENSOR_STATES = """
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local out = {}
 for i, id in ipairs(ids) do
-  local v = redis.call('HMGET', ARGV[2] .. id, unpack(ARGV, 3))
-  if v[1] then
+  local v = redis.pcall('HMGET', ARGV[2] .. id, unpack(ARGV, 3))  -- a key of another type: left out
+  if v[1] and not v.err then
     local row = {id}
     for j = 1, #v do row[j + 1] = v[j] or '' end
     out[#out + 1] = table.concat(row, string.char(31))
@@ -367,7 +408,8 @@ for _, a in ipairs(active) do
   if string.sub(a, 1, 7) == 'sensor:' then
     local sid = string.match(a, '^sensor:(.*):%d+$')
     if sid then
-      local v = redis.call('HMGET', ARGV[2] .. sid, 'value', 'metric', 'unit')
+      local v = redis.pcall('HMGET', ARGV[2] .. sid, 'value', 'metric', 'unit')
+      if v.err then v = {} end  -- a key of another type: no value shown
       alarm[#alarm + 1] = table.concat({sid, v[1] or '', v[2] or '', v[3] or ''}, string.char(31))
     end
   elseif string.sub(a, 1, 8) == 'offline:' then
@@ -438,9 +480,8 @@ def alerts_current(r: Redis, count: int = 300, active_beyond: int = 200) -> list
     device-offline ones are added from their hashes, with ``feed_ts`` when they were raised.
     """
     merged: dict[str, dict] = {}
-    for entry_id, fields in reversed(r.xrevrange(keys.alerts(), count=count)):
-        alert = orjson.loads(fields["json"])
-        if alert.get("type") == "command" or not alert.get("id"):
+    for entry_id, alert in reversed(_json_entries(r.xrevrange(keys.alerts(), count=count), "alert feed")):
+        if alert.get("type") == "command" or not alert.get("id") or not isinstance(alert["id"], str):
             continue
         row = merged.setdefault(alert["id"], {})
         kind = row.get("type")
@@ -454,7 +495,8 @@ def alerts_current(r: Redis, count: int = 300, active_beyond: int = 200) -> list
         pipe = r.pipeline(transaction=False)
         for alert_id, _ in older:
             pipe.hgetall(keys.alert(alert_id))
-        for (alert_id, raised), state in zip(older, pipe.execute(), strict=True):
+        for (alert_id, raised), state in zip(older, _replies(pipe, [a for a, _ in older], "active alerts"),
+                                             strict=True):
             if state:  # an alert whose hash has expired has nothing left to show
                 merged[alert_id] = state | {"id": alert_id, "feed_ts": raised}
     rows = sorted(merged.values(), key=lambda a: a["feed_ts"], reverse=True)
@@ -465,9 +507,9 @@ def alerts_current(r: Redis, count: int = 300, active_beyond: int = 200) -> list
             pipe.hmget(keys.case(row["case_id"]), ALERT_CASE_FIELDS)
         else:
             pipe.echo("")  # keeps the replies two per row
-    raw = pipe.execute()
+    raw = _replies(pipe, [m for row in rows for m in (row["id"], row.get("case_id") or "")], "current alerts")
     for i, row in enumerate(rows):
-        state, case_fields = raw[2 * i], raw[2 * i + 1]
+        state, case_fields = raw[2 * i] or {}, raw[2 * i + 1]
         row["has_hash"] = bool(state)
         row.update(state)
         if isinstance(case_fields, list):
@@ -496,12 +538,13 @@ def sla_due(r: Redis, now_ts: float, within_s: float, limit: int = 50) -> list[d
     for case_id, _ in due:
         pipe.hgetall(keys.case(case_id))
     return [{"case_id": cid, "due_ts": score, **data}
-            for (cid, score), data in zip(due, pipe.execute(), strict=True) if data]
+            for (cid, score), data in zip(due, _replies(pipe, [cid for cid, _ in due], "SLA due"), strict=True)
+            if data]
 
 
 def audit_trail(r: Redis, count: int = 50) -> list[dict]:
     """The newest operator commands first (who, when, what, before/after)."""
-    return [orjson.loads(fields["json"]) for _id, fields in r.xrevrange(keys.audit(), count=count)]
+    return [value for _id, value in _json_entries(r.xrevrange(keys.audit(), count=count), "audit trail")]
 
 
 def alert_state(r: Redis, alert_id: str) -> dict[str, str]:
@@ -524,4 +567,4 @@ def repeated_problems(r: Redis, day: datetime, scope: str = "city", scope_id: st
     for cid in members:
         pipe.hmget(keys.case(cid), fields)
     return [{"case_id": cid, **dict(zip(fields, row, strict=True))}
-            for cid, row in zip(members, pipe.execute(), strict=True)]
+            for cid, row in zip(members, _replies(pipe, members, "repeated problems"), strict=True) if row is not None]

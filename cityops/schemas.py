@@ -387,17 +387,29 @@ class CommandAction(StrEnum):
     CLOSE = "close"  # 关闭 / 结案
 
 
+KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]  # HMAC-SHA256, base64url, no padding
+
+
 class OperatorCommand(_Message):
-    """A duty officer's action from the console, applied by the command agent and audited."""
+    """A duty officer's action from the console, applied by the command agent and audited.
+
+    ``role`` is the signed-in user's role when the console sent it; ``kid`` names the console's key and ``sig``
+    is the HMAC-SHA256 over every other field (:mod:`cityops.command_signing`). The contract lets an unsigned
+    command through so that the command agent can refuse it with its own reason (stage ``auth``).
+    """
 
     command_id: Id
     action: CommandAction
     target_kind: Literal["alert", "case"]
     target_id: Id
     user: ShortText
+    role: Literal["leader", "duty", "admin"]
     issued_at: EventTime
     department_id: Id | None = None
     note: Text | None = None
+    kid: KeyId | None = None
+    sig: Signature | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> OperatorCommand:
@@ -422,7 +434,7 @@ class DeadLetter(_Message):
 
     source_topic: str
     reason: Annotated[str, StringConstraints(max_length=2000)]
-    stage: Literal["decode", "validate", "reading", "transition", "late", "duplicate", "apply"]
+    stage: Literal["decode", "validate", "auth", "reading", "transition", "late", "duplicate", "apply"]
     payload: str  # UTF-8 text, or base64 when payload_encoding says so
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     payload_size: int | None = None  # bytes of the refused message; more than the payload when truncated

@@ -26,14 +26,22 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_REPEAT_RADIUS_M`` | ``100`` | a case is a repeated problem when one of the same category lies this close … |
 | ``CITYOPS_REPEAT_WINDOW_DAYS`` | ``7`` | … and was reported at most this many days earlier |
 | ``CITYOPS_USERS_FILE`` | ``<var>/users.json`` | console accounts, scrypt hashes (demo: ``config/users.demo.json``) |
-| ``CITYOPS_SIGNIN_MAX_FAILURES`` | ``5`` | failed sign-ins per account, and per client address, before a lockout |
-| ``CITYOPS_SIGNIN_LOCKOUT_S`` | ``300`` | the window those failures are counted in, and the lockout's length |
+| ``CITYOPS_SIGNIN_MAX_FAILURES`` | ``5`` | free failed sign-ins of an account before each further one waits 2^k s |
+| ``CITYOPS_SIGNIN_MAX_DELAY_S`` | ``60`` | cap of that per-account wait (an account is delayed, never locked) |
+| ``CITYOPS_SIGNIN_LOCKOUT_S`` | ``300`` | failures are kept this long; an address with 4× as many is locked as long |
+| ``CITYOPS_SESSION_IDLE_S`` | ``1800`` | a console session idle this long is signed out (not the leader role) |
+| ``CITYOPS_DEMO`` | ``0`` | ``1`` creates the demo accounts when the users file is missing even off loopback |
+| ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | proxies whose ``X-Forwarded-For`` is the client address (deploy.md) |
 | ``CITYOPS_CONSOLE_LANG`` | ``zh`` | console language before a user switches (``zh`` or ``en``) |
 | ``CITYOPS_BRIEFING_TIME`` | ``07:30`` | local time the scheduler writes yesterday's daily briefing (每日简报) |
 | ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
 | ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
 | ``CITYOPS_PRODUCER_BUFFER`` | ``200000`` | messages a producer buffers while the broker is down (full: send waits) |
 | ``CITYOPS_PRODUCER_GIVE_UP_S`` | ``0`` | seconds a producer retries before failing; 0: until delivered |
+| ``CITYOPS_COMMAND_KEYS`` | empty | command signing keys ``kid:secret,kid2:secret2``; the first signs, all verify |
+| ``CITYOPS_COMMAND_KEY_FILE`` | ``<var>/command-keys`` | read when ``CITYOPS_COMMAND_KEYS`` is empty; made once, 0600 |
+| ``CITYOPS_COMMAND_MAX_AGE_S`` | ``120`` | a command issued longer ago than this when it arrives is refused (stale) |
+| ``CITYOPS_COMMAND_MAX_AHEAD_S`` | ``30`` | … and one issued further than this in the future (sender's clock) |
 
 Rule and model settings, read when they are used (so a test or an operator's shell can change them
 between calls) through :func:`env_text` and :func:`env_number` below:
@@ -49,6 +57,9 @@ between calls) through :func:`env_text` and :func:`env_number` below:
 | ``CITYOPS_CAPTURE_WINDOW_S`` | ``600`` | a capture overlapping one accepted this recently is the same object |
 | ``CITYOPS_DETECT_START`` | now | ISO time of a video file's first frame (``detect --start``) |
 | ``CITYOPS_MODEL`` | ``fixtures/models/cityops_tiny.pt`` | weights of the PyTorch detector |
+| ``CITYOPS_MODEL_SHA256`` | the pin of the bundled model | sha256 the weights must have (detectors/weights.py) |
+| ``CITYOPS_TANSU_SHA256`` | the pin of the bundled tansu | sha256 the broker binary must have (``CALF_TANSU_BIN``) |
+| ``CITYOPS_STALE_CASE_DAYS`` | ``400`` | days an open case may go without a step before it is expired (≤ 3650) |
 
 Kafka security:
 
@@ -162,8 +173,16 @@ class Settings:
     console_lang: str = "zh"
     signin_max_failures: int = 5
     signin_lockout_s: int = 300
+    signin_max_delay_s: int = 60
+    session_idle_s: int = 1800
+    demo: bool = False
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     producer_buffer: int = 200_000
     producer_give_up_s: float = 0.0
+    command_keys: str = field(default="", repr=False)
+    command_key_file: Path | None = None  # None: <var_dir>/command-keys
+    command_max_age_s: float = 120.0
+    command_max_ahead_s: float = 30.0
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "PLAIN"
     kafka_sasl_username: str = ""
@@ -202,8 +221,17 @@ class Settings:
             console_lang=_env("CITYOPS_CONSOLE_LANG", cls.console_lang),
             signin_max_failures=_env_int("CITYOPS_SIGNIN_MAX_FAILURES", cls.signin_max_failures),
             signin_lockout_s=_env_int("CITYOPS_SIGNIN_LOCKOUT_S", cls.signin_lockout_s),
+            signin_max_delay_s=_env_int("CITYOPS_SIGNIN_MAX_DELAY_S", cls.signin_max_delay_s),
+            session_idle_s=_env_int("CITYOPS_SESSION_IDLE_S", cls.session_idle_s),
+            demo=_env("CITYOPS_DEMO", "0").lower() in ("1", "true", "yes"),
+            forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", cls.forwarded_allow_ips),
             producer_buffer=_env_int("CITYOPS_PRODUCER_BUFFER", cls.producer_buffer),
             producer_give_up_s=_env_float("CITYOPS_PRODUCER_GIVE_UP_S", cls.producer_give_up_s),
+            command_keys=_env("CITYOPS_COMMAND_KEYS", ""),
+            command_key_file=(Path(_env("CITYOPS_COMMAND_KEY_FILE", "")).resolve()
+                              if _env("CITYOPS_COMMAND_KEY_FILE", "") else None),
+            command_max_age_s=_env_float("CITYOPS_COMMAND_MAX_AGE_S", cls.command_max_age_s),
+            command_max_ahead_s=_env_float("CITYOPS_COMMAND_MAX_AHEAD_S", cls.command_max_ahead_s),
             kafka_security_protocol=_env("KAFKA_SECURITY_PROTOCOL", cls.kafka_security_protocol).upper(),
             kafka_sasl_mechanism=_env("KAFKA_SASL_MECHANISM", cls.kafka_sasl_mechanism).upper(),
             kafka_sasl_username=_env("KAFKA_SASL_USERNAME", ""),
@@ -253,6 +281,11 @@ class Settings:
     @property
     def redis_dir(self) -> Path:
         return self.var_dir / "redis"
+
+    @property
+    def command_key_path(self) -> Path:
+        """The generated command signing key file (``CITYOPS_COMMAND_KEY_FILE``, else ``<var>/command-keys``)."""
+        return self.command_key_file or self.var_dir / "command-keys"
 
     @property
     def users_path(self) -> Path:

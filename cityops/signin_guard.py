@@ -1,23 +1,34 @@
-"""Failed console sign-ins counted per account and per client address, across sessions and replicas.
+"""Console sign-in limits per account and per client address, shared by every session and replica.
 
-Why not per Streamlit session: a new browser tab (or a script opening new websocket sessions) starts
-with a clean slate, so a per-session limit does not slow guessing at all. The counters live in Redis,
-shared by every console replica; when Redis is unreachable the guard falls back to counters in this
-process, so a Redis outage neither opens the door nor locks everybody out.
+Why in Redis and counted first: a new browser tab starts with a clean Streamlit session, and parallel
+sessions that each *check* a counter and only later *record* a failure all pass the check together.
+So every attempt is counted, as a failure, by one Redis script that also says whether it may go
+ahead; the password is checked only after that, and a successful sign-in takes its count back. N
+parallel attempts therefore get exactly as many password checks as the policy allows.
 
-Policy: ``max_failures`` failures of one account within ``window_s`` (counted from the first) lock
-it until the window ends; a client address gets ``ADDRESS_FACTOR`` times as many, since an office
-behind one proxy shares an address. A locked subject's password is not even checked. A successful sign-in
-clears the account's counter, not the address's. Subjects are hashed: user input never becomes a
-key name as typed.
+Policy (:class:`SigninPolicy`):
+
+- **account**: ``free_failures`` failures cost nothing; after that each further attempt must wait
+  ``2^k`` seconds after the previous failure (k = failures beyond the free ones), at most
+  ``max_delay_s``. The account is never locked, so nobody can keep the duty or admin account shut by
+  guessing; the failures are forgotten ``window_s`` after the last one, and a successful sign-in
+  forgets them at once.
+- **client address**: ``address_factor`` times the free failures within ``window_s`` (counted from
+  the first) lock *that address* until the window ends: guessing from one place stops there, while
+  the account stays open to everyone else.
+
+When Redis is unreachable the guard applies the same policy to counters in this process (starting
+from zero), so an outage neither opens the door nor locks everybody out. Subjects are hashed: user
+input never becomes a key name as typed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
@@ -32,15 +43,35 @@ ADDRESS_FACTOR = 4
 
 @dataclass(frozen=True)
 class SigninPolicy:
-    max_failures: int = 5
+    free_failures: int = 5
     window_s: int = 300
+    max_delay_s: int = 60
+    address_factor: int = ADDRESS_FACTOR
+
+    @property
+    def address_limit(self) -> int:
+        return self.free_failures * self.address_factor
+
+    def account_delay_s(self, failures: int) -> float:
+        """The wait after the previous failure once an account has ``failures`` of them."""
+        if failures < self.free_failures:
+            return 0.0
+        return float(min(self.max_delay_s, 2 ** min(failures - self.free_failures, 62)))
 
 
-def subjects(username: str, address: str | None) -> list[str]:
+@dataclass(frozen=True)
+class Subject:
+    """One counter an attempt touches: ``kind`` is ``user`` or ``ip``; ``name`` is hashed."""
+
+    kind: str
+    name: str
+
+
+def subjects(username: str, address: str | None) -> list[Subject]:
     """The counters one attempt touches: the account (case-insensitive) and, when known, the client address."""
-    out = [_hash("user", username.strip().lower())]
+    out = [Subject("user", _hash("user", username.strip().lower()))]
     if address:
-        out.append(_hash("ip", address))
+        out.append(Subject("ip", _hash("ip", address)))
     return out
 
 
@@ -48,76 +79,128 @@ def _hash(kind: str, value: str) -> str:
     return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()[:24]}"
 
 
+# KEYS: the subjects' counters; ARGV: now, free failures, address limit, window, max delay, then each key's kind.
+# A counter is a hash {n, last, until}; an expired or foreign (older string) counter counts as empty.
+_ATTEMPT = """
+local now = tonumber(ARGV[1])
+local free, addr_limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local state = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local n, last, untilv = 0, 0, 0
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'hash' then
+    local v = redis.call('HMGET', key, 'n', 'last', 'until')
+    untilv = tonumber(v[3]) or 0
+    if untilv > now then n, last = tonumber(v[1]) or 0, tonumber(v[2]) or 0 else untilv = 0 end
+  elseif kind ~= 'none' then
+    redis.call('DEL', key)
+  end
+  state[i] = {n, untilv}
+  local w = 0
+  if ARGV[5 + i] == 'ip' then
+    if n >= addr_limit then w = untilv - now end
+  elseif n >= free then
+    w = last + math.min(cap, 2 ^ math.min(n - free, 62)) - now
+  end
+  if w > wait then wait = w end
+end
+if wait > 0 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  local n, untilv = state[i][1], state[i][2]
+  if ARGV[5 + i] ~= 'ip' or n == 0 then untilv = now + window end
+  redis.call('HSET', key, 'n', tostring(n + 1), 'last', ARGV[1], 'until', tostring(untilv))
+  redis.call('PEXPIRE', key, math.max(1, math.ceil((untilv - now) * 1000)))
+end
+return '0'
+"""
+
+# KEYS[1]: the account's counter (forgotten); KEYS[2] (optional): the address's, given its attempt back.
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if KEYS[2] and redis.call('TYPE', KEYS[2]).ok == 'hash' then
+  local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0') or 0
+  if n > 0 then redis.call('HSET', KEYS[2], 'n', tostring(n - 1)) end
+end
+return 1
+"""
+
+
 class _LocalCounters:
-    """Counters of this process (the fallback): subject → (failures, window end)."""
+    """The same policy on counters of this process (the fallback): subject → [failures, last, until]."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self.data: dict[str, tuple[int, float]] = {}
+        self.data: dict[Subject, list[float]] = {}
+        self.lock = threading.Lock()
 
-    def failure(self, subject: str, window_s: int) -> None:
-        now = self.clock()
-        count, until = self.data.get(subject, (0, 0.0))
-        self.data[subject] = (count + 1, until) if until > now else (1, now + window_s)
+    def attempt(self, subject_list: list[Subject], policy: SigninPolicy) -> float:
+        with self.lock:
+            now = self.clock()
+            states = []
+            wait = 0.0
+            for s in subject_list:
+                n, last, until = self.data.get(s, [0, 0.0, 0.0])
+                if until <= now:
+                    n, last, until = 0, 0.0, 0.0
+                states.append((n, until))
+                if s.kind == "ip":
+                    w = until - now if n >= policy.address_limit else 0.0
+                else:
+                    w = last + policy.account_delay_s(int(n)) - now if n >= policy.free_failures else 0.0
+                wait = max(wait, w)
+            if wait > 0:
+                return wait
+            for s, (n, until) in zip(subject_list, states, strict=True):
+                if s.kind != "ip" or n == 0:
+                    until = now + policy.window_s
+                self.data[s] = [n + 1, now, until]
+            return 0.0
 
-    def state(self, subject: str) -> tuple[int, float]:
-        count, until = self.data.get(subject, (0, 0.0))
-        return (count, until - self.clock()) if until > self.clock() else (0, 0.0)
-
-    def clear(self, subject: str) -> None:
-        self.data.pop(subject, None)
+    def succeeded(self, subject_list: list[Subject]) -> None:
+        with self.lock:
+            self.data.pop(subject_list[0], None)
+            for s in subject_list[1:]:
+                if s in self.data and self.data[s][0] > 0:
+                    self.data[s][0] -= 1
 
 
 class SigninGuard:
-    def __init__(self, redis: Redis | None, policy: SigninPolicy,
-                 clock: Callable[[], float] = time.time) -> None:
+    """Counts each attempt before its password is checked; see the module docstring for the policy."""
+
+    def __init__(self, redis: Redis | None, policy: SigninPolicy, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.policy = policy
+        self.clock = clock
         self.local = _LocalCounters(clock)
+        self._attempt = redis.register_script(_ATTEMPT) if redis is not None else None
+        self._succeeded = redis.register_script(_SUCCEEDED) if redis is not None else None
 
-    def wait_s(self, subject_list: Iterable[str]) -> int:
-        """Seconds until these subjects may try again (0: now)."""
-        subject_list = list(subject_list)
-        waits = [left for subject, (count, left) in zip(subject_list, self._states(subject_list), strict=True)
-                 if count >= self.limit(subject)]
-        return max([int(left) + 1 for left in waits], default=0)
-
-    def limit(self, subject: str) -> int:
-        return self.policy.max_failures * (ADDRESS_FACTOR if subject.startswith("ip:") else 1)
-
-    def failed(self, subject_list: Iterable[str]) -> None:
-        for subject in subject_list:
-            self.local.failure(subject, self.policy.window_s)
-            if self.redis is None:
-                continue
-            key = keys.signin_failures(subject)
+    def attempt(self, subject_list: list[Subject]) -> int:
+        """Count one attempt as a failure and return 0 when it may check its password, else the seconds
+        to wait (nothing counted then). Call :meth:`succeeded` when the password was right."""
+        if self._attempt is not None:
+            p = self.policy
             try:
-                pipe = self.redis.pipeline(transaction=True)
-                pipe.set(key, 0, ex=self.policy.window_s, nx=True)  # the window starts at the first failure
-                pipe.incr(key)
-                pipe.execute()
+                raw = self._attempt(keys=[keys.signin_failures(s.name) for s in subject_list],
+                                    args=[repr(self.clock()), p.free_failures, p.address_limit, p.window_s,
+                                          p.max_delay_s, *(s.kind for s in subject_list)])
+                return _whole_seconds(float(raw))
             except RedisError as err:
                 log.warning("sign-in guard: Redis unavailable (%s); counting in this process", err)
+        return _whole_seconds(self.local.attempt(subject_list, self.policy))
 
-    def succeeded(self, username: str) -> None:
-        subject = subjects(username, None)[0]
-        self.local.clear(subject)
-        if self.redis is not None:
+    def succeeded(self, subject_list: list[Subject]) -> None:
+        """The password was right: forget the account's failures and give the address its attempt back."""
+        self.local.succeeded(subject_list)
+        if self._succeeded is not None:
             try:
-                self.redis.delete(keys.signin_failures(subject))
+                self._succeeded(keys=[keys.signin_failures(s.name) for s in subject_list])
             except RedisError as err:
                 log.warning("sign-in guard: Redis unavailable (%s)", err)
 
-    def _states(self, subject_list: list[str]) -> list[tuple[int, float]]:
-        """(failures, seconds left in the window) per subject: from Redis, else from this process."""
-        if self.redis is not None:
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                for subject in subject_list:
-                    pipe.get(keys.signin_failures(subject))
-                    pipe.ttl(keys.signin_failures(subject))
-                raw = pipe.execute()
-                return [(int(raw[i] or 0), float(max(raw[i + 1], 0))) for i in range(0, len(raw), 2)]
-            except RedisError as err:
-                log.warning("sign-in guard: Redis unavailable (%s); using this process's counters", err)
-        return [self.local.state(s) for s in subject_list]
+
+def _whole_seconds(wait: float) -> int:
+    """A wait shown to a person: whole seconds, never 0 for a refusal."""
+    return 0 if wait <= 0 else int(wait) + (0 if wait == int(wait) else 1)

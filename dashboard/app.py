@@ -11,6 +11,9 @@
 
 Pages are plain scripts run by ``st.navigation``; this script only sets the page up, signs the user
 in and builds the menu, so each page is testable on its own (AppTest) with a user in the session.
+Every page still checks the role itself (``auth_gate.require_role``), and the user and role come from
+the users file on every run (``auth_gate.current_user``), so the menu shrinks as soon as an admin
+demotes someone.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ PAGES = Path(__file__).resolve().parent / "pages"
 st.set_page_config(page_title="CityOps 城市运行管理", page_icon="🏙️", layout="wide",
                    initial_sidebar_state="collapsed")
 
-user = st.session_state.get("user")
+user = auth_gate.current_user()
 lg = lang()
 role = user["role"] if user is not None else "admin"  # before sign-in: every page is known, none is run
 

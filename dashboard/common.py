@@ -17,7 +17,9 @@ from redis import Redis
 from cityops import read
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
+from cityops.command_signing import load_keys, sign
 from cityops.devices import Sensor
+from cityops.permissions import command_refusal
 from cityops.schemas import CommandAction, OperatorCommand, encode
 from cityops.settings import Settings, get_settings
 from fixtures.xiamen import load_city, load_sensors
@@ -75,20 +77,28 @@ def user() -> dict[str, str] | None:
 
 def send_command(action: CommandAction, target_kind: str, target_id: str, *, department_id: str | None = None,
                  note: str | None = None) -> bool:
-    """Publish one operator command to Kafka, carrying the signed-in user's name for the audit trail.
+    """Publish one signed operator command to Kafka, carrying the signed-in user's name and role.
 
-    The console never writes Redis: the command agent applies the command and audits it, and the
-    feed shows the result on its next tick. Returns whether the broker acknowledged the command; when
-    it is unreachable the command waits in the console's buffer and is delivered once it is back
-    (the page says so instead of failing, and the officer must not send it again).
+    The console never writes Redis: the command agent verifies the signature, the freshness and the role
+    (the same table, :mod:`cityops.permissions`), applies the command and audits it, and the feed shows the
+    result on its next tick. A command the user's role may not send is refused here with
+    :class:`PermissionError` and never published. Returns whether the broker acknowledged the command; when
+    it is unreachable the command waits in the console's buffer and is delivered once it is back (the page
+    says so instead of failing, and the officer must not send it again; one delivered later than
+    ``CITYOPS_COMMAND_MAX_AGE_S`` is refused as stale and must be sent again).
     """
     who = user()
     if who is None:
         raise PermissionError("not signed in")
+    role = who.get("role", "")
+    refusal = command_refusal(role, action, target_kind)
+    if refusal is not None:
+        raise PermissionError(f"{who.get('username', '?')}: {refusal}")
     cmd = OperatorCommand(command_id=f"cmd-{uuid.uuid4().hex}", action=action, target_kind=target_kind,
-                          target_id=target_id, user=f"{who['display_name']}({who['username']})"[:64],
+                          target_id=target_id, user=f"{who['display_name']}({who['username']})"[:64], role=role,
                           issued_at=datetime.now(UTC), department_id=department_id, note=note or None)
-    return publisher().publish(settings().topics.commands, target_id, encode(cmd)) is not False
+    signed = sign(cmd, load_keys(settings()))
+    return publisher().publish(settings().topics.commands, target_id, encode(signed)) is not False
 
 
 BIG_SCREEN_CSS = """

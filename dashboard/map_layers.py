@@ -11,6 +11,11 @@ does with values. (The ``html`` template with :func:`html.escape`-d values was t
 1.67 escapes ``html`` tooltip values itself, so pre-escaped text showed as ``&lt;script&gt;``; the
 text template needs no escaping at all. ``tests/test_console_browser.py`` hovers a case whose
 address holds ``<script>`` and checks the tooltip shows it as text, with no element inside.)
+
+deck.gl's JSON converter (what Streamlit hands the spec to) reads strings, wherever they stand, as code:
+``@@=…`` is an expression, ``@@#…`` a constant, ``@@type`` a class and ``@@function`` a function. Event
+text is data, never that: :func:`inert` prefixes any data string starting with ``@@`` with a zero-width
+space (it shows the same) and every layer's data goes through it, tooltip text included.
 """
 
 from __future__ import annotations
@@ -36,9 +41,30 @@ CASE_COLOUR = [255, 214, 10, 255]
 HOTSPOT_COLOURS = [[1, 152, 189], [73, 227, 206], [216, 254, 181], [254, 237, 177], [254, 173, 84], [209, 55, 78]]
 
 
+ZERO_WIDTH = "\u200b"
+
+
 def esc(value: object) -> str:
-    """One tooltip value as plain text (the text template shows it verbatim; no markup possible)."""
-    return "" if value is None else str(value)
+    """One tooltip value as plain text (the text template shows it verbatim; no markup, no ``@@`` code)."""
+    text = "" if value is None else str(value)
+    return ZERO_WIDTH + text if text.startswith("@@") else text
+
+
+def inert(data: object) -> object:
+    """``data`` with every string (values and keys, at any depth) that deck.gl's JSON converter would
+    evaluate (``@@=``, ``@@#``, ``@@type``, …) made plain text; numbers and the rest unchanged."""
+    if isinstance(data, str):
+        return esc(data)
+    if isinstance(data, dict):
+        return {esc(k) if isinstance(k, str) else k: inert(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [inert(v) for v in data]
+    return data
+
+
+def layer(kind: str, data: object, **props: object) -> pdk.Layer:
+    """A pydeck layer whose data cannot carry deck.gl code (the props are ours: accessors stay ``@@=``)."""
+    return pdk.Layer(kind, inert(data), **props)
 
 
 _FEATURES: dict[tuple[int, str], list[dict]] = {}
@@ -60,7 +86,7 @@ def district_layer(city: CityModel, lang: str = "zh", highlight: str | None = No
     if highlight:
         features = [f | {"properties": f["properties"] | {"hl": int(f["properties"]["code"] == highlight)}}
                     for f in features]
-    return pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="districts",
+    return layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="districts",
                      stroked=True, filled=True, pickable=True, get_fill_color="[18, 52, 86, 200]",
                      get_line_color=[95, 170, 255, 255], line_width_min_pixels=1.5)
 
@@ -75,7 +101,7 @@ def grid_layer(city: CityModel, codes: Iterable[str], lang: str = "zh") -> pdk.L
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(g.geometry),
                          "properties": {"title": esc(city.area_name(code, lang)),
                                         "detail": esc(city.area_name(g.community_code, lang))}})
-    return pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="grids",
+    return layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="grids",
                      stroked=True, filled=True, pickable=True, get_fill_color=[30, 70, 110, 90],
                      get_line_color=[120, 190, 255, 160], line_width_min_pixels=0.5)
 
@@ -84,7 +110,7 @@ def hotspot_layer(positions: Sequence[Sequence[float]], radius_m: int = 900) -> 
     """Open-case hotspots as hexagons (count per hexagon → colour) from (lon, lat) pairs; not pickable,
     so no tooltip text."""
     data = [{"p": [round(float(lon), 5), round(float(lat), 5)]} for lon, lat in positions]
-    return pdk.Layer("HexagonLayer", data, id="hotspots", get_position="p", radius=radius_m, extruded=False,
+    return layer("HexagonLayer", data, id="hotspots", get_position="p", radius=radius_m, extruded=False,
                      coverage=0.92, opacity=0.6, color_range=HOTSPOT_COLOURS, pickable=False)
 
 
@@ -122,9 +148,9 @@ def sensor_layers(points: list[dict]) -> list[pdk.Layer]:
     """Two layers: quiet sensors small underneath, sensors in alarm or exceeding larger on top."""
     quiet = [p for p in points if p["status"] in ("normal", "offline")]
     loud = [p for p in points if p["status"] not in ("normal", "offline")]
-    return [pdk.Layer("ScatterplotLayer", quiet, id="sensors", get_position="p", get_fill_color="c",
+    return [layer("ScatterplotLayer", quiet, id="sensors", get_position="p", get_fill_color="c",
                       get_radius=40, radius_min_pixels=2, radius_max_pixels=5, pickable=True),
-            pdk.Layer("ScatterplotLayer", loud, id="sensors_alarm", get_position="p", get_fill_color="c",
+            layer("ScatterplotLayer", loud, id="sensors_alarm", get_position="p", get_fill_color="c",
                       get_radius=120, radius_min_pixels=5, radius_max_pixels=10, pickable=True, stroked=True,
                       get_line_color=[255, 255, 255], line_width_min_pixels=1)]
 
@@ -142,14 +168,14 @@ def camera_points(captures: Iterable[Mapping]) -> list[dict]:
 
 
 def camera_layer(points: list[dict]) -> pdk.Layer:
-    return pdk.Layer("ScatterplotLayer", points, id="cameras", get_position="p", get_fill_color=CAMERA_COLOUR,
+    return layer("ScatterplotLayer", points, id="cameras", get_position="p", get_fill_color=CAMERA_COLOUR,
                      get_line_color=[255, 255, 255], stroked=True, line_width_min_pixels=1, get_radius=200,
                      radius_min_pixels=5, radius_max_pixels=12, pickable=True)
 
 
 def case_layer(lon: float, lat: float, title: str, detail: str) -> pdk.Layer:
     data = [{"p": [lon, lat], "title": esc(title), "detail": esc(detail)}]
-    return pdk.Layer("ScatterplotLayer", data, id="case", get_position="p", get_fill_color=CASE_COLOUR,
+    return layer("ScatterplotLayer", data, id="case", get_position="p", get_fill_color=CASE_COLOUR,
                      get_radius=60, radius_min_pixels=7, pickable=True, stroked=True, get_line_color=[0, 0, 0],
                      line_width_min_pixels=2)
 

@@ -14,7 +14,8 @@ Two output formats are understood, named in the JSON sidecar next to the weights
   ``cx, cy, w, h`` in input pixels and per-class scores.
 
 The sidecar also carries ``classes`` and may carry ``label_map`` (class → violation types), which the
-rules use instead of the defaults; see ``docs/detectors.md``.
+rules use instead of the defaults; see ``docs/detectors.md``. Weights are checked against their pinned
+sha256 before loading (:mod:`detectors.weights`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from detectors.base import Box
+from detectors.weights import check_weights
 
 log = logging.getLogger("cityops.detectors.torch")
 
@@ -187,7 +189,7 @@ class TorchDetector:
 
     def __init__(self, weights: str | Path, spec: ModelSpec | None = None, device: str | None = None,
                  device_preprocess: bool | None = None) -> None:
-        self.weights = Path(weights)
+        self.weights = check_weights(weights)  # before torch.jit.load runs anything in it
         self.spec = spec or ModelSpec.load(sidecar_of(self.weights))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.device_preprocess = self.device.type == "cuda" if device_preprocess is None else device_preprocess
@@ -222,7 +224,7 @@ class OnnxDetector:
             raise RuntimeError(
                 "ONNX weights need onnxruntime (pip install onnxruntime or onnxruntime-gpu)"
             ) from exc
-        self.weights = Path(weights)
+        self.weights = check_weights(weights)
         self.spec = spec or ModelSpec.load(sidecar_of(self.weights))
         providers = [
             p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()

@@ -16,6 +16,11 @@ community, grid, department, category, source):
 Overdue-open is a gauge, not a counter: ``co:overdue:{scope}:{id}`` is a sorted set of the open
 cases whose running clock has expired (score = weight), so its size is the count and the sum of its
 scores the weighted count. Every step removes the case from those sets; only the timer adds.
+
+Stale cases: every step of an open case sets its score in ``co:cases:laststep`` (the latest step's event
+time; a closing step removes it). The stale-case timer (``streams/agents/stale_cases.py``) expires cases
+silent for ``CITYOPS_STALE_CASE_DAYS``; a step that arrives after that revives the case (``expired`` back
+to 0, the retention the timer set lifted to longer than any stale window).
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ WEIGHTED = frozenset({"received", "registered", "dispatched", "handled", "rework
 UNLOCATED = "unlocated"
 CLOSED_CASE_RETENTION_S = 400 * keys.DAY
 REPEAT_QUEUE_MAXLEN = 1_000_000
+MAX_STALE_CASE_DAYS = 3650  # the longest CITYOPS_STALE_CASE_DAYS allowed (streams/agents/stale_cases.py)
+REVIVED_RETENTION_S = MAX_STALE_CASE_DAYS * keys.DAY + CLOSED_CASE_RETENTION_S
 TIMELINE_CAP = 100  # steps kept per case; a case with more is a runaway (rework loops), its first steps matter less
 
 
@@ -87,6 +94,7 @@ class CaseView:
     overdue: int = 0
     late: int = 0  # handled after the handling deadline
     updated_at: str = ""  # event time of the latest step applied
+    expired: int = 0  # set by the stale-case timer; in the hash only while 1 (cases are many, bytes count)
 
     @classmethod
     def from_hash(cls, case_id: str, data: Mapping[str, str]) -> CaseView | None:
@@ -99,7 +107,8 @@ class CaseView:
         return cls(**values)  # type: ignore[arg-type]
 
     def as_hash(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "case_id"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "case_id" and not (f.name == "expired" and not self.expired)}
 
     def scopes(self, city_code: str) -> list[tuple[str, str]]:
         out = [("city", city_code), ("district", self.district)]
@@ -215,7 +224,8 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     case_key = keys.case(event.case_id)
     if not view.updated_at or event.event_time > datetime.fromisoformat(view.updated_at):
         view.updated_at = stamp
-    fields = view.as_hash() | {f"t_{event.action.value}": stamp}
+    revived, view.expired = view.expired, 0  # a step after expiry: the case is live again
+    fields = view.as_hash() | {f"t_{event.action.value}": stamp} | ({"expired": 0} if revived else {})
     if event.action is CaseAction.REPORT:
         fields |= {"address": event.address, "description": event.description, "evidence_ref": event.evidence_ref,
                    "origin_ref": event.origin_ref}
@@ -223,8 +233,13 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     eff.rpush_capped(keys.case_timeline(event.case_id), TIMELINE_CAP, _timeline_entry(event))
     if state in lc.FINAL_STATES:
         eff.zrem(keys.open_cases(), view.case_id)
+        eff.zrem(keys.open_cases_by_step(), view.case_id)
         eff.expire(case_key, CLOSED_CASE_RETENTION_S).expire(keys.case_timeline(event.case_id),
                                                               CLOSED_CASE_RETENTION_S)
+    else:
+        eff.zadd(keys.open_cases_by_step(), datetime.fromisoformat(view.updated_at).timestamp(), view.case_id)
+        if revived:  # the timer set the expiry of a closed case: longer than any stale window, so it acts first
+            eff.expire(case_key, REVIVED_RETENTION_S).expire(keys.case_timeline(event.case_id), REVIVED_RETENTION_S)
     return eff, view
 
 

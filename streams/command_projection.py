@@ -10,13 +10,17 @@
 
 Case steps are not written here: they are published as case events (ids derived from the command id,
 so a re-sent command changes nothing) and the case agent applies them under the lifecycle rules. The
-audit record keeps who, when, what, and the target's fields before and after.
+audit record keeps who (name and role) and with which key the console signed, when it was issued (``at``,
+the sender's clock) and when the command agent received it (``received_at``), what, and the target's
+fields before and after. Who may send what, and the signature, are checked before this projection runs
+(``streams/agents/commands.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
@@ -24,7 +28,6 @@ from cityops import keys
 from cityops.schemas import CaseAction, CaseEvent, CommandAction, OperatorCommand, derived_id
 from streams.effects import Effects
 
-AUDIT_RETENTION_S = 400 * keys.DAY  # the audit trail keeps every command for 400 days, however many there are
 AUDITED = ("state", "severity", "acknowledged", "acknowledged_by", "escalated", "false_alarm", "department")
 
 
@@ -38,8 +41,10 @@ class CommandOutcome:
     cases: list[CaseEvent] = field(default_factory=list)
 
 
-def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case: Mapping[str, str]) -> CommandOutcome:
-    """``target`` is the alert's or case's hash; ``alert_case`` the hash of an alert's case (if any)."""
+def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case: Mapping[str, str], *,
+                    received_at: datetime) -> CommandOutcome:
+    """``target`` is the alert's or case's hash; ``alert_case`` the hash of an alert's case (if any);
+    ``received_at`` when the command agent received the command (audited beside the sender's ``issued_at``)."""
     if not target:
         raise CommandRefused(f"unknown {cmd.target_kind} {cmd.target_id!r}")
     eff = Effects(cmd.command_id)
@@ -89,12 +94,13 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
     if after:
         eff.hset(key, after)
     before = {k: target.get(k) for k in AUDITED if k in target}
-    record = {"command_id": cmd.command_id, "user": cmd.user, "at": stamp, "action": cmd.action.value,
+    record = {"command_id": cmd.command_id, "user": cmd.user, "role": cmd.role, "kid": cmd.kid, "at": stamp,
+              "received_at": received_at.isoformat(), "action": cmd.action.value,
               "target_kind": cmd.target_kind, "target_id": cmd.target_id, "department_id": cmd.department_id,
               "note": cmd.note, "before": before, "after": {**before, **{k: v for k, v in after.items()
                                                                        if k in AUDITED}},
               "case_steps": [c.action.value for c in cases]}
-    eff.xadd_kept_for(keys.audit(), AUDIT_RETENTION_S, orjson.dumps(record).decode())
+    eff.xadd_kept_for(keys.audit(), keys.AUDIT_RETENTION_S, orjson.dumps(record).decode(), keys.AUDIT_MAXLEN)
     eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, orjson.dumps(
         {"id": f"command:{cmd.command_id}", "type": "command", "severity": "info", "state": "done",
          "target_kind": cmd.target_kind, "target_id": cmd.target_id, "action": cmd.action.value, "user": cmd.user,

@@ -8,9 +8,9 @@ read at the start of a batch is the state to continue from.
 Windows keep, per bucket, the reading count ``n``, the sum ``s`` (dust: µg/m³; noise: the *energy*
 sum Σ10^(L/10), so LAeq = 10·log10(s/n)) and the maximum ``x`` (noise: LAmax):
 
-- ``co:win:m:{sensor}:{YYYYMMDDHH}``: 1-minute buckets of the last hours (kept 2 hours)
-- ``co:win:q:{sensor}:{YYYYMMDD}``: 15-minute buckets (kept 3 days)
-- ``co:win:h:{sensor}:{YYYYMMDD}``: hourly buckets (kept 14 days)
+- ``co:win:m:{YYYYMMDDHH}:{sensor}``: 1-minute buckets of the last hours (kept 2 hours)
+- ``co:win:q:{YYYYMMDD}:{sensor}``: 15-minute buckets (kept 3 days)
+- ``co:win:h:{YYYYMMDD}:{sensor}``: hourly buckets (kept 14 days)
 
 Rules (see :mod:`streams.sensor_rules`): noise is judged reading by reading against the limit of its
 site and hour, dust on the mean of the current 15-minute window, smoke on the alarm state. A rule
@@ -84,7 +84,7 @@ class Running:
         """From a pointer ("key bucket") and the bucket's stored n, s and x (None where missing)."""
         key, bucket = pointer.split(" ")
         n, s, x = stored
-        return cls(key, bucket, key.rsplit(":", 1)[1] + bucket, int(n or 0), float(s or 0.0),
+        return cls(key, bucket, keys.window_period(key) + bucket, int(n or 0), float(s or 0.0),
                    None if x is None else float(x))
 
 

@@ -22,15 +22,17 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from cityops.catalogue import get_catalogue
+from cityops.command_signing import CommandAuthError, parse_keys, sign, verify
 from cityops.schemas import (
     CaseAction,
     CaseEvent,
+    CommandAction,
     ContractError,
     Detection,
     OperatorCommand,
@@ -51,7 +53,19 @@ TOPICS = ("cases", "sensors", "detections", "commands")
 # Kinds of hostility (the issue's list); every hostile message carries one.
 KINDS = ("binary", "not_json", "not_object", "wrong_type", "missing_field", "nan_inf", "huge_string",
          "coordinates", "timestamp", "unknown_category", "version", "html_in_id", "illegal_transition",
-         "bad_reading", "unknown_sensor", "late_reading", "unknown_target")
+         "bad_reading", "unknown_sensor", "late_reading", "unknown_target",
+         # commands that pass the contract but not the command agent's checks (stage auth)
+         "forged", "unknown_kid", "unsigned", "tampered", "stale", "above_role")
+AUTH_KINDS = ("forged", "unknown_kid", "unsigned", "tampered", "stale", "above_role")
+
+# The workers of the fuzz run verify commands with these keys and window (tests/test_fuzz_topics.py sets them);
+# the window covers the whole run, so that only the commands meant to be stale are.
+FUZZ_COMMAND_KEYS = "fz2026:" + "f" * 40
+FUZZ_COMMAND_MAX_AGE_S = 3600
+FUZZ_COMMAND_MAX_AHEAD_S = 30
+COMMAND_RING = parse_keys(FUZZ_COMMAND_KEYS)
+FORGER_RING = parse_keys("fz2026:" + "g" * 40)  # the right key id, a guessed secret
+UNKNOWN_RING = parse_keys("fz1999:" + "f" * 40)  # a key id the workers do not know
 
 SCRIPTS = ("<script>alert(1)</script>", "<img src=x onerror=alert(document.cookie)>", "\"><svg/onload=alert(1)>",
            "javascript:alert(1)", "{{7*7}}<b>粗体</b>", "'; DROP TABLE cases; --", "&lt;&#x3C;\u202e反转")
@@ -120,12 +134,23 @@ def _checked(topic: str, payload: bytes, stage: str, readings: int = 0) -> bytes
         return payload
     model = {"cases": CaseEvent, "detections": Detection, "commands": OperatorCommand}[topic]
     try:
-        decode(model, payload)
+        msg = decode(model, payload)
     except ContractError:
         assert stage == "validate", f"{topic} payload refused by the contract but expected {stage}: {payload[:200]!r}"
         return payload
+    if isinstance(msg, OperatorCommand):
+        try:
+            verify(msg, COMMAND_RING, datetime.now(UTC), FUZZ_COMMAND_MAX_AGE_S, FUZZ_COMMAND_MAX_AHEAD_S)
+        except CommandAuthError:
+            assert stage == "auth", f"command refused by the command agent's checks, expected {stage}: {payload!r}"
+            return payload
     assert stage == "transition", f"{topic} payload is valid, expected a refusal at {stage}: {payload[:200]!r}"
     return payload
+
+
+def signed_command(body: dict, ring=COMMAND_RING) -> bytes:  # noqa: ANN001 - a CommandKeys
+    """A command as the console sends it: ``body`` (JSON fields) signed with ``ring``'s signing key."""
+    return encode(sign(decode(OperatorCommand, _dumps(body)), ring))
 
 
 # ------------------------------------------------------------------------------------------ mutations
@@ -187,14 +212,16 @@ SHAPES = {
                         ("confidence", "dwell_s", "frame_width", "frame_height"), ("first_seen", "last_seen"),
                         ("ai_type",), ("event_id", "camera_id", "track_id"), {"detector": 64, "evidence_ref": 300},
                         True),
-    "commands": Shape("commands", ("command_id", "action", "target_kind", "target_id", "user", "issued_at"),
-                      ("command_id", "target_id", "user", "note"), (), ("issued_at",), ("action", "target_kind"),
+    "commands": Shape("commands", ("command_id", "action", "target_kind", "target_id", "user", "role", "issued_at"),
+                      ("command_id", "target_id", "user", "note"), (), ("issued_at",),
+                      ("action", "target_kind", "role"),
                       ("command_id", "target_id"), {"user": 64, "note": 500, "command_id": 128}, False),
 }
 
 UNKNOWN_ENUM = {"action": ("teleport", "REPORT", "结案", "close "), "source": ("carrier_pigeon", "twitter"),
                 "category_code": ("E9999", "C0000", "X0101", "e0102", "E01021"), "ai_type": ("ufo", "Illegal_Parking"),
-                "target_kind": ("camera", "sensor"), "kind": ("radiation", "Noise"), "unit": ("dB", "mg/m3"),
+                "target_kind": ("camera", "sensor"), "role": ("root", "Duty", "值班员"), "kind": ("radiation", "Noise"),
+                "unit": ("dB", "mg/m3"),
                 "metric": ("lamin", "pm1")}
 
 
@@ -291,6 +318,23 @@ def _case_traffic(day: date, cases: int, seed: int) -> tuple[list[tuple[datetime
     return out, by_case
 
 
+# Suffixes that made a case id spell another key of a case in an earlier key layout (``X1:timeline`` was case
+# X1's timeline list): the twins below must be cases of their own, counted once each, in both runs.
+COLLIDING_SUFFIXES = (":timeline", ":timeline:timeline", ":recent")
+
+
+def _colliding_twins(by_case: dict[str, list[CaseEvent]], n: int = 3) -> list[tuple[datetime, Message]]:
+    """The steps of the first ``n`` cases again under ids that end in COLLIDING_SUFFIXES (added to ``by_case``)."""
+    out: list[tuple[datetime, Message]] = []
+    for cid in sorted(by_case)[:n]:
+        for suffix in COLLIDING_SUFFIXES:
+            twin = cid + suffix
+            steps = [ev.model_copy(update={"case_id": twin, "event_id": ev.event_id + suffix}) for ev in by_case[cid]]
+            by_case[twin] = steps
+            out += [(ev.event_time, Message("cases", twin.encode(), encode(ev), "valid")) for ev in steps]
+    return out
+
+
 def _final_state(steps: list[CaseEvent]) -> str:
     state: str | None = None
     for ev in steps:
@@ -318,6 +362,7 @@ def build_plan(seed: int = 20261125, hostile: int = 10_400, cases: int = 200, se
 
     # --- valid phase-1 traffic, in time order
     timed, by_case = _case_traffic(day, cases, seed)
+    timed += _colliding_twins(by_case)
     # HTML and script in free text are legal (shown literally, never rendered): put some on real reports.
     reports = [i for i, (_, m) in enumerate(timed) if orjson.loads(m.payload)["action"] == "report"]
     for n, i in enumerate(reports[: len(reports) // 4]):
@@ -389,26 +434,29 @@ def build_plan(seed: int = 20261125, hostile: int = 10_400, cases: int = 200, se
                                        "bad_reading", "reading", n_bad)
 
     # --- phase 2: commands, steps after the end, conflicting ids, late readings
+    issued = datetime.now(TZ).replace(microsecond=0).isoformat()  # commands are fresh only for a while
     for i in range(commands):
         cid = open_cases[i % len(open_cases)]
         cmd = {"v": 1, "command_id": f"fz-cmd-{i}", "action": "acknowledge" if i % 2 else "escalate",
-               "target_kind": "case", "target_id": cid, "user": f"值班员{i}", "issued_at": stamp,
+               "target_kind": "case", "target_id": cid, "user": f"值班员{i}", "role": "duty", "issued_at": issued,
                "note": SCRIPTS[i % len(SCRIPTS)]}
-        plan.phase2_valid.append(Message("commands", cid.encode(), _dumps(cmd), "valid"))
+        plan.phase2_valid.append(Message("commands", cid.encode(), signed_command(cmd), "valid"))
     phase2_hostile: list[Message] = []
     for i in range(target_share(hostile, 0.02)):
         cmd = {"v": 1, "command_id": f"fz-cmd-unknown-{i}", "action": rng.choice(["acknowledge", "escalate"]),
                "target_kind": rng.choice(["case", "alert"]), "target_id": f"NO-SUCH-{i}", "user": "值班员",
-               "issued_at": stamp}
-        phase2_hostile.append(Message("commands", b"x", _checked("commands", _dumps(cmd), "transition"),
+               "role": "duty", "issued_at": issued}
+        phase2_hostile.append(Message("commands", b"x", _checked("commands", signed_command(cmd), "transition"),
                                       "unknown_target", "transition", 1))
     not_verified = [cid for cid in open_cases if final[cid] != lc.VERIFIED]
     for i in range(min(len(not_verified), target_share(hostile, 0.01))):
         cmd = {"v": 1, "command_id": f"fz-cmd-close-{i}", "action": "close", "target_kind": "case",
-               "target_id": not_verified[i], "user": "值班员", "issued_at": stamp}
+               "target_id": not_verified[i], "user": "管理员", "role": "admin", "issued_at": issued}
         phase2_hostile.append(Message("commands", not_verified[i].encode(),
-                                      _checked("commands", _dumps(cmd), "transition"), "illegal_transition",
+                                      _checked("commands", signed_command(cmd), "transition"), "illegal_transition",
                                       "transition", 1))
+    phase2_hostile += _unauthorised_commands(rng, open_cases, final, plan.phase2_valid, issued, stamp,
+                                             target_share(hostile, 0.005))
     for i in range(target_share(hostile, 0.04)):  # any step after 结案 / 作废 / 不予立案
         cid = ended[i % len(ended)]
         action = rng.choice(list(CaseAction))
@@ -471,9 +519,11 @@ def build_plan(seed: int = 20261125, hostile: int = 10_400, cases: int = 200, se
             body |= {"confidence": 0.99, "event_id": body["event_id"] + "-again"}
         duplicates.append(Message(m.topic, m.key, _dumps(body), "duplicate"))
     fuzz2 = _interleave(rng, list(plan.phase2_valid), phase2_hostile + duplicates)
-    # commands re-sent, as they were and with another action, after their originals (same key, same partition)
+    # commands re-sent, as they were and with another action (signed anew, by an admin), after their originals
+    # (same key, same partition): an applied command id is ignored whoever sends it again
     for m in rng.sample(plan.phase2_valid, len(plan.phase2_valid) // 2):
-        fuzz2.append(Message("commands", m.key, _dumps(orjson.loads(m.payload) | {"action": "close"}), "duplicate"))
+        again = orjson.loads(m.payload) | {"action": "close", "role": "admin"}
+        fuzz2.append(Message("commands", m.key, signed_command(again), "duplicate"))
         fuzz2.append(Message("commands", m.key, m.payload, "duplicate"))
     plan.phase2_fuzz = fuzz2
     assert len(plan.hostile()) >= hostile, "fewer hostile messages than asked for"
@@ -482,6 +532,44 @@ def build_plan(seed: int = 20261125, hostile: int = 10_400, cases: int = 200, se
 
 def target_share(total: int, share: float) -> int:
     return max(1, int(total * share))
+
+
+def _unauthorised_commands(rng: random.Random, open_cases: list[str], final: dict[str, str],
+                           valid: list[Message], issued: str, long_ago: str, n: int) -> list[Message]:
+    """``n`` commands of each kind in :data:`AUTH_KINDS`, every one on an open case and one that would change it
+    if applied (voids, escalations, closes of verified cases): the comparison with the reference run catches
+    any that slips through. ``tampered`` copies of valid commands (the same id, one field changed after signing)
+    go on their originals' key, before or after them: refused either way, and the original still applies."""
+    verified = [cid for cid in open_cases if final[cid] == lc.VERIFIED] or open_cases
+    out: list[Message] = []
+
+    def body(kind: str, i: int, cid: str, action: CommandAction, role: str, at: str) -> dict:
+        return {"v": 1, "command_id": f"fz-cmd-{kind}-{i}", "action": action.value, "target_kind": "case",
+                "target_id": cid, "user": f"{role}{i}", "role": role, "issued_at": at}
+
+    for i in range(n):
+        cid = open_cases[i % len(open_cases)]
+        vcid = verified[i % len(verified)]
+        action = rng.choice([CommandAction.FALSE_ALARM, CommandAction.ESCALATE, CommandAction.ACKNOWLEDGE])
+        forged = signed_command(body("forged", i, vcid, CommandAction.CLOSE, "admin", issued), FORGER_RING)
+        unknown = signed_command(body("unknown_kid", i, cid, action, "duty", issued), UNKNOWN_RING)
+        unsigned = _dumps(body("unsigned", i, cid, CommandAction.FALSE_ALARM, "admin", issued))
+        stale = signed_command(body("stale", i, cid, CommandAction.FALSE_ALARM, "duty", long_ago))  # a replay
+        above = rng.choice([body("above_role", i, vcid, CommandAction.CLOSE, "duty", issued),
+                            body("above_role", i, cid, action, "leader", issued)])
+        original = valid[i % len(valid)]
+        sent = orjson.loads(original.payload)
+        later = (datetime.fromisoformat(sent["issued_at"]) + timedelta(seconds=1)).isoformat()
+        changed = rng.choice([{"action": "false_alarm"}, {"role": "admin", "action": "close"},
+                              {"target_id": next(c for c in open_cases if c != sent["target_id"])},
+                              {"note": "改过的备注"}, {"user": "王管理(admin)"}, {"issued_at": later}])
+        tampered = _dumps(sent | changed)
+        for kind, key, payload in (("forged", vcid, forged), ("unknown_kid", cid, unknown),
+                                   ("unsigned", cid, unsigned), ("stale", cid, stale),
+                                   ("above_role", above["target_id"], signed_command(above)),
+                                   ("tampered", original.key.decode(), tampered)):
+            out.append(Message("commands", key.encode(), _checked("commands", payload, "auth"), kind, "auth", 1))
+    return out
 
 
 def _interleave(rng: random.Random, base: list[Message], extra: list[Message]) -> list[Message]:

@@ -3,6 +3,7 @@ that carries HTML or Markdown shown as text, files written whole and listed for 
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import warnings
@@ -206,3 +207,22 @@ def test_rates_meet_targets_and_targets_parse() -> None:
         parse_targets("closure")
     with pytest.raises(ValueError):
         parse_targets("speed=1")
+
+
+HOSTILE = ["[x](javascript:alert(1))", "![x](http://evil.example/p.png)", "<script>alert(1)</script>",
+           "<http://evil.example/a>", "详见 https://evil.example/login 或 www.evil.example", "联系 ops@evil.example",
+           "[ref]: http://evil.example", "<img src=x onerror=alert(2)>", "&#106;avascript:alert(3)",
+           "![x]<http://evil.example>", "<a href='http://evil.example'>点</a>"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escaped_event_text_renders_to_no_link_image_or_markup(text: str) -> None:
+    """CommonMark renders the escaped text as one paragraph of text; GitHub-flavoured renderers also link bare
+    ``http://``, ``www.`` and e-mail text, so none of those patterns may survive either."""
+    from markdown_it import MarkdownIt
+
+    out = escape(text)
+    rendered = MarkdownIt("commonmark").enable("table").render(f"| a |\n|---|\n| {out} |\n\n{out}\n")
+    assert "<a" not in rendered and "<img" not in rendered and "<script" not in rendered, rendered
+    assert re.search(r"(?i)://|www\.|@[a-z0-9]", out) is None, out
+    assert out.replace("\u200b", "").replace("\\", "") == html.escape(text, quote=True), "the text still reads the same"

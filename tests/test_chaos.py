@@ -17,7 +17,7 @@ from cityops.chaos import Comparison, Fault, Report, compare, due, plan_faults
 # --------------------------------------------------------------------------------------------- the judge
 
 REF: dict[str, object] = {
-    "co:case:A": {"state": "closed"}, "co:case:A:timeline": ["r", "c"], "co:case:B": {"state": "dispatched"},
+    "co:case:A": {"state": "closed"}, "co:timeline:A": ["r", "c"], "co:case:B": {"state": "dispatched"},
     "co:kpi:d:20261120:city:350200": {"received": "2", "closed": "1"},
     "co:kpi:d:20261120:district:350203": {"received": "2"},
 }
@@ -41,6 +41,14 @@ def test_a_case_counted_twice_is_counted():
     model = dict(REF) | {"co:kpi:d:20261120:city:350200": {"received": "3", "closed": "1"}}
     c = compare(REF, model)
     assert (c.cases_lost, c.cases_counted_twice, len(c.differences)) == (0, 1, 1)
+
+
+def test_cases_and_city_counters_are_told_by_the_key_layout_not_by_guessing():
+    # a case whose id ends like a timeline is a case; a district whose id holds ":city:" is not the city
+    ref = REF | {"co:case:A:timeline": {"state": "reported"},
+                 "co:kpi:d:20261120:district:x:city:350200": {"received": "5"}}
+    c = compare(ref, {k: v for k, v in ref.items() if k != "co:case:A:timeline"})
+    assert (c.cases_reference, c.cases_lost, c.cases_counted_twice) == (3, 1, 0)
 
 
 def test_an_extra_key_is_a_difference():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
 
@@ -10,12 +12,17 @@ from cityops.schemas import CaseAction, OperatorCommand
 from streams.command_projection import CommandRefused, project_command
 
 T = "2026-11-24T10:00:00+08:00"
+RECEIVED = datetime(2026, 11, 24, 2, 0, 3, tzinfo=UTC)  # when the command agent received it, 3 s later
 
 
 def cmd(action: str, kind: str = "alert", target: str = "sensor:NS-1:1", **kw) -> OperatorCommand:
     return OperatorCommand.model_validate_json(orjson.dumps(
         {"command_id": f"c-{action}", "action": action, "target_kind": kind, "target_id": target,
-         "user": "值班员张三", "issued_at": T, **kw}))
+         "user": "值班员张三", "role": "duty", "issued_at": T, **kw}))
+
+
+def project(command: OperatorCommand, target: dict, alert_case: dict):  # noqa: ANN201
+    return project_command(command, target, alert_case, received_at=RECEIVED)
 
 
 ALERT = {"id": "sensor:NS-1:1", "state": "active", "severity": "major", "acknowledged": "0", "case_id": "IOT-NS-1-1"}
@@ -26,35 +33,36 @@ def audit_of(out) -> dict:
 
 
 def test_acknowledge_an_alert_is_audited_with_before_and_after():
-    out = project_command(cmd("acknowledge"), ALERT, {})
+    out = project(cmd("acknowledge"), ALERT, {})
     assert ("HSET", keys.alert("sensor:NS-1:1"), "state", "acknowledged", "") in out.effects.ops
     record = audit_of(out)
     assert record["user"] == "值班员张三" and record["at"] == T and record["action"] == "acknowledge"
+    assert record["role"] == "duty" and record["received_at"] == "2026-11-24T02:00:03+00:00"
     assert record["before"]["state"] == "active" and record["after"]["state"] == "acknowledged"
     assert out.cases == []
 
 
 def test_false_alarm_clears_the_alert_and_voids_its_case():
-    out = project_command(cmd("false_alarm"), ALERT, {"state": "dispatched"})
+    out = project(cmd("false_alarm"), ALERT, {"state": "dispatched"})
     assert ("ZREM", keys.active_alerts(), "sensor:NS-1:1", "", "") in out.effects.ops
     assert [(c.case_id, c.action) for c in out.cases] == [("IOT-NS-1-1", CaseAction.VOID)]
     assert out.cases[0].event_id == "c-false_alarm-void" and out.cases[0].actor == "值班员张三"
 
 
 def test_dispatch_and_escalate():
-    out = project_command(cmd("dispatch", department_id="DSQ-350203"), ALERT, {"state": "registered"})
+    out = project(cmd("dispatch", department_id="DSQ-350203"), ALERT, {"state": "registered"})
     assert out.cases[0].action is CaseAction.DISPATCH and out.cases[0].department_id == "DSQ-350203"
-    out = project_command(cmd("escalate", kind="case", target="XM1"), {"state": "dispatched"}, {})
+    out = project(cmd("escalate", kind="case", target="XM1"), {"state": "dispatched"}, {})
     assert ("HSET", keys.case("XM1"), "escalated", "1", "") in out.effects.ops
     assert audit_of(out)["after"]["escalated"] == 1
 
 
 def test_refusals():
     with pytest.raises(CommandRefused, match="unknown alert"):
-        project_command(cmd("acknowledge"), {}, {})
+        project(cmd("acknowledge"), {}, {})
     with pytest.raises(CommandRefused, match="already cleared"):
-        project_command(cmd("acknowledge"), ALERT | {"state": "cleared"}, {})
+        project(cmd("acknowledge"), ALERT | {"state": "cleared"}, {})
     with pytest.raises(CommandRefused, match="only a verified case can close"):
-        project_command(cmd("close", kind="case", target="XM1"), {"state": "dispatched"}, {})
-    out = project_command(cmd("close", kind="case", target="XM1"), {"state": "verified"}, {})
+        project(cmd("close", kind="case", target="XM1"), {"state": "dispatched"}, {})
+    out = project(cmd("close", kind="case", target="XM1"), {"state": "verified"}, {})
     assert out.cases[0].action is CaseAction.CLOSE

@@ -8,6 +8,7 @@ checks the whole round trip through the worker).
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -114,9 +115,14 @@ def _page(name: str, user: str | None, **state) -> AppTest:
     return at
 
 
+def _audit(r, kind: str) -> list[dict]:  # noqa: ANN001
+    return [a for a in read.audit_trail(r, 500) if a.get("kind") == kind]
+
+
 def test_sign_in_with_the_demo_accounts(seeded, monkeypatch, tmp_path):
     monkeypatch.setenv("CITYOPS_USERS_FILE", str(tmp_path / "users.json"))
     get_settings.cache_clear()
+    r, _ = seeded
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     at.text_input(key="login_username").input("leader")
@@ -127,16 +133,33 @@ def test_sign_in_with_the_demo_accounts(seeded, monkeypatch, tmp_path):
     at.text_input(key="login_password").input("leader-demo")
     at.button[0].click().run()
     assert at.session_state["user"] == USERS["leader"]
-    assert (tmp_path / "users.json").exists(), "the accounts file is created from the demo accounts"
+    assert "login_password" not in at.session_state, "the typed password does not stay in the session"
+    users = tmp_path / "users.json"
+    assert users.exists(), "the accounts file is created from the demo accounts (the console binds to loopback)"
+    assert oct(users.stat().st_mode & 0o777) == "0o600"
+    saved = {u["username"]: u["password_hash"] for u in json.loads(users.read_text())["users"]}
+    assert saved["leader"].startswith("scrypt$131072$"), "the demo's 2^14 hash was upgraded at sign-in"
+    assert saved["duty"].startswith("scrypt$16384$"), "the others wait for their own sign-in"
     assert not at.exception
     assert len(at.metric) == 8, "the big screen is the leader's first page"
+    trail = _audit(r, "signin")
+    assert [a["action"] for a in trail[:2]] == ["sign_in", "sign_in_failed"]
+    assert trail[0]["user"] == "王局长(leader)" and trail[1]["user"] == "leader"
+    assert all(a["address"] and a["at"] for a in trail[:2])
 
 
-def test_failed_sign_ins_lock_the_account_across_sessions(seeded, monkeypatch, tmp_path):
-    """Five wrong passwords, each from a new session (a new tab), lock the account: even the right password
-    is refused until the window ends; the counter lives in Redis, not in the session."""
+def test_failed_sign_ins_are_counted_across_sessions_and_delay_the_account(seeded, monkeypatch, tmp_path):
+    """Five wrong passwords, each from a new session (a new tab), are one count in Redis; beyond them the
+    account must wait (even the right password is refused meanwhile, with the seconds left); every
+    failure and refusal is in the audit trail."""
     monkeypatch.setenv("CITYOPS_USERS_FILE", str(tmp_path / "users.json"))
     get_settings.cache_clear()
+    from cityops import keys
+    from cityops.signin_guard import subjects
+
+    r, _ = seeded
+    counter = keys.signin_failures(subjects("duty", None)[0].name)
+    r.delete(counter)
 
     def attempt(password: str) -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=60).run()
@@ -148,14 +171,33 @@ def test_failed_sign_ins_lock_the_account_across_sessions(seeded, monkeypatch, t
 
     for i in range(5):
         assert any("用户名或密码错误" in e.value for e in attempt(f"guess-{i}").error)
+    assert r.hget(counter, "n") == "5", "one counter for every session"
+    r.hset(counter, mapping={"n": 9, "last": repr(time.time())})  # as after four more (1+2+4+8 s)
     at = attempt("duty-demo")
     assert "user" not in at.session_state
-    assert any("登录失败次数过多" in e.value for e in at.error)
-    from cityops import keys
-    from cityops.signin_guard import subjects
+    locked = [e.value for e in at.error if "登录失败次数过多" in e.value]
+    assert locked and any(str(s) in locked[0] for s in range(14, 17)), "2^4 = 16 s to wait"
+    assert [a["action"] for a in _audit(r, "signin")[:6]] == ["sign_in_refused"] + ["sign_in_failed"] * 5
+    r.delete(counter)
+    assert attempt("duty-demo").session_state["user"] == USERS["duty"], "open again once the delay is over"
+    get_settings.cache_clear()
 
-    seeded[0].delete(*(keys.signin_failures(s) for s in subjects("duty", None)))
-    assert attempt("duty-demo").session_state["user"] == USERS["duty"], "unlocked once the window is over"
+
+def test_a_console_off_loopback_does_not_create_the_demo_accounts(seeded, monkeypatch, tmp_path):
+    monkeypatch.setenv("CITYOPS_USERS_FILE", str(tmp_path / "users.json"))
+    monkeypatch.setenv("CITYOPS_CONSOLE_ADDRESS", "0.0.0.0")
+    get_settings.cache_clear()
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.text_input(key="login_username").input("admin")
+    at.text_input(key="login_password").input("admin-demo")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert "user" not in at.session_state and not (tmp_path / "users.json").exists()
+    assert any("账号文件不可用" in e.value for e in at.error)
+    monkeypatch.setenv("CITYOPS_DEMO", "1")
+    get_settings.cache_clear()
+    at.button[0].click().run()
+    assert at.session_state["user"] == USERS["admin"], "CITYOPS_DEMO=1 asks for them explicitly"
     get_settings.cache_clear()
 
 
@@ -274,4 +316,103 @@ def test_admin_adds_a_user_with_a_hashed_password(seeded, monkeypatch, tmp_path)
     entry = next(u for u in saved["users"] if u["username"] == "wang.wu")
     assert entry["role"] == "duty" and entry["password_hash"].startswith("scrypt$")
     assert "a-long-password" not in users.read_text()
+    assert oct(users.stat().st_mode & 0o777) == "0o600"
+    change = _audit(seeded[0], "account")[0]
+    assert (change["action"], change["target_id"], change["user"]) == ("user_add", "wang.wu", "系统管理员(admin)")
+    assert change["role"] == "duty" and change["password_changed"] is True and "a-long-password" not in str(change)
+    at.selectbox(key="delete_user").select("wang.wu")
+    at.button(key="delete_btn").click().run()
+    assert "wang.wu" not in {u["username"] for u in json.loads(users.read_text())["users"]}
+    assert _audit(seeded[0], "account")[0]["action"] == "user_remove"
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def users_file(seeded, monkeypatch, tmp_path) -> Path:
+    """A users file of this test (the demo accounts), so it can demote and delete."""
+    import shutil
+
+    path = tmp_path / "users.json"
+    shutil.copyfile(REPO_ROOT / "config" / "users.demo.json", path)
+    monkeypatch.setenv("CITYOPS_USERS_FILE", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+def test_a_demoted_or_deleted_user_loses_access_on_the_next_run(users_file):
+    from cityops import auth
+
+    at = _page("duty", "duty").run()
+    assert not at.exception and at.dataframe, "the duty console, as the file says"
+    auth.save_users(users_file, auth.upsert_user(auth.load_users(users_file), "duty", "leader", "李值班", None))
+    at.run()
+    assert any("无权访问" in e.value for e in at.error) and not at.dataframe
+    assert at.session_state["user"]["role"] == "leader"
+    auth.save_users(users_file, auth.remove_user(auth.load_users(users_file), "duty"))
+    at.run()
+    assert "user" not in at.session_state
+    assert _has_key(at, "login_username") and any("账号已变更" in i.value for i in at.info)
+
+
+def test_an_idle_session_ends_but_the_big_screen_stays(seeded, users_file, monkeypatch):
+    monkeypatch.setenv("CITYOPS_SESSION_IDLE_S", "600")
+    get_settings.cache_clear()
+    at = _page("duty", "duty", last_seen=time.time() - 601, case_id="X1").run()
+    assert not at.exception, at.exception
+    assert "user" not in at.session_state and "case_id" not in at.session_state, "the whole session is gone"
+    assert any("长时间未操作" in i.value for i in at.info) and not at.dataframe
+    fresh = _page("duty", "duty", last_seen=time.time() - 300).run()
+    assert fresh.dataframe and fresh.session_state["last_seen"] > time.time() - 60, "a page run is activity"
+    wall = _page("bigscreen", "leader", last_seen=time.time() - 86_400).run()
+    assert len(wall.metric) == 8, "the leader's big screen runs unattended on the wall"
+    trail = _audit(seeded[0], "signin")
+    assert trail[0]["action"] == "session_ended" and trail[0]["reason"] == "idle"
+
+
+def test_sign_out_clears_the_whole_session(seeded, users_file):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["user"] = USERS["admin"]
+    at.session_state["case_id"] = "X1"
+    at.session_state["pending"] = {"a": ("acknowledge", 0.0)}
+    at.run()
+    assert not at.exception, at.exception
+    next(b for b in at.sidebar.button if b.label == "退出登录").click().run()
+    assert not at.exception, at.exception
+    left = [k for k in ("user", "case_id", "pending", "last_seen") if k in at.session_state]
+    assert left == [], left
+    assert _audit(seeded[0], "signin")[0]["action"] == "sign_out"
+    assert _has_key(at, "login_username")
+
+
+# Every page script under dashboard/pages/ and the least role it needs. A new page must be added here,
+# and must check its role itself: the test runs each page with no user and with every role.
+PAGE_ROLES = {"bigscreen": "leader", "briefing": "leader", "drill": "leader", "duty": "duty", "case": "duty",
+              "admin": "admin"}
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in PAGES.glob("*.py") if not p.name.startswith("_")))
+def test_every_page_checks_its_own_role(users_file, page):
+    from cityops import auth
+
+    assert page in PAGE_ROLES, f"pages/{page}.py: add it to PAGE_ROLES with the role it requires"
+    needed = PAGE_ROLES[page]
+    anonymous = _page(page, None, case_id="X1").run()
+    assert not anonymous.exception, anonymous.exception
+    assert _has_key(anonymous, "login_username"), f"{page}: no user gets the sign-in form"
+    assert not anonymous.metric and not anonymous.dataframe and not anonymous.subheader, f"{page} showed content"
+    assert not [b for b in anonymous.button if b.label != "登录"], f"{page} offered actions to nobody"
+    for role in auth.ROLES:
+        at = _page(page, role, case_id="X1").run()
+        assert not at.exception, (page, role, at.exception)
+        refused = any("无权访问" in e.value for e in at.error)
+        if auth.role_at_least(role, needed):
+            assert not refused, f"{page} refused {role}"
+            assert not _has_key(at, "login_username"), f"{page} asked {role} to sign in again"
+        else:
+            assert refused, f"{page} let {role} in"
+            assert not at.metric and not at.dataframe and not at.button, f"{page} showed {role} content"
+
+
+def _has_key(at: AppTest, key: str) -> bool:
+    return any(getattr(w, "key", None) == key for w in at.text_input)

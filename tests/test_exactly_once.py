@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis import Redis
 
+from cityops import keys
 from cityops.bus import Publisher, ensure_topics
 from cityops.catalogue import get_catalogue
 from cityops.schemas import CaseEvent, encode
@@ -39,7 +40,8 @@ SENSOR_TICKS = 20
 # timer raises a stage's alert before the next step arrives depends on timing; the aggregates, overdue
 # sets and case states, which are compared, do not), and the hotspot timer's snapshot of the open cases
 # (a copy of ``co:cases:open``, which is compared, as of its last tick).
-VOLATILE = ("co:meta:", "co:alerts", "co:dlq:recent", "co:sensors:seen", "co:alert:sla:", "co:cases:open:scores")
+VOLATILE = (keys.heartbeats(""), keys.alerts(), keys.dlq_recent(), keys.sensors_seen(), keys.alert("sla:"),
+            keys.open_cases_snapshot())
 
 
 def _input(tz) -> list[tuple[str, str, bytes]]:
@@ -158,9 +160,10 @@ def _settle(r: Redis, env: dict[str, str], sent: int, procs: list[subprocess.Pop
         return False
 
     wait_until(stable, 120, "the read model kept changing", interval=3.0)
-    wait_until(lambda: r.xlen("co:outbox") == 0, 60, "derived case events were never applied")
-    wait_until(lambda: r.xlen("co:repeat:queue") == 0, 60, "reports were never checked for repeats")
-    wait_until(lambda: r.zcount("co:sla", "-inf", datetime.now().timestamp()) == 0, 30, "SLA timer did not catch up")
+    wait_until(lambda: r.xlen(keys.outbox()) == 0, 60, "derived case events were never applied")
+    wait_until(lambda: r.xlen(keys.repeat_queue()) == 0, 60, "reports were never checked for repeats")
+    wait_until(lambda: r.zcount(keys.sla_clock(), "-inf", datetime.now().timestamp()) == 0, 30,
+               "SLA timer did not catch up")
     for p in procs:
         stop_process(p)
     return _dump(r)
@@ -184,13 +187,14 @@ def reference(broker_url, redis_url, day_input, tmp_path_factory):
     log = tmp_path_factory.mktemp("ref") / "worker.log"
     model = _settle(r, env, sent, [_start_worker(env, log)])
     r.close()
-    assert any(k.startswith("co:kpi:d:") for k in model) and any(k.startswith("co:sensor:") for k in model)
-    assert any(k.startswith("co:repeats:d:") for k in model), "the simulated day should hold repeated problems"
+    families = {keys.family_of(k) for k in model}
+    assert {"kpi_daily", "sensor"} <= families
+    assert "repeats_daily" in families, "the simulated day should hold repeated problems"
     return model
 
 
 def _without_keys_of(model: dict[str, object]) -> int:
-    return sum(1 for k in model if k.startswith("co:case:") and not k.endswith(":timeline"))
+    return sum(1 for k in model if keys.family_of(k) == "case")
 
 
 def test_sigkill_mid_stream_changes_nothing(broker_url, redis_url, day_input, reference, tmp_path):

@@ -31,7 +31,15 @@ from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
 from cityops.schemas import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, decode
 from cityops.settings import Settings
-from tests.fuzz_messages import FuzzPlan, Message, build_plan, summary
+from tests.fuzz_messages import (
+    AUTH_KINDS,
+    FUZZ_COMMAND_KEYS,
+    FUZZ_COMMAND_MAX_AGE_S,
+    FuzzPlan,
+    Message,
+    build_plan,
+    summary,
+)
 from tests.test_exactly_once import dump_read_model
 from tests.workers import start_worker, stop_process, subprocess_env, wait_until
 
@@ -48,7 +56,9 @@ DB_REFERENCE, DB_FUZZ = 6, 7
 def _env(broker_url: str, redis_url: str, db: int) -> dict[str, str]:
     return {"KAFKA_BROKER": f"kafka://{broker_url}", "REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{db}",
             "CITYOPS_TOPIC_PREFIX": f"f{uuid.uuid4().hex[:8]}", "CITYOPS_WORKER_ID": f"f{uuid.uuid4().hex[:8]}",
-            "CITYOPS_WORKER_WEB_PORT": "0"}
+            "CITYOPS_WORKER_WEB_PORT": "0",
+            # the commands' signing keys, and a freshness window covering the whole run (tests/fuzz_messages.py)
+            "CITYOPS_COMMAND_KEYS": FUZZ_COMMAND_KEYS, "CITYOPS_COMMAND_MAX_AGE_S": str(FUZZ_COMMAND_MAX_AGE_S)}
 
 
 def _settings(env: dict[str, str]) -> Settings:
@@ -110,7 +120,12 @@ def _settle(r: Redis, env: dict[str, str], sent: Counter[str], proc, what: str) 
 def _dump(r: Redis) -> dict[str, object]:
     """The read model without the wall-clock keys and fields; feeds such as the captures and the audit trail
     merge partitions, whose interleaving differs from run to run, so streams are compared as multisets."""
-    return dump_read_model(r, VOLATILE, VOLATILE_FIELDS, streams_in_any_order=True)
+    model = dump_read_model(r, VOLATILE, VOLATILE_FIELDS, streams_in_any_order=True)
+    if keys.audit() in model:  # when the command agent received each command: the wall clock
+        model[keys.audit()] = sorted(orjson.dumps({k: v for k, v in orjson.loads(e["json"]).items()
+                                                   if k != "received_at"}, option=orjson.OPT_SORT_KEYS).decode()
+                                     for e in model[keys.audit()])
+    return model
 
 
 def _dead_letters_counted(r: Redis, settings: Settings) -> Counter[tuple[str, str]]:
@@ -223,7 +238,7 @@ def fuzz_run(broker_url: str, redis_url: str, tmp_path_factory: pytest.TempPathF
 
 def _iot_cases(r: Redis) -> int:
     """Cases the sensor rules opened themselves (source 物联感知); the same in both runs."""
-    return sum(1 for k in r.scan_iter(match=keys.case("IOT-*")) if not k.endswith(":timeline"))
+    return sum(1 for k in r.scan_iter(match=keys.case("IOT-*")) if keys.family_of(k) == "case")
 
 
 def _names(settings: Settings) -> dict[str, str]:
@@ -244,6 +259,9 @@ def test_the_plan_covers_every_topic_and_kind(fuzz_run: FuzzRun) -> None:
                         ("cases", "illegal_transition"), ("commands", "illegal_transition"),
                         ("sensors", "bad_reading"), ("sensors", "late_reading"), ("sensors", "unknown_sensor")):
         assert kinds[(topic, kind)] >= 10, (topic, kind)
+    for kind in AUTH_KINDS:  # forged, replayed (stale) and above-role commands: all refused at stage auth
+        assert kinds[("commands", kind)] >= 10, kind
+    assert fuzz_run.plan.expected_dead_letters()[("commands", "auth")] >= 6 * 10
     print(f"fuzz: {len(hostile)} hostile messages, {sum(fuzz_run.plan.expected_dead_letters().values())} dead "
           f"letters expected, {len(fuzz_run.plan.phase1_valid) + len(fuzz_run.plan.phase2_valid)} valid, "
           f"both runs {fuzz_run.seconds:.0f} s")
@@ -269,9 +287,36 @@ def test_every_hostile_message_is_dead_lettered_once_with_its_reason(fuzz_run: F
     whole = Counter((m.topic, m.payload[:DEAD_LETTER_PAYLOAD_BYTES]) for m in plan.hostile()
                     if m.kind not in per_reading)
     got = Counter((names[dl.source_topic], dl.raw_payload()) for dl in letters
-                  if dl.stage in ("validate", "transition") and not dl.reason.startswith("unknown sensor"))
+                  if dl.stage in ("validate", "transition", "auth") and not dl.reason.startswith("unknown sensor"))
     assert got == whole, "a dead letter does not carry the exact bytes that were refused"
     assert all(dl.payload_truncated == (dl.payload_size > DEAD_LETTER_PAYLOAD_BYTES) for dl in letters)
+
+
+AUTH_REASONS = {"forged": "bad signature", "tampered": "bad signature", "unknown_kid": "unknown signing key id",
+                "unsigned": "not signed", "stale": "stale command", "above_role": "may not send"}
+
+
+def test_forged_replayed_and_above_role_commands_are_refused_each_with_its_reason(fuzz_run: FuzzRun) -> None:
+    names = _names(fuzz_run.fuzz_settings)
+    kind_of = {m.payload: m.kind for m in fuzz_run.plan.hostile() if m.kind in AUTH_KINDS}
+    refused = Counter()
+    for dl in fuzz_run.letters:
+        if dl.stage == "auth":
+            assert names[dl.source_topic] == "commands"
+            kind = kind_of[dl.raw_payload()]
+            assert AUTH_REASONS[kind] in dl.reason, (kind, dl.reason)
+            refused[kind] += 1
+    assert refused == Counter(m.kind for m in fuzz_run.plan.hostile() if m.kind in AUTH_KINDS)
+    applied = {a["command_id"] for a in fuzz_run.audit}
+    assert not any(cid.startswith(("fz-cmd-forged-", "fz-cmd-stale-", "fz-cmd-above_role-", "fz-cmd-unsigned-",
+                                   "fz-cmd-unknown_kid-")) for cid in applied)
+    valid = [orjson.loads(m.payload) for m in fuzz_run.plan.phase2_valid]
+    audit = {a["command_id"]: a for a in fuzz_run.audit}
+    for body in valid:  # a tampered copy changed nothing: each valid command applied as signed, with its time
+        record = audit[body["command_id"]]
+        assert (record["action"], record["user"], record["role"], record["note"]) == (
+            body["action"], body["user"], body["role"], body["note"])
+        assert datetime.fromisoformat(record["received_at"]) >= datetime.fromisoformat(record["at"])
 
 
 def _unknown_sensor_key(key: str) -> bool:

@@ -17,13 +17,19 @@ import pytest
 
 from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
-from cityops.schemas import DeadLetter, decode
+from cityops.command_signing import load_keys, sign
+from cityops.schemas import DeadLetter, OperatorCommand, decode, encode
 from fixtures.replay import la311
 from tests.conftest import REPO_ROOT, SHARED, subprocess_env
 from tests.test_stack import _consume
 from tests.workers import wait_until, worker
 
 LA2020 = SHARED / "la-311" / "la311_2020_requests_seed.csv"
+
+
+def signed(settings, body: dict) -> bytes:  # noqa: ANN001
+    """A command as the console sends it, signed with the key the worker reads (``<var>/command-keys``)."""
+    return encode(sign(decode(OperatorCommand, orjson.dumps(body)), load_keys(settings)))
 
 
 def now_iso(settings, minutes: int = 0) -> str:
@@ -54,7 +60,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
                "last_seen": t, "dwell_s": 130.0, "evidence_ref": "CAM-0001/x.jpg", "detector": "test"}
     stray_capture = capture | {"event_id": "cap-2", "camera_id": "CAM-NOPE", "track_id": "8"}  # not this city's
     command = {"command_id": "cmd-1", "action": "acknowledge", "target_kind": "case", "target_id": "P1",
-               "user": "值班员", "issued_at": t}
+               "user": "值班员", "role": "duty", "issued_at": t}
 
     async def publish() -> None:
         async with Publisher(s) as pub:
@@ -68,7 +74,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
 
     async def publish_command() -> None:
         async with Publisher(s) as pub:
-            await pub.send(s.topics.commands, "P1", orjson.dumps(command))
+            await pub.send(s.topics.commands, "P1", signed(s, command))
 
     with worker(tmp_path / "worker.log"):
         asyncio.run(publish())
@@ -240,16 +246,19 @@ def test_sensor_exceedance_opens_a_case_and_silence_raises_offline(stack_env, re
         assert alert["state"] == "active" and alert["case_id"] == case_id
         # a duty officer acknowledges the alert through Kafka; the change shows in Redis and the audit trail
         ack = {"command_id": "ack-1", "action": "acknowledge", "target_kind": "alert",
-               "target_id": f"sensor:{sensor.id}:1", "user": "值班员李四", "issued_at": datetime.now(s.tz).isoformat()}
+               "target_id": f"sensor:{sensor.id}:1", "user": "值班员李四", "role": "duty",
+               "issued_at": datetime.now(s.tz).isoformat()}
 
         async def acknowledge() -> None:
             async with Publisher(s) as pub:
-                await pub.send(s.topics.commands, ack["target_id"], orjson.dumps(ack))
+                await pub.send(s.topics.commands, ack["target_id"], signed(s, ack))
 
         asyncio.run(acknowledge())
         wait_until(lambda: redis_client.hget(keys.alert(f"sensor:{sensor.id}:1"), "state") == "acknowledged", 30)
         audit = [orjson.loads(f["json"]) for _, f in redis_client.xrange(keys.audit())]
         assert audit[-1]["user"] == "值班员李四" and audit[-1]["before"]["state"] == "active"
+        assert audit[-1]["role"] == "duty"
+        assert datetime.fromisoformat(audit[-1]["received_at"]) >= datetime.fromisoformat(audit[-1]["at"])
         # make the sensor look silent for 3 intervals: the offline timer raises an alert
         redis_client.zadd(keys.sensors_seen(), {sensor.id: time.time() - SILENT_INTERVALS * sensor.interval_s - 5})
         wait_until(lambda: redis_client.hget(keys.sensor(sensor.id), "offline") == "1", 30, "no offline alert")

@@ -142,7 +142,7 @@ def _bases() -> dict[type, dict]:
                     "box": [1.0, 2.0, 30.0, 40.0], "frame_width": 640, "frame_height": 360, "track_id": "7",
                     "first_seen": t, "last_seen": t, "dwell_s": 30.0, "evidence_ref": "c/x.jpg", "detector": "t"},
         OperatorCommand: {"command_id": "k-1", "action": "acknowledge", "target_kind": "case", "target_id": "C-1",
-                          "user": "u", "issued_at": t},
+                          "user": "u", "role": "duty", "issued_at": t},
         SensorEnvelope: {"envelope_id": "env-1", "gateway_id": "GW-1", "sent_at": t, "readings": [
             {"sensor_id": "NS-1", "kind": "noise", "value": 60.0, "unit": "dB(A)", "time": t}]},
     }
@@ -508,10 +508,11 @@ def test_apply_once_counts_each_event_id_once_however_it_is_batched(redis_url: s
 @given(command_id=long_ids, action=st.sampled_from(["dispatch", "false_alarm", "close"]))
 def test_any_valid_command_is_applied_or_refused_never_raises(command_id: str, action: str) -> None:
     cmd = decode(OperatorCommand, orjson.dumps({"command_id": command_id, "action": action, "target_kind": "case",
-                                                "target_id": "C-1", "user": "u", "department_id": "DSAN-350203",
+                                                "target_id": "C-1", "user": "u", "role": "admin",
+                                                "department_id": "DSAN-350203",
                                                 "issued_at": "2026-11-24T10:00:00+08:00"}))
     try:
-        project_command(cmd, {"state": "verified", "case_id": "C-1"}, {})
+        project_command(cmd, {"state": "verified", "case_id": "C-1"}, {}, received_at=cmd.issued_at)
     except CommandRefused:
         pass
 

@@ -149,11 +149,24 @@ def test_detection_rules():
 
 def test_operator_command_rules():
     cmd = {"command_id": "c-1", "action": "dispatch", "target_kind": "case", "target_id": "XM1",
-           "user": "值班员张三", "issued_at": T}
+           "user": "值班员张三", "role": "duty", "issued_at": T}
     with pytest.raises(ContractError, match="department_id"):
         decode(OperatorCommand, orjson.dumps(cmd))
     ok = decode(OperatorCommand, orjson.dumps(cmd | {"department_id": "DSQ-350203", "note": "<script>x</script>"}))
     assert ok.note == "<script>x</script>"  # kept as text; escaping is the display's job
+    assert ok.kid is None and ok.sig is None  # unsigned passes the contract; the command agent refuses it (auth)
+
+
+def test_operator_command_carries_a_known_role_and_a_well_formed_signature():
+    cmd = {"command_id": "c-1", "action": "acknowledge", "target_kind": "case", "target_id": "XM1",
+           "user": "值班员张三", "role": "duty", "issued_at": T}
+    for bad, msg in [({"role": None}, "role"), ({"role": "root"}, "role"), ({"role": "Duty"}, "role"),
+                     ({"kid": "k 1"}, "kid"), ({"kid": "k" * 33}, "kid"), ({"sig": "x" * 42}, "sig"),
+                     ({"sig": "+" * 43}, "sig"), ({"sig": 1}, "sig")]:
+        with pytest.raises(ContractError, match=msg):
+            decode(OperatorCommand, orjson.dumps({k: v for k, v in (cmd | bad).items() if v is not None}))
+    signed = decode(OperatorCommand, orjson.dumps(cmd | {"kid": "k2026", "sig": "A" * 42 + "w"}))
+    assert signed.kid == "k2026"
 
 
 def test_dead_letter_keeps_raw_bytes_exactly():

@@ -100,7 +100,7 @@ def test_windows_have_the_same_bits_however_batches_and_parts_split(redis_url, r
     assert summed > 3 * folded > 0, "the projection sums most buckets itself; late readings' go to the script"
     assert split == whole
     day_keys = [k for k in whole if k.startswith("co:win:h:")]
-    assert {k.rsplit(":", 1)[1] for k in day_keys} == {"20261124", "20261125"}
+    assert {keys.window_period(k) for k in day_keys} == {"20261124", "20261125"}
 
 
 def test_state_points_at_the_newest_readings_buckets(redis_url, redis_client, ctx):
@@ -111,7 +111,8 @@ def test_state_points_at_the_newest_readings_buckets(redis_url, redis_client, ct
     newest = datetime.fromisoformat(stored["time"])
     assert stored[POINTER_FIELDS["m"]] == f"{keys.sensor_window('m', noise, newest.strftime('%Y%m%d%H'))} " \
                                           f"{newest.strftime('%M')}"
-    assert stored[POINTER_FIELDS["h"]].endswith(f":{newest.strftime('%Y%m%d')} {newest.strftime('%H')}")
+    assert stored[POINTER_FIELDS["h"]] == f"{keys.sensor_window('h', noise, newest.strftime('%Y%m%d'))} " \
+                                          f"{newest.strftime('%H')}"
     state = asyncio.run(_read(redis_url, noise))
     m = state.running["m"]
     bucket = redis_client.hgetall(m.key)

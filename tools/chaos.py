@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 from redis import Redis
 from redis.exceptions import RedisError
 
+from cityops import keys
 from cityops.bus import Publisher, ensure_topics
 from cityops.chaos import Fault, Report, compare, due, plan_faults
 from cityops.services.broker import start_broker
@@ -193,7 +194,7 @@ def _items(fraction: float) -> list[tuple[str, str, bytes]]:
 
 
 def _count_seen(r: Redis) -> int:
-    return sum(1 for _ in r.scan_iter(match="co:seen:*", count=5000))
+    return sum(1 for _ in r.scan_iter(match=keys.seen("*"), count=5000))
 
 
 def reference_run(stack: Stack, items: list[tuple[str, str, bytes]]) -> tuple[dict[str, object], int]:

@@ -3,7 +3,8 @@
 Event-derived text (addresses, descriptions, camera and sensor names) is untrusted: a report may
 carry ``<script>`` or Markdown that would turn into links or markup when the file is rendered. Every
 value goes through :func:`escape`, which makes HTML inert (``&lt;script&gt;``) and neutralises the
-Markdown characters that could build links, emphasis, code or break a table row.
+Markdown characters that could build links, emphasis, code or break a table row, and breaks the bare
+URLs (``http://…``, ``www.…``, e-mail addresses) that GitHub-flavoured renderers link without any syntax.
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ from dashboard.briefing.i18n import pct, t
 # them would break the "&#x27;" entities html.escape writes.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()+!|~])")
 
+# What GitHub-flavoured renderers (GitHub, GitLab, most wikis and chat apps) turn into links with no
+# Markdown syntax at all: ``http://…``, ``www.…`` and e-mail addresses. Backslashes cannot stop them (they
+# run on the text after escapes are resolved), so a zero-width space breaks the pattern: it shows nothing.
+_BARE_LINK = re.compile(r"(?i)(://|www\.|@)")
+_ZWSP = "\u200b"
+
 
 def escape(text: object) -> str:
-    """``text`` as inert Markdown: one line, HTML escaped, Markdown punctuation backslash-escaped."""
+    """``text`` as inert Markdown: one line, HTML escaped, Markdown punctuation backslash-escaped, and bare
+    URLs, ``www.`` names and e-mail addresses broken so no renderer links them."""
     flat = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=True))
-
-
-
-
+    inert = _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=True))
+    return _BARE_LINK.sub(lambda m: m.group(1)[0] + _ZWSP + m.group(1)[1:], inert)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[bool]) -> list[str]:

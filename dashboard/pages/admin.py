@@ -1,13 +1,18 @@
-"""用户管理 · admins add, change and remove console accounts (hashes only; see cityops/auth.py)."""
+"""用户管理 · admins add, change and remove console accounts (hashes only; see cityops/auth.py).
+
+Each change is made under the users file's lock (``auth.update_users``) and goes to the audit trail
+with the admin's name and address; the page lists the latest sign-ins and account changes.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from redis.exceptions import RedisError
 
-from cityops import auth
-from dashboard.auth_gate import load_accounts, require_role
-from dashboard.common import lang, settings
+from cityops import auth, console_audit, read
+from dashboard.auth_gate import client_address, label_of, load_accounts, require_role
+from dashboard.common import lang, redis_client, settings
 from dashboard.i18n import ROLE_LABELS, t
 
 who = require_role("admin")
@@ -32,13 +37,19 @@ with st.form("upsert_user", clear_on_submit=True):
     role = c3.selectbox(t("role", lg), auth.ROLES, format_func=lambda r: ROLE_LABELS[r][0 if lg == "zh" else 1])
     password = c4.text_input(t("new_password", lg), type="password")
     if st.form_submit_button(t("save", lg)):
+        name = username.strip()
         try:
-            changed = auth.upsert_user(users, username.strip(), role, display, password or None)
-            auth.save_users(settings().users_path, changed)
-            st.success(t("saved", lg))
-            st.rerun()
+            before = auth.update_users(settings().users_path,
+                                       lambda now: auth.upsert_user(now, name, role, display, password or None))
         except auth.AuthError as err:
             st.error(str(err))
+        else:
+            console_audit.account_change(
+                redis_client(), console_audit.USER_CHANGE if name in users else console_audit.USER_ADD,
+                label_of(who), client_address(), name, role=role, display_name=before[name].display_name,
+                password_changed=bool(password))
+            st.success(t("saved", lg))
+            st.rerun()
 
 others = [u for u in sorted(users) if u != who["username"]]
 if others:
@@ -46,7 +57,20 @@ if others:
     victim = d1.selectbox(t("delete_user", lg), others, key="delete_user")
     if d2.button(t("delete", lg), key="delete_btn"):
         try:
-            auth.save_users(settings().users_path, auth.remove_user(users, victim))
-            st.rerun()
+            auth.update_users(settings().users_path, lambda now: auth.remove_user(now, victim))
         except auth.AuthError as err:
             st.error(str(err))
+        else:
+            console_audit.account_change(redis_client(), console_audit.USER_REMOVE, label_of(who), client_address(),
+                                         victim)
+            st.rerun()
+
+try:
+    trail = [a for a in read.audit_trail(redis_client(), 200) if a.get("kind") in ("signin", "account")][:50]
+except RedisError:
+    trail = []
+if trail:
+    with st.expander(t("signin_audit", lg)):
+        st.dataframe(pd.DataFrame([{t("time", lg): str(a.get("at", ""))[:19], t("user", lg): a.get("user", ""),
+                                    t("action", lg): a.get("action", ""), t("target", lg): a.get("target_id", ""),
+                                    t("address", lg): a.get("address", "")} for a in trail]), hide_index=True)

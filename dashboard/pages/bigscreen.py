@@ -12,7 +12,7 @@ import streamlit as st
 from redis.exceptions import RedisError
 
 from dashboard import evidence, map_layers, views
-from dashboard.auth_gate import require_role
+from dashboard.auth_gate import recheck, require_role
 from dashboard.common import apply_css, catalogue, city, lang, redis_client, sensors, settings
 from dashboard.i18n import t
 from dashboard.screen_data import read_big_screen
@@ -38,6 +38,7 @@ def _thumb(ref: str, box: tuple | None, frame: tuple | None) -> bytes | None:
 
 @st.fragment(run_every=REFRESH_S)
 def screen() -> None:
+    recheck("leader")
     c, cat = city(), catalogue()
     now = datetime.now(settings().tz)
     try:

@@ -2,7 +2,8 @@
 PDF and Markdown, and generate today's (so far) or yesterday's on demand.
 
 A plain Streamlit script run by ``st.navigation`` (the app has already called ``st.set_page_config``
-and signed the user in). The briefing shown is the rendered PNG, so the page adds no markup of its
+and signed the user in); like every page it checks the role itself first (leader and above).
+The briefing shown is the rendered PNG, so the page adds no markup of its
 own around event text; the Markdown is offered as a download and as *source text* (``st.code``),
 never rendered as HTML.
 """
@@ -14,9 +15,11 @@ from datetime import datetime, timedelta
 import streamlit as st
 
 from cityops.settings import get_settings
+from dashboard.auth_gate import require_role
 from dashboard.briefing.files import BriefingFiles, generate, list_briefings
 from dashboard.briefing.i18n import LANGS
 
+require_role("leader")
 settings = get_settings()
 lang = st.session_state.get("lang") or settings.console_lang
 lang = lang if lang in LANGS else "zh"

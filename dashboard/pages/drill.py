@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from cityops import read
 from dashboard import map_layers, views
-from dashboard.auth_gate import require_role
+from dashboard.auth_gate import recheck, require_role
 from dashboard.common import city, lang, redis_client, settings
 from dashboard.i18n import t
 
@@ -49,6 +49,7 @@ child_level, children = views.children_of(c, level, code)
 
 @st.fragment(run_every=REFRESH_S)
 def figures() -> None:
+    recheck("leader")
     now = datetime.now(settings().tz)
     try:
         r = redis_client()

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from cityops import read
 from cityops.schemas import CommandAction
 from dashboard import views
-from dashboard.auth_gate import require_role
+from dashboard.auth_gate import recheck, require_role
 from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
 from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label, t
 
@@ -63,6 +63,7 @@ def _style(frame: pd.DataFrame, critical: list[bool]):  # noqa: ANN202 - pandas 
 
 @st.fragment(run_every=FEED_REFRESH_S)
 def feed() -> None:
+    recheck("duty")  # a tick is no activity, but an ended session or a demotion stops the feed
     now = time.time()
     try:
         rows = _current_rows()
@@ -122,6 +123,7 @@ def feed() -> None:
 @st.fragment
 def actions() -> None:
     """Runs only when the officer interacts with it, so the timed feed never resets a half-made choice."""
+    recheck("duty", touch=True)  # a decision is activity; the role is checked again before anything is sent
     st.markdown(f"**{t('actions', lg)}**")
     try:
         rows = [r for r in _current_rows() if r["status"] != "cleared"]
@@ -172,7 +174,7 @@ def actions() -> None:
 feed()
 actions()
 try:
-    trail = read.audit_trail(redis_client(), 10)
+    trail = [a for a in read.audit_trail(redis_client(), 50) if "kind" not in a][:10]  # commands only
 except RedisError:
     trail = []
 if trail:

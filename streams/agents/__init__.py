@@ -1,4 +1,5 @@
-"""One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat, hotspots).
+"""One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat, hotspots,
+stale cases).
 
 Importing this package registers them on :data:`streams.app.app`."""
 
@@ -13,4 +14,5 @@ from streams.agents import (  # noqa: F401
     sensor_timer,
     sensors,
     sla_timer,
+    stale_cases,
 )

@@ -1,10 +1,13 @@
-"""What every agent does with a batch: decode, drop repeats, project, refuse, apply once."""
+"""What every agent does with a batch: decode, drop repeats, project, refuse, apply once, and dead-letter an
+event that Redis could not take."""
 
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 from faust.types import EventT
@@ -12,9 +15,18 @@ from faust.types import EventT
 from cityops.schemas import ContractError, decode
 from streams import runtime
 from streams.deadletter import refuse
-from streams.effects import Effects
+from streams.effects import ApplyResult, Effects
 
 M = TypeVar("M")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one event's effects came from, to dead-letter it if Redis cannot take them."""
+
+    event: EventT
+    event_id: str
 
 
 async def decode_batch(events: Sequence[EventT], model: type[M], topic: str,
@@ -44,9 +56,35 @@ async def drop_repeats(items: list[tuple[EventT, M]], event_id: Callable[[M], st
     return fresh
 
 
-async def apply(effects: list[Effects]) -> list[bool]:
-    """Apply each event's effects once; per event, whether it was new."""
+async def apply(effects: list[Effects]) -> list[ApplyResult]:
+    """Apply each event's effects once; per event, applied, duplicate or failed (true only when applied)."""
     return await runtime.writer().apply(effects)
+
+
+async def apply_or_dead_letter(effects: list[Effects], origins: Sequence[Origin | None],
+                               topic: str) -> list[ApplyResult]:
+    """Apply each event's effects once; an event Redis could not take (its ``origins`` entry) is dead-lettered
+    with the reason, stage ``apply``, and the others apply all the same.
+
+    ``origins[i]`` is None for effects that only count a dead letter already sent: one of those that fails
+    is logged, not dead-lettered again (that could go on for ever).
+    """
+    results = await apply(effects)
+    letters: list[Effects] = []
+    for eff, origin, result in zip(effects, origins, results, strict=True):
+        if not result.failed:
+            continue
+        if origin is None:
+            log.error("dead-letter count %s not written: %s", eff.event_id, result.reason)
+            continue
+        log.warning("%s: event %s not applied, dead-lettered: %s", topic, origin.event_id, result.reason)
+        letters.append(await refuse(origin.event, topic, origin.event.message.value, result.reason, "apply",
+                                    origin.event_id))
+    if letters:
+        for eff, result in zip(letters, await apply(letters), strict=True):
+            if result.failed:
+                log.error("dead-letter count %s not written: %s", eff.event_id, result.reason)
+    return results
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from faust.types import EventT
@@ -10,33 +11,50 @@ from cityops import keys
 from cityops.schemas import CaseEvent
 from cityops.settings import get_settings
 from streams import runtime
-from streams.agents.batch import apply, decode_batch, drop_repeats
+from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic
 from streams.case_projection import CaseView, LateEvent, ProjectionError, project_case_event
 from streams.deadletter import refuse
 from streams.effects import Effects
 
+log = logging.getLogger(__name__)
+
 
 async def process(events: Sequence[EventT]) -> None:
+    """One batch: each event projected from its case's state, applied once; a bad one is dead-lettered alone."""
     settings = get_settings()
     topic = settings.topics.cases
     effects: list[Effects] = []
     decoded = await drop_repeats(await decode_batch(events, CaseEvent, topic, effects), lambda m: m.event_id)
+    origins: list[Origin | None] = [None] * len(effects)  # so far: dead-letter counts only
     case_ids = sorted({m.case_id for _, m in decoded})
     hashes = await runtime.writer().hashes([keys.case(cid) for cid in case_ids])
-    views: dict[str, CaseView | None] = {cid: CaseView.from_hash(cid, data)
-                                         for cid, data in zip(case_ids, hashes, strict=True)}
+    views: dict[str, CaseView | None] = {}
+    unreadable: dict[str, str] = {}
+    for cid, data in zip(case_ids, hashes, strict=True):
+        try:
+            views[cid] = CaseView.from_hash(cid, data)
+        except (TypeError, ValueError) as err:  # a stored field that is not what the projection writes
+            unreadable[cid] = f"stored case {cid!r} unreadable: {err}"
+            log.warning("%s", unreadable[cid])
     ctx = runtime.case_context()
     for event, msg in decoded:
+        if msg.case_id in unreadable:
+            effects.append(await refuse(event, topic, event.message.value, unreadable[msg.case_id], "apply",
+                                        msg.event_id))
+            origins.append(None)
+            continue
         try:
             eff, views[msg.case_id] = project_case_event(msg, views.get(msg.case_id), ctx)
         except ProjectionError as err:
             stage = "late" if isinstance(err, LateEvent) else "transition"
             effects.append(await refuse(event, topic, event.message.value, str(err), stage, msg.event_id))
+            origins.append(None)
             continue
         effects.append(eff)
-    await apply(effects)
+        origins.append(Origin(event, msg.event_id))
+    await apply_or_dead_letter(effects, origins, topic)
 
 
 @app.agent(cases_topic)

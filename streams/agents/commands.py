@@ -1,43 +1,123 @@
-"""Duty officers' commands → alerts and cases changed, case steps published, everything audited."""
+"""Duty officers' commands → verified, then alerts and cases changed, case steps published, everything audited.
+
+Verification (:mod:`cityops.command_signing`) comes in two steps around the dedupe: the signature first, so
+that a forged command can neither apply nor, by arriving first with a real command's id, make the real one
+look like its repeat; then, for commands not applied before, the freshness window and the role. A re-sent
+command already applied is therefore ignored as a duplicate whatever its age, and a captured command replayed
+after the dedupe marks expired is refused as stale. Every refusal is a dead letter at stage ``auth``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from faust.types import EventT
+from redis.exceptions import ResponseError
 
 from cityops import keys
+from cityops.command_signing import (
+    CommandAuthError,
+    CommandKeyError,
+    check_allowed,
+    check_fresh,
+    check_signature,
+    load_keys,
+)
 from cityops.schemas import OperatorCommand, encode
-from cityops.settings import get_settings
+from cityops.settings import Settings, get_settings
 from streams import runtime
-from streams.agents.batch import apply, decode_batch, drop_repeats
+from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, commands_topic
 from streams.command_projection import CommandRefused, project_command
 from streams.deadletter import refuse
-from streams.effects import Effects
+from streams.effects import SERVER_CONDITIONS, Effects
 from streams.outbox import stage
+
+LOG_APPEND_TIME = 1  # Kafka's timestamp type when the broker, not the producer, stamped the message
+
+
+def arrival_time(event: EventT, received_at: datetime) -> datetime:
+    """When the command reached the bus: the broker's own stamp when the topic has
+    ``message.timestamp.type=LogAppendTime`` (a producer cannot set it, and a worker outage then does not make
+    queued commands stale), else when this worker received it."""
+    msg = event.message
+    if getattr(msg, "timestamp_type", None) == LOG_APPEND_TIME and msg.timestamp:
+        return datetime.fromtimestamp(msg.timestamp, UTC)
+    return received_at
+
+
+async def _authentic(decoded: list[tuple[EventT, OperatorCommand]], settings: Settings,
+                     refusals: list[Effects]) -> list[tuple[EventT, OperatorCommand]]:
+    """The commands signed by a known key and unchanged since; each other one is refused (stage ``auth``)."""
+    topic = settings.topics.commands
+    ring, problem = None, ""
+    try:
+        ring = load_keys(settings)
+    except CommandKeyError as err:  # fail closed: no key, no command; the reason says what to fix
+        problem = f"command keys unusable on this worker: {err}"
+    out: list[tuple[EventT, OperatorCommand]] = []
+    for event, cmd in decoded:
+        try:
+            if ring is None:
+                raise CommandAuthError(problem)
+            check_signature(cmd, ring)
+        except CommandAuthError as err:
+            refusals.append(await refuse(event, topic, event.message.value, str(err), "auth", cmd.command_id))
+            continue
+        out.append((event, cmd))
+    return out
+
+
+async def _allowed(fresh: list[tuple[EventT, OperatorCommand]], settings: Settings, received_at: datetime,
+                   refusals: list[Effects]) -> list[tuple[EventT, OperatorCommand]]:
+    """The commands issued inside the freshness window whose role may send them; the others are refused."""
+    out: list[tuple[EventT, OperatorCommand]] = []
+    for event, cmd in fresh:
+        try:
+            check_fresh(cmd, arrival_time(event, received_at), settings.command_max_age_s,
+                        settings.command_max_ahead_s)
+            check_allowed(cmd)
+        except CommandAuthError as err:
+            refusals.append(await refuse(event, settings.topics.commands, event.message.value, str(err), "auth",
+                                         cmd.command_id))
+            continue
+        out.append((event, cmd))
+    return out
 
 
 async def process(events: Sequence[EventT]) -> None:
-    topic = get_settings().topics.commands
+    settings = get_settings()
+    topic = settings.topics.commands
+    received_at = datetime.now(UTC)
     effects: list[Effects] = []
-    decoded = await drop_repeats(await decode_batch(events, OperatorCommand, topic, effects), lambda m: m.command_id)
+    decoded = await _authentic(await decode_batch(events, OperatorCommand, topic, effects), settings, effects)
+    decoded = await _allowed(await drop_repeats(decoded, lambda m: m.command_id), settings, received_at, effects)
     r = runtime.redis()
     for event, cmd in decoded:  # one at a time: a command sees the effects of the one before it
         target_key = keys.alert(cmd.target_id) if cmd.target_kind == "alert" else keys.case(cmd.target_id)
-        target = await r.hgetall(target_key)
-        alert_case = await r.hgetall(keys.case(target["case_id"])) if target.get("case_id") else {}
         try:
-            outcome = project_command(cmd, target, alert_case)
+            target = await r.hgetall(target_key)
+            alert_case = await r.hgetall(keys.case(target["case_id"])) if target.get("case_id") else {}
+        except ResponseError as err:  # its target's key is no hash: this command's problem, not the batch's
+            if isinstance(err, SERVER_CONDITIONS):
+                raise
+            effects.append(await refuse(event, topic, event.message.value, f"target unreadable: {err}", "apply",
+                                        cmd.command_id))
+            continue
+        try:
+            outcome = project_command(cmd, target, alert_case, received_at=received_at)
         except CommandRefused as err:
             effects.append(await refuse(event, topic, event.message.value, str(err), "transition", cmd.command_id))
             continue
         stage(outcome.effects, outcome.cases)  # written with the command's effects, atomically
-        await apply([outcome.effects])
+        [result] = await apply_or_dead_letter([outcome.effects], [Origin(event, cmd.command_id)], topic)
+        if result.failed:  # dead-lettered; its case steps were not staged either
+            continue
         for case_event in outcome.cases:
             await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
-    await apply(effects)
+    await apply_or_dead_letter(effects, [None] * len(effects), topic)
 
 
 @app.agent(commands_topic)

@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cityops.bus import Backoff
 
 log = logging.getLogger(__name__)
 
-#: Redis away for a while (restart, AOF loading, network) or a replica promoted under us (Sentinel failover).
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+#: Redis away for a while (restart, AOF loading, network), a replica promoted under us (Sentinel failover), or
+#: Redis out of memory (it takes writes again once memory is freed).
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError)
 
 T = TypeVar("T")
 
@@ -50,8 +51,11 @@ async def until_applied(process: Callable[[T], Awaitable[None]], batch: T, *, fi
 
 
 async def skip_tick_if_unavailable(tick: Callable[[], Awaitable[object]], name: str) -> None:
-    """Run one timer tick; while Redis is unreachable, log and leave the work to a later tick."""
+    """Run one timer tick; while Redis is unreachable, or when the tick fails, log and leave the work to a later
+    tick (each timer skips its own bad members: this only keeps an unforeseen error from stopping the timer)."""
     try:
         await tick()
     except TRANSIENT as err:
         log.warning("%s: Redis unavailable (%s: %s); trying again on the next tick", name, type(err).__name__, err)
+    except Exception:  # the last line of defence: a tick that fails is logged, and the timer ticks again
+        log.exception("%s: tick failed; trying again on the next tick", name)

@@ -11,15 +11,22 @@ from __future__ import annotations
 import time
 
 import orjson
+from redis.exceptions import ResponseError
 
-from cityops import keys
+from cityops import bad_member, keys
 from streams import runtime
 from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app
+from streams.effects import SERVER_CONDITIONS
 
 SILENT_INTERVALS = 3
 
 _RAISE_OFFLINE = """
+local function bad(k, want) local t = redis.call('TYPE', k)['ok']; return t ~= 'none' and t ~= want end
+if bad(KEYS[1], 'hash') or bad(KEYS[2], 'zset') or bad(KEYS[3], 'hash') or bad(KEYS[4], 'zset')
+   or bad(KEYS[5], 'stream') then
+  return redis.error_reply('WRONGTYPE a key of the sensor or its alert has the wrong type')
+end
 local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if (not seen) or tonumber(seen) ~= tonumber(ARGV[2]) then return 0 end
 local current = redis.call('HGET', KEYS[1], 'offline_alert')
@@ -35,6 +42,8 @@ return 1
 
 
 async def raise_offline(now: float | None = None) -> int:
+    """Raise the offline alert of each sensor silent for too long; returns how many were raised. A sensor whose
+    keys cannot take it is skipped with a log line."""
     r = runtime.redis()
     now = time.time() if now is None else now
     sensors = runtime.sensor_context().sensors
@@ -52,10 +61,15 @@ async def raise_offline(now: float | None = None) -> int:
                   "sensor_id": sensor_id, "silent_since": seen, "name_zh": sensor.name_zh if sensor else sensor_id,
                   "grid": sensor.grid_code if sensor else "", "lon": sensor.lon if sensor else None,
                   "lat": sensor.lat if sensor else None, "at": now}
-        raised += int(await script(
-            keys=[keys.sensor(sensor_id), keys.sensors_seen(), keys.alert(alert_id), keys.active_alerts(),
-                  keys.alerts()],
-            args=[sensor_id, repr(seen), alert_id, keys.ALERTS_MAXLEN, orjson.dumps(record).decode()]))
+        try:
+            raised += int(await script(
+                keys=[keys.sensor(sensor_id), keys.sensors_seen(), keys.alert(alert_id), keys.active_alerts(),
+                      keys.alerts()],
+                args=[sensor_id, repr(seen), alert_id, keys.ALERTS_MAXLEN, orjson.dumps(record).decode()]))
+        except ResponseError as err:  # this sensor's keys, not the others'
+            if isinstance(err, SERVER_CONDITIONS):
+                raise
+            bad_member.skip("offline timer", sensor_id, err)
     return raised
 
 

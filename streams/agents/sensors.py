@@ -9,17 +9,18 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from faust.types import EventT
+from redis.exceptions import ResponseError
 
 from cityops import keys
 from cityops.fast_envelope import ReadingColumns, decode_columns
 from cityops.schemas import CaseEvent, ContractError, decode_sensor_envelope, encode
 from cityops.settings import get_settings
 from streams import runtime
-from streams.agents.batch import apply, drop_repeats, gc_paused
+from streams.agents.batch import apply, apply_or_dead_letter, drop_repeats, gc_paused
 from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, sensors_topic
 from streams.deadletter import refuse
-from streams.effects import Effects
+from streams.effects import SERVER_CONDITIONS, ApplyResult, Effects
 from streams.outbox import stage
 from streams.sensor_projection import SensorOutcome, SensorState, project_envelopes
 from streams.sensor_store import read_states
@@ -47,16 +48,21 @@ async def process(events: Sequence[EventT]) -> None:
                 for event, err in failures]
     envelopes = await drop_repeats(envelopes, lambda item: item[0].envelope_id)
     if refusals:
-        await apply(refusals)
+        await apply_or_dead_letter(refusals, [None] * len(refusals), topic)
     if not envelopes:
         return
     sensor_ids = _registered(envelopes)
     parts = [envelopes[i:i + PART_ENVELOPES] for i in range(0, len(envelopes), PART_ENVELOPES)]
-    applied = await _apply_parts(parts, topic, sensor_ids)
+    applied, _ = await _apply_parts(parts, topic, sensor_ids)
     for part in parts[applied:]:
-        # Another worker applied some of them meanwhile (a rebalance): go on envelope by envelope.
+        # Another worker applied some of them meanwhile (a rebalance), or Redis could not take one of them:
+        # go on envelope by envelope, so that only an envelope that cannot be applied is dead-lettered.
         for item in part:
-            await _apply_parts([[item]], topic, _registered([item]))
+            _, stopped = await _apply_parts([[item]], topic, _registered([item]))
+            if stopped is not None and stopped.failed:
+                event, (envelope, _, _) = item
+                await apply_or_dead_letter([await refuse(event, topic, event.message.value, stopped.reason, "apply",
+                                                         envelope.envelope_id)], [None], topic)
     if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
         await runtime.redis().zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, time.time()))
 
@@ -90,9 +96,11 @@ def _registered(envelopes: list) -> set[str]:
     return ids & runtime.sensor_context().sensors.keys()
 
 
-async def _apply_parts(parts: list[list], topic: str, sensor_ids: set[str]) -> int:  # noqa: ANN001
-    """Project and apply parts of a batch in order, each in one atomic script; how many parts were applied
-    (fewer than all when a part had an envelope applied already, after which nothing more is applied).
+async def _apply_parts(parts: list[list], topic: str,  # noqa: ANN001
+                       sensor_ids: set[str]) -> tuple[int, ApplyResult | None]:
+    """Project and apply parts of a batch in order, each in one atomic script; how many parts were applied,
+    and the result of the part that was not (it had an envelope applied already, or Redis could not take
+    it), after which nothing more is applied; None when all were.
     ``parts``: lists of (event, decoded envelope); ``sensor_ids``: the registered sensors they have readings of.
 
     The sensors' state is read once; each part is projected from where the previous one left it while
@@ -104,28 +112,51 @@ async def _apply_parts(parts: list[list], topic: str, sensor_ids: set[str]) -> i
     with Faust's consumer thread and the loop, and the worker was no faster. The script's task is given
     a few turns of the loop first, enough to write its request, so that Redis starts on it at once.
     """
-    states = await read_states(runtime.redis(), sorted(sensor_ids))
-    pending: asyncio.Task[bool] | None = None  # the previous part's script, running
+    states = await _read_states(sorted(sensor_ids))
+    pending: asyncio.Task[ApplyResult] | None = None  # the previous part's script, running
     applied = 0
     try:
         for part in parts:
             outcome = _project(part, states)
             if pending is not None:
-                if not await pending:
-                    return applied
+                result = await pending
+                if not result:
+                    return applied, result
                 applied += 1
             effects = await _with_refusals(part, outcome, topic)
             pending = asyncio.ensure_future(_apply_and_publish(effects, outcome.cases))
             for _ in range(3):  # measured: without these turns the request waited for the next projection
                 await asyncio.sleep(0)
-        if pending is not None and await pending:
+        if pending is not None:
+            result = await pending
+            if not result:
+                return applied, result
             applied += 1
-        return applied
+        return applied, None
     finally:
         if pending is not None and not pending.done():  # an error while projecting: let the script finish
             await asyncio.wait([pending])
             if not pending.cancelled() and pending.exception() is not None:  # the projection's error is raised
                 log.warning("applying the previous part failed as well: %r", pending.exception())
+
+
+async def _read_states(sensor_ids: list[str]) -> dict[str, SensorState]:
+    """The sensors' stored state; when one sensor's keys cannot be read (no hash), the others' all the same:
+    the bad one projects from no state, and the apply of its envelope refuses it with the reason."""
+    try:
+        return await read_states(runtime.redis(), sensor_ids)
+    except ResponseError as err:
+        if isinstance(err, SERVER_CONDITIONS):
+            raise
+    states: dict[str, SensorState] = {}
+    for sid in sensor_ids:
+        try:
+            states.update(await read_states(runtime.redis(), [sid]))
+        except ResponseError as err:
+            if isinstance(err, SERVER_CONDITIONS):
+                raise
+            log.warning("state of sensor %s unreadable, projected from none: %s", sid, err)
+    return states
 
 
 def _project(part: list, states: dict[str, SensorState]) -> SensorOutcome:  # noqa: ANN001
@@ -161,13 +192,14 @@ async def _with_refusals(part: list, outcome: SensorOutcome, topic: str) -> Effe
     return outcome.effects
 
 
-async def _apply_and_publish(effects: Effects, cases: list[CaseEvent]) -> bool:
-    """Apply a part's effects; then publish its derived case events. False when it had been applied already."""
-    if not (await apply([effects]))[0]:
-        return False
+async def _apply_and_publish(effects: Effects, cases: list[CaseEvent]) -> ApplyResult:
+    """Apply a part's effects; then, if applied now (not a duplicate, not failed), publish its derived case events."""
+    [result] = await apply([effects])
+    if not result:
+        return result
     for case_event in cases:  # ids fixed by the episode: a re-send is ignored downstream
         await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
-    return True
+    return result
 
 
 @app.agent(sensors_topic)

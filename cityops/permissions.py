@@ -1,0 +1,56 @@
+"""Who may send which operator command: one table, read by the console before it signs a command and by the
+command agent before it applies one.
+
+Why one table in one place: the console offering a button and the agent accepting the command must never
+disagree; a Kafka producer that is not the console gains nothing by sending what the console would not.
+
+| action | on an alert | on a case | why |
+|---|---|---|---|
+| ``acknowledge`` 确认 | duty | duty | the duty console's actions |
+| ``dispatch`` 派遣 | duty | duty | |
+| ``escalate`` 督办 | duty | duty | |
+| ``false_alarm`` 误报 | duty | duty | on a case it voids (作废) the case |
+| ``close`` 关闭 / 结案 | admin | admin | no console page offers it; 结案 is the supervision centre's decision, taken
+  after 核查 through the case topic, so a command only an admin may send is the exception, not the path |
+
+Roles are cumulative (``leader`` < ``duty`` < ``admin``, :func:`cityops.auth.role_at_least`): ``leader``
+(big screen, briefing) sends no command at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from cityops.auth import ROLES, role_at_least
+from cityops.schemas import CommandAction
+
+TARGET_KINDS = ("alert", "case")
+
+_DUTY = {CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM}
+
+# (action, target kind) → the lowest role that may send it. A pair that is not here nobody may send.
+COMMAND_ROLES: Mapping[tuple[CommandAction, str], str] = MappingProxyType(
+    {(action, kind): ("duty" if action in _DUTY else "admin") for action in CommandAction for kind in TARGET_KINDS})
+
+
+def required_role(action: CommandAction, target_kind: str) -> str | None:
+    """The lowest role that may send ``action`` on a ``target_kind``; None when no role may."""
+    return COMMAND_ROLES.get((CommandAction(action), target_kind))
+
+
+def command_refusal(role: str, action: CommandAction, target_kind: str) -> str | None:
+    """Why ``role`` may not send this command, or None when it may (the reason goes to the dead letter)."""
+    if role not in ROLES:
+        return f"unknown role {role!r}"
+    needed = required_role(action, target_kind)
+    if needed is None:
+        return f"no role may send {CommandAction(action).value} on a {target_kind}"
+    if not role_at_least(role, needed):
+        return f"role {role} may not send {CommandAction(action).value} on a {target_kind} (needs {needed})"
+    return None
+
+
+def allowed_actions(role: str, target_kind: str) -> list[CommandAction]:
+    """The actions ``role`` may send on a ``target_kind``, in the enum's order (what a page may offer)."""
+    return [a for a in CommandAction if command_refusal(role, a, target_kind) is None]
