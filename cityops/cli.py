@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "detect": ("detectors.cli", "run_from_args", "run violation detection on a video, stream or image folder"),
     "snapshot": ("cityops.snapshot", "run_from_args", "print KPIs per district, department and category"),
     "wait": ("cityops.services.readiness", "run_from_args", "wait until the broker and Redis answer"),
+    "migrate-keys": ("cityops.migrate_keys", "run_from_args",
+                     "rename read-model keys of the old layout to today's (workers stopped); --dry-run counts only"),
     "briefing": ("dashboard.briefing.files", "run_from_args",
                  "write the daily briefing (每日简报) as PNG, PDF and Markdown; --schedule runs daily"),
 }
@@ -48,6 +50,9 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         from cityops.users_cli import add_arguments
 
         add_arguments(p)
+    elif name == "migrate-keys":
+        p.add_argument("--dry-run", action="store_true", help="count what would be migrated, change nothing")
+        p.add_argument("--force", action="store_true", help="run even though a worker beat in the last 30 s")
     elif name == "simulate":
         p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
         p.add_argument("--seed", type=int, default=7)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 from redis.asyncio import Redis
 
-from cityops import keys
+from cityops import bad_member, keys
 from streams.sensor_projection import POINTER_FIELDS, SensorState
 
 # The fields the projection starts from (SensorState.from_hash, and what a write leaves out when unchanged);
@@ -20,43 +20,82 @@ FIELDS = ("time", "phase", "since", "episode", "peak", "quarter", "quarter_n", "
 
 # Per sensor (KEYS), its FIELDS (ARGV) and then, for each pointer ("key bucket"), the n, s and x stored in
 # that bucket: one JSON array of arrays, false for what is not stored. Positions, not names, keep it small.
+# A sensor whose hash or pointed-to bucket is a key of another type (or whose pointer does not parse) is
+# returned as the reason, a string: the others are read all the same. pcall, and TYPE only on that path,
+# keep the normal read at the commands it always had (the hot path reads hundreds of sensors per batch).
 _READ_STATES = """
 local nf = #ARGV
 local out = {}
+local function wrong(key)
+  return key .. ' holds a ' .. redis.call('TYPE', key)['ok'] .. ', not a hash'
+end
 for i = 1, #KEYS do
-  local row = redis.call('HMGET', KEYS[i], unpack(ARGV))
-  for j = nf - 2, nf do
-    local pointer, n = row[j], #row
-    local v = {false, false, false}
-    if pointer then
-      local key, bucket = string.match(pointer, '^(%S+) (%S+)$')
-      v = redis.call('HMGET', key, bucket .. ':n', bucket .. ':s', bucket .. ':x')
+  local row = redis.pcall('HMGET', KEYS[i], unpack(ARGV))
+  if row.err then
+    out[i] = wrong(KEYS[i])
+  else
+    local n = #row
+    for j = nf - 2, nf do
+      local pointer = row[j]
+      local v = {false, false, false}
+      if pointer then
+        local key, bucket = string.match(pointer, '^(%S+) (%S+)$')
+        if not key then
+          out[i] = KEYS[i] .. ' has a window pointer that does not parse: ' .. pointer
+          break
+        end
+        v = redis.pcall('HMGET', key, bucket .. ':n', bucket .. ':s', bucket .. ':x')
+        if v.err then
+          out[i] = wrong(key)
+          break
+        end
+      end
+      row[n + 1] = v[1]
+      row[n + 2] = v[2]
+      row[n + 3] = v[3]
+      n = n + 3
     end
-    row[n + 1] = v[1]
-    row[n + 2] = v[2]
-    row[n + 3] = v[3]
+    if out[i] == nil then out[i] = row end
   end
-  out[i] = row
 end
 return cjson.encode(out)
 """
 
 
 async def read_states(r: Redis, sensor_ids: list[str]) -> dict[str, SensorState]:
-    """The sensors' stored state with the buckets of their newest readings, in one command.
+    """The sensors' stored state (an unreadable sensor's as none: see :func:`read_states_checked`)."""
+    return (await read_states_checked(r, sensor_ids))[0]
+
+
+async def read_states_checked(r: Redis, sensor_ids: list[str]) -> tuple[dict[str, SensorState], dict[str, str]]:
+    """The sensors' stored state with the buckets of their newest readings, in one command; and, per sensor
+    that could not be read (a key of the wrong type, a stored field that does not parse), the reason.
 
     Why one script: a batch has readings of hundreds of sensors; as a pipeline of HGETALLs and HMGETs,
     redis-py's per-command packing, parsing and asyncio hops cost the worker more than the projection.
+    Why the reasons: one bad sensor must cost its own readings, not the batch (the caller refuses them);
+    its state reads as none.
     """
     if not sensor_ids:
-        return {}
+        return {}, {}
     script = r.register_script(_READ_STATES)  # a handle only: loaded into Redis on first use, by its hash
     rows = orjson.loads(await script(keys=[keys.sensor(sid) for sid in sensor_ids], args=FIELDS))
     nf = len(FIELDS)
     states: dict[str, SensorState] = {}
+    unreadable: dict[str, str] = {}
     for sid, row in zip(sensor_ids, rows, strict=True):
+        if isinstance(row, str):
+            unreadable[sid] = row
+            states[sid] = SensorState.from_hash(sid, {})
+            continue
         data = {name: value for name, value in zip(FIELDS, row, strict=False) if value is not False}
         buckets = {kind: [None if v is False else v for v in row[nf + 3 * k:nf + 3 * k + 3]]
                    for k, kind in enumerate(POINTER_FIELDS)}
-        states[sid] = SensorState.from_hash(sid, data, buckets)
-    return states
+        try:
+            states[sid] = SensorState.from_hash(sid, data, buckets)
+        except (TypeError, ValueError) as err:  # a stored field that is not what the projection writes
+            unreadable[sid] = f"{keys.sensor(sid)} unreadable: {err}"
+            states[sid] = SensorState.from_hash(sid, {})
+    for sid, reason in unreadable.items():
+        bad_member.skip("sensor state", sid, reason)
+    return states, unreadable

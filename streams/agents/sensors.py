@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from faust.types import EventT
-from redis.exceptions import ResponseError
 
 from cityops import keys
 from cityops.fast_envelope import ReadingColumns, decode_columns
@@ -20,10 +19,10 @@ from streams.agents.batch import apply, apply_or_dead_letter, drop_repeats, gc_p
 from streams.agents.redis_outage import until_applied
 from streams.app import app, cases_topic, sensors_topic
 from streams.deadletter import refuse
-from streams.effects import SERVER_CONDITIONS, ApplyResult, Effects
+from streams.effects import ApplyResult, Effects
 from streams.outbox import stage
 from streams.sensor_projection import SensorOutcome, SensorState, project_envelopes
-from streams.sensor_store import read_states
+from streams.sensor_store import read_states_checked
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +111,19 @@ async def _apply_parts(parts: list[list], topic: str,  # noqa: ANN001
     with Faust's consumer thread and the loop, and the worker was no faster. The script's task is given
     a few turns of the loop first, enough to write its request, so that Redis starts on it at once.
     """
-    states = await _read_states(sorted(sensor_ids))
+    states, unreadable = await read_states_checked(runtime.redis(), sorted(sensor_ids))
     pending: asyncio.Task[ApplyResult] | None = None  # the previous part's script, running
     applied = 0
     try:
         for part in parts:
+            part, unread = _without(part, unreadable)
             outcome = _project(part, states)
             if pending is not None:
                 result = await pending
                 if not result:
                     return applied, result
                 applied += 1
-            effects = await _with_refusals(part, outcome, topic)
+            effects = await _with_refusals(part, outcome, topic, unread)
             pending = asyncio.ensure_future(_apply_and_publish(effects, outcome.cases))
             for _ in range(3):  # measured: without these turns the request waited for the next projection
                 await asyncio.sleep(0)
@@ -140,23 +140,23 @@ async def _apply_parts(parts: list[list], topic: str,  # noqa: ANN001
                 log.warning("applying the previous part failed as well: %r", pending.exception())
 
 
-async def _read_states(sensor_ids: list[str]) -> dict[str, SensorState]:
-    """The sensors' stored state; when one sensor's keys cannot be read (no hash), the others' all the same:
-    the bad one projects from no state, and the apply of its envelope refuses it with the reason."""
-    try:
-        return await read_states(runtime.redis(), sensor_ids)
-    except ResponseError as err:
-        if isinstance(err, SERVER_CONDITIONS):
-            raise
-    states: dict[str, SensorState] = {}
-    for sid in sensor_ids:
-        try:
-            states.update(await read_states(runtime.redis(), [sid]))
-        except ResponseError as err:
-            if isinstance(err, SERVER_CONDITIONS):
-                raise
-            log.warning("state of sensor %s unreadable, projected from none: %s", sid, err)
-    return states
+def _without(part: list, unreadable: dict[str, str]) -> tuple[list, list]:  # noqa: ANN001
+    """The part without the readings of sensors whose state could not be read, and those readings as
+    (event, envelope, reading, reason): they are refused one by one, the rest of each envelope applies."""
+    if not unreadable:
+        return part, []
+    kept: list = []
+    refused: list = []
+    for event, (envelope, good, bad) in part:
+        drop = [i for i, sid in enumerate(good.sensor_ids) if sid in unreadable]
+        if drop:
+            refused.extend((event, envelope, good.reading(i), unreadable[good.sensor_ids[i]]) for i in drop)
+            keep = [i for i, sid in enumerate(good.sensor_ids) if sid not in unreadable]
+            good = ReadingColumns([good.sensor_ids[i] for i in keep], [good.values[i] for i in keep],
+                                  [good.times[i] for i in keep], [good.specs[i] for i in keep],
+                                  None if good.source is None else [good.source[i] for i in keep])
+        kept.append((event, (envelope, good, bad)))
+    return kept, refused
 
 
 def _project(part: list, states: dict[str, SensorState]) -> SensorOutcome:  # noqa: ANN001
@@ -168,8 +168,10 @@ def _project(part: list, states: dict[str, SensorState]) -> SensorOutcome:  # no
                                  runtime.sensor_context(), remembered_since)
 
 
-async def _with_refusals(part: list, outcome: SensorOutcome, topic: str) -> Effects:  # noqa: ANN001
-    """The part's effects with the dead letters of its refused readings and its derived case events."""
+async def _with_refusals(part: list, outcome: SensorOutcome, topic: str,  # noqa: ANN001
+                         unread: list) -> Effects:
+    """The part's effects with the dead letters of its refused readings (``unread``: those of sensors whose
+    state could not be read, see :func:`_without`) and its derived case events."""
     owner = [(event, envelope) for event, (envelope, _, _) in part]  # by index: see outcome.origin
     refused: list[Effects] = []
     for event, (envelope, _good, bad) in part:
@@ -184,6 +186,9 @@ async def _with_refusals(part: list, outcome: SensorOutcome, topic: str) -> Effe
         event, envelope = owner[outcome.origin[id(reading)]]
         refused.append(await refuse(event, topic, reading.model_dump(mode="json"),
                                     f"unknown sensor {reading.sensor_id!r}", "validate",
+                                    f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
+    for event, envelope, reading, reason in unread:
+        refused.append(await refuse(event, topic, reading.model_dump(mode="json"), reason, "apply",
                                     f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
     for eff in refused:  # counted with the readings, so a crash can never keep one and lose the other
         outcome.effects.ops.extend(eff.ops)
