@@ -3,16 +3,40 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+LOCK := requirements/lock.txt
+TORCH_LOCK := requirements/torch.txt
 PORT ?= $(or $(CITYOPS_CONSOLE_PORT),8501)
 
-.PHONY: demo test lint venv clean-var chaos
+.PHONY: demo test lint venv lock clean-var chaos
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+# Everything from hashed pins (docs/deploy.md "Dependencies"): the lock, then torch's CPU build in its own call
+# (its index option applies to that call only; its dependencies came with the lock), then the project itself,
+# editable and without dependencies (setuptools, its build backend, is in the lock).
+$(STAMP): $(LOCK) $(TORCH_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --require-hashes --no-deps -r $(TORCH_LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# Regenerates requirements/lock.txt from pyproject.toml with uv, in a throwaway venv, against PyPI alone (so the
+# hashes are PyPI's), plus a folder holding the torch 2.13.0+cpu wheel for resolving torch's dependencies
+# (fetched from PyTorch's CPU index unless TORCH_FIND_LINKS names one). requirements/torch.txt is kept by hand.
+TORCH_FIND_LINKS ?= /tmp/cityops-lock/torch
+lock:
+	@rm -rf /tmp/cityops-lock && $(PYTHON) -m venv /tmp/cityops-lock
+	/tmp/cityops-lock/bin/python -m pip install --quiet --disable-pip-version-check uv
+	test -d $(TORCH_FIND_LINKS) || /tmp/cityops-lock/bin/python -m pip download --quiet --no-deps \
+	  --index-url https://download.pytorch.org/whl/cpu --only-binary :all: --platform manylinux_2_28_x86_64 \
+	  --python-version 3.11 -d $(TORCH_FIND_LINKS) torch==2.13.0+cpu
+	sed -n '1,5p' $(LOCK) > /tmp/cityops-lock/lock.txt
+	/tmp/cityops-lock/bin/uv pip compile pyproject.toml --extra detectors --extra test --extra dev --universal \
+	  --python-version 3.11 --generate-hashes --no-config --no-header --no-annotate --no-emit-package torch \
+	  --index-url https://pypi.org/simple --find-links $(TORCH_FIND_LINKS) >> /tmp/cityops-lock/lock.txt
+	mv /tmp/cityops-lock/lock.txt $(LOCK) && rm -rf /tmp/cityops-lock
 
 demo: $(STAMP)
 	@echo "CityOps console: http://127.0.0.1:$(PORT)"

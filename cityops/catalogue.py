@@ -1,14 +1,13 @@
 """The category catalogue (部件/事件, CJJ/T 106 and GB/T 30428.2 style) and its companion data files.
 
 Why a data file: cities extend the catalogue with local classes and tune the time limits, and the
-people who do that are not programmers. ``fixtures/data/catalogue.csv`` is validated on load, and a
-bad row stops the process with the row named, rather than letting a wrong SLA, an unknown owner or a
-doubly used AI type slip into dispatching and the KPIs. ``fixtures/data/SOURCES.md`` says where the
-classes, weights and limits come from.
+people who do that are not programmers. Each city's ``catalogue.csv`` (in its data folder,
+``CITYOPS_CITY_DIR``, docs/city-data.md) is validated on load, and a bad row stops the process with the
+row named, rather than letting a wrong SLA, an unknown owner or a doubly used AI type slip into
+dispatching and the KPIs. ``fixtures/data/SOURCES.md`` says where the classes, weights and limits come from.
 
-The companion files (``departments.csv``, ``la311_category_map.csv``, ``la311_owner_map.csv``) are
-read here too, so that every file that names a catalogue code or a department is checked against
-the catalogue and the department list in one place.
+The companion readers (a city-level ``departments.csv`` list, mappings such as the LA 311 replay's) are
+here too, so that every file that names a catalogue code or a department is checked in one place.
 """
 
 from __future__ import annotations
@@ -20,10 +19,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-
-from cityops.settings import REPO_ROOT
-
-DATA_DIR = REPO_ROOT / "fixtures" / "data"
 
 #: The SLA stages, in lifecycle order: 立案 register, 派遣 dispatch, 处置 handle, 核查 verify.
 STAGES = ("register", "dispatch", "handle", "verify")
@@ -169,14 +164,17 @@ class Catalogue:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Catalogue:
-        """Read and validate ``catalogue.csv`` (default ``fixtures/data/catalogue.csv`` in the repo).
+        """Read and validate ``catalogue.csv`` (default: the one in the city's data folder, ``CITYOPS_CITY_DIR``).
 
         Raises ``ValueError`` naming the file and line of the first bad row: wrong header, malformed or
         duplicate code, family or major code that does not fit the code, a major class whose names differ
         between rows, weight outside {1, 2, 3, 5}, unknown AI type or one used twice, unknown owner
         role, empty name, or an SLA cell that is not a working duration.
         """
-        path = path or DATA_DIR / "catalogue.csv"
+        if path is None:
+            from cityops.settings import get_settings  # lazy: settings read the environment
+
+            path = get_settings().city_dir / "catalogue.csv"
         categories: list[Category] = []
         codes: dict[str, int] = {}
         ai_lines: dict[str, int] = {}
@@ -311,13 +309,13 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
     return out
 
 
-def load_department_rows(path: Path | None = None) -> list[dict[str, str]]:
-    """City-level departments (``departments.csv``); district and street squads are generated elsewhere.
+def load_department_rows(path: Path) -> list[dict[str, str]]:
+    """A list of city-level departments (``id,name_zh,name_en,role,level``, the Xiamen fixture's source);
+    district and street squads are generated elsewhere.
 
     Each row needs a unique id, both names, a role from ``ROLES`` that is not a per-district/street
     role, and ``level`` = ``city``; otherwise ``ValueError`` names the line.
     """
-    path = path or DATA_DIR / "departments.csv"
     rows: list[dict[str, str]] = []
     seen: dict[str, int] = {}
     for line, row in _rows(path, DEPARTMENT_COLUMNS):
@@ -353,14 +351,12 @@ def _mapping(path: Path, columns: tuple[str, str, str], allowed: Iterable[str], 
     return out
 
 
-def load_la311_maps(data_dir: Path | None = None, catalogue: Catalogue | None = None
-                    ) -> tuple[dict[str, str], dict[str, str]]:
+def load_la311_maps(data_dir: Path, catalogue: Catalogue | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """``(requesttype → catalogue code, owner → department id)`` for the LA 311 replayer.
 
     Every target is checked: codes against the catalogue, department ids against ``departments.csv``,
     so a mapping can never send a replayed case to a class or department that does not exist.
     """
-    data_dir = data_dir or DATA_DIR
     catalogue = catalogue or get_catalogue()
     categories = _mapping(data_dir / "la311_category_map.csv", ("requesttype", "code", "note"),
                           (c.code for c in catalogue), "catalogue code")

@@ -3,15 +3,16 @@
 Coordinates are GCJ-02 longitude/latitude everywhere (the system of the district boundaries we ship,
 and of the Amap/AutoNavi maps Chinese bureaus use). WGS-84 GPS input must be converted at the edge.
 
-Point → grid lookup is the hottest spatial operation (every located case, capture and sensor), so
-grids are laid on a regular lattice: most points resolve with two floor() calls and a dict lookup.
-Only lattice cells cut by a district border or the coastline hold several pieces and need a
-point-in-polygon test against those few pieces.
+Point → grid lookup is the hottest spatial operation (every located case, capture and sensor). When
+a city's grids lie on a regular lattice (``Lattice``; the Xiamen fixture), most points resolve with two
+floor() calls and a dict lookup, and only cells cut by a district border or the coastline need a
+point-in-polygon test against their few pieces (``GridIndex``). Any other grids (hand-drawn polygons)
+go into an R-tree (``TreeIndex``, shapely's STRtree).
 
 Edge rules (tested): lattice cells are half-open, ``[x0, x1) × [y0, y1)``, so a point on a shared
-lattice line belongs to the cell east/north of it. Pieces of a cut cell are tested in grid-id order
-with boundaries included, so a point on a district border goes to the lower grid id. A point in the
-sea or outside the city resolves to ``None``.
+lattice line belongs to the cell east/north of it. Otherwise boundaries are included and a point on
+the border of several grids goes to the lowest grid code. A point in the sea or outside the city
+resolves to ``None``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Street:
     district_code: str
     name_zh: str
     name_en: str
+    geometry: BaseGeometry | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Community:
     district_code: str
     name_zh: str
     name_en: str
+    geometry: BaseGeometry | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class Grid:
     community_code: str
     street_code: str
     district_code: str
-    cell: tuple[int, int]  # lattice (column, row)
+    cell: tuple[int, int] | None  # lattice (column, row); None when the city's grids are not on a lattice
     centroid: tuple[float, float]
     area_m2: float
     geometry: BaseGeometry = field(repr=False, compare=False)
@@ -77,6 +80,25 @@ class Department:
     level: str  # city | district | street
     district_code: str | None = None
     street_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Responsibility:
+    """Who handles a category owner role: the department of that role at ``level`` whose area holds the grid;
+    an unlocated case (or a level-``city`` role) goes to the city-level department of ``unlocated_role``."""
+
+    owner_role: str
+    level: str  # city | district | street
+    unlocated_role: str
+
+
+#: The responsibility map of a city that lists none: street and district squads and sanitation stations are
+#: local; unlocated cases go to the city's enforcement bureau or sanitation centre; every other role is city-wide.
+DEFAULT_RESPONSIBILITY: tuple[Responsibility, ...] = (
+    Responsibility("street_squad", "street", "city_enforcement"),
+    Responsibility("district_squad", "district", "city_enforcement"),
+    Responsibility("district_sanitation", "district", "sanitation"),
+)
 
 
 @dataclass(frozen=True)
@@ -157,6 +179,38 @@ class GridIndex:
         return out
 
 
+class TreeIndex:
+    """Point → grid code through an R-tree over arbitrary grid polygons (cities whose grids are no lattice).
+
+    Grids are held in code order, so "the lowest code wins" on shared borders is "the lowest tree index".
+    """
+
+    def __init__(self, grids: Iterable[Grid]) -> None:
+        ordered = sorted(grids, key=lambda g: g.code)
+        self._codes = [g.code for g in ordered]
+        self._geoms = np.array([g.geometry for g in ordered], dtype=object)
+        shapely.prepare(self._geoms)
+        self._tree = shapely.STRtree(self._geoms)
+
+    def lookup(self, lon: float, lat: float) -> str | None:
+        """Envelope candidates from the tree, then prepared point-in-polygon tests in code order (about twice
+        as fast for one point as a tree query with a predicate)."""
+        geoms = self._geoms
+        for k in sorted(self._tree.query(shapely.box(lon, lat, lon, lat)).tolist()):
+            if shapely.intersects_xy(geoms[k], lon, lat):
+                return self._codes[k]
+        return None
+
+    def lookup_many(self, lons: Sequence[float] | np.ndarray, lats: Sequence[float] | np.ndarray) -> list[str | None]:
+        """One vectorised tree query for the whole batch."""
+        points = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+        point_idx, geom_idx = self._tree.query(points, predicate="intersects")
+        best = np.full(len(points), len(self._codes), dtype=np.int64)
+        np.minimum.at(best, point_idx, geom_idx)
+        codes = self._codes
+        return [codes[k] if k < len(codes) else None for k in best.tolist()]
+
+
 @dataclass
 class CityModel:
     """One city: its hierarchy, departments and the responsibility map (grid × category → department)."""
@@ -164,20 +218,39 @@ class CityModel:
     code: str
     name_zh: str
     name_en: str
-    lattice: Lattice
+    lattice: Lattice | None
     districts: dict[str, District]
     streets: dict[str, Street]
     communities: dict[str, Community]
     grids: dict[str, Grid]
     departments: dict[str, Department]
+    responsibility: tuple[Responsibility, ...] = DEFAULT_RESPONSIBILITY
 
     @cached_property
-    def index(self) -> GridIndex:
-        return GridIndex(self.lattice, self.grids.values())
+    def index(self) -> GridIndex | TreeIndex:
+        """The lattice index when every grid sits in a lattice cell, an R-tree otherwise."""
+        if self.lattice is not None and all(g.cell is not None for g in self.grids.values()):
+            return GridIndex(self.lattice, self.grids.values())
+        return TreeIndex(self.grids.values())
 
     def grid_at(self, lon: float, lat: float) -> Grid | None:
         code = self.index.lookup(lon, lat)
         return self.grids[code] if code is not None else None
+
+    def area_grids(self, level: str, code: str) -> list[Grid]:
+        """The grids of a district, street, community or grid (none for the city: the map draws its districts)."""
+        if level == "city":
+            return []
+        if level == "grid":
+            return [self.grids[code]] if code in self.grids else []
+        return [g for g in self.grids.values() if getattr(g, f"{level}_code") == code]
+
+    def area_bounds(self, level: str = "city", code: str = "") -> tuple[float, float, float, float]:
+        """(min lon, min lat, max lon, max lat) of an area's grids, or of the whole city's districts (level
+        ``city``, or an area with no grid): what a console map fits its view to."""
+        geoms = [g.geometry for g in self.area_grids(level, code)] or [d.geometry for d in self.districts.values()]
+        return (min(g.bounds[0] for g in geoms), min(g.bounds[1] for g in geoms),
+                max(g.bounds[2] for g in geoms), max(g.bounds[3] for g in geoms))
 
     # --------------------------------------------------------------------------------- hierarchy
 
@@ -211,27 +284,42 @@ class CityModel:
     def _city_department_by_role(self) -> Mapping[str, str]:
         return {d.role: d.id for d in self.departments.values() if d.level == "city"}
 
+    @cached_property
+    def _local_department(self) -> Mapping[tuple[str, str], str]:
+        """``(role, district or street code) → department id`` of the district- and street-level departments."""
+        out: dict[tuple[str, str], str] = {}
+        for d in self.departments.values():
+            area = d.street_code if d.level == "street" else d.district_code if d.level == "district" else None
+            if area is not None:
+                out.setdefault((d.role, area), d.id)
+        return out
+
+    @cached_property
+    def _responsibility_by_role(self) -> Mapping[str, Responsibility]:
+        return {r.owner_role: r for r in self.responsibility}
+
     def responsible_department(self, owner_role: str, grid_code: str | None) -> str:
         """The department that handles a category of ``owner_role`` in ``grid_code``.
 
-        District- and street-level roles resolve to that area's squad; an unlocated case (no grid)
-        goes to the city-level department of the same trade (city enforcement or sanitation).
+        A district- or street-level role resolves to that role's department of the grid's district or
+        street; an unlocated case (no grid) goes to the city-level department of the map's
+        ``unlocated_role`` (city enforcement or sanitation); any other role to its city-level department.
         """
+        rule = self._responsibility_by_role.get(owner_role)
         grid = self.grids.get(grid_code) if grid_code else None
-        if owner_role == "street_squad" and grid is not None:
-            return f"SSQ-{grid.street_code}"
-        if owner_role == "district_squad" and grid is not None:
-            return f"DSQ-{grid.district_code}"
-        if owner_role == "district_sanitation" and grid is not None:
-            return f"DSAN-{grid.district_code}"
-        if owner_role in ("street_squad", "district_squad"):
-            return self._city_department_by_role.get("city_enforcement", "CITY-ENFORCE")
-        if owner_role == "district_sanitation":
-            return self._city_department_by_role.get("sanitation", "CITY-SANITATION")
+        role = owner_role
+        if rule is not None and rule.level != "city":
+            if grid is not None:
+                area = grid.street_code if rule.level == "street" else grid.district_code
+                found = self._local_department.get((owner_role, area))
+                if found is not None:
+                    return found
+                raise KeyError(f"no {owner_role} department for {rule.level} {area}")
+            role = rule.unlocated_role
         try:
-            return self._city_department_by_role[owner_role]
+            return self._city_department_by_role[role]
         except KeyError:
-            raise KeyError(f"no department has role {owner_role!r}") from None
+            raise KeyError(f"no department has role {role!r}") from None
 
     def department_district(self, department_id: str) -> str | None:
         dept = self.departments.get(department_id)

@@ -17,8 +17,8 @@ from datetime import time
 @dataclass(frozen=True)
 class Sensor:
     id: str
-    kind: str  # noise | dust | smoke
-    metric: str  # laeq | pm10 | pm25 | alarm
+    kind: str  # a kind of cityops/sensor_kinds/*.toml: noise | dust | smoke | gas_pressure | water_level
+    metric: str  # one of the kind's metrics: laeq | pm10 | pm25 | alarm | pressure | fill
     unit: str
     site_id: str
     site_kind: str  # construction | road | residential | market | building
@@ -28,6 +28,15 @@ class Sensor:
     grid_code: str
     gateway_id: str
     interval_s: int = 60
+    name_zh: str = ""
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """An IoT gateway that batches the readings of up to a few hundred sensors into one envelope."""
+
+    id: str
+    district_code: str
     name_zh: str = ""
 
 

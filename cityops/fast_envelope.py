@@ -8,7 +8,7 @@ returns the readings as columns (:class:`ReadingColumns`), or as light :class:`R
 
 The JSON is read by ``msgspec`` into two typed structs (:class:`_WireEnvelope`, :class:`_WireReading`),
 which checks the field names and JSON types in C without building a dict per reading; what depends on
-the platform's tables (kinds, metrics, units, bounds, ids, times) is checked here in one loop.
+the platform's tables (kinds, metrics, units, bounds from the kinds' specs, ids, times) is checked here in one loop.
 
 Why it cannot weaken the contract: it accepts a *subset* of what :func:`cityops.schemas.
 decode_sensor_envelope` accepts — every check here is at least as strict as the model's — and
@@ -26,11 +26,11 @@ from typing import Any
 
 import msgspec
 
+from cityops import sensor_kinds
 from cityops.schemas import (
     EARLIEST_EVENT_TIME,
     MAX_CLOCK_SKEW,
     MAX_MESSAGE_BYTES,
-    SENSOR_RULES,
     SensorKind,
 )
 
@@ -125,17 +125,21 @@ class ReadingColumns:
                    [(r.kind, r.metric, r.unit) for r in readings], list(readings))
 
 
-def _spec_table() -> dict[tuple[object, object, object], tuple[Spec, float, float, bool]]:
-    """(kind, metric as sent, unit) → (spec, lowest, highest, smoke) for every valid combination.
+def _spec_table() -> dict[tuple[object, object, object], tuple[Spec, float, float, frozenset[float] | None]]:
+    """(kind, metric as sent, unit) → (spec, lowest, highest, the only values allowed or None) for every valid
+    combination, from the kinds' specs (:mod:`cityops.sensor_kinds`): built once, so a kind added as a file
+    needs nothing here.
 
     A metric left out (or null) means the kind's default metric, as in the contract.
     """
-    table: dict[tuple[object, object, object], tuple[Spec, float, float, bool]] = {}
-    for kind, (metrics, default_metric, units, lo, hi) in SENSOR_RULES.items():
-        for metric in (*metrics, None):
-            for unit in units:
-                table[(kind.value, metric, unit)] = ((kind, metric or default_metric, unit), lo, hi,
-                                                     kind is SensorKind.SMOKE)
+    table: dict[tuple[object, object, object], tuple[Spec, float, float, frozenset[float] | None]] = {}
+    for kind in SensorKind:
+        spec = sensor_kinds.spec(kind.value)
+        states = None if spec.states is None else frozenset(spec.states)
+        for sent in (*spec.metrics, None):
+            metric = spec.metrics[sent or spec.default_metric]
+            for unit in metric.units:
+                table[(kind.value, sent, unit)] = ((kind, metric.name, unit), metric.lo, metric.hi, states)
     return table
 
 
@@ -202,8 +206,8 @@ def _columns(items: list[_WireReading], times: dict[str, datetime | None], lates
     if None in rules:
         return None
     values = [item.value for item in items]
-    for (_, lo, hi, smoke), value in zip(rules, values, strict=True):
-        if not lo <= value <= hi or (smoke and value != 0.0 and value != 1.0):  # bounds are finite: NaN, ±inf fail
+    for (_, lo, hi, states), value in zip(rules, values, strict=True):
+        if not lo <= value <= hi or (states is not None and value not in states):  # bounds are finite: NaN, ±inf fail
             return None
     stamps = list(map(times.get, [item.time for item in items]))
     if None in stamps:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from redis import Redis
 
 from cityops import keys, read
+from cityops.lua import source
 
 RESOLUTIONS = ("m", "q", "h")
 # The bucket of a window key by resolution: the hour for minute windows, the day for the others.
@@ -48,26 +49,11 @@ _NOTES_SHOWN = 20  # per family; the rest are counted
 
 # KEYS: old, new; ARGV: the type the old key must have, '1' to rename ('0': only look). The old key's type,
 # 'conflict' when the new name is taken, or 'ok'. RENAME keeps the key's TTL.
-_MOVE = """
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t ~= ARGV[1] then return t end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'conflict' end
-if ARGV[2] == '1' then redis.call('RENAME', KEYS[1], KEYS[2]) end
-return 'ok'
-"""
+_MOVE = source("migrate_move_key")
 
 # KEYS: a sensor hash; ARGV: '1' to write, then (field, value found, new value) triples. Sets a field only if
 # it still holds the value found, so nothing written since the read is overwritten. How many were (or would be) set.
-_REPOINT = """
-local n = 0
-for i = 2, #ARGV, 3 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    if ARGV[1] == '1' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2]) end
-    n = n + 1
-  end
-end
-return n
-"""
+_REPOINT = source("migrate_repoint_windows")
 
 
 @dataclass
@@ -284,6 +270,11 @@ def report(results: dict[str, Tally], apply: bool) -> str:
         if len(t.notes) > _NOTES_SHOWN:
             lines.append(f"  … and {len(t.notes) - _NOTES_SHOWN} more")
     return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="count what would be migrated, change nothing")
+    p.add_argument("--force", action="store_true", help="run even though a worker beat in the last 30 s")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ from pydantic import (
     model_validator,
 )
 
+from cityops import sensor_kinds
+
 SCHEMA_VERSION = 1
 
 # Mainland China bounding box (GCJ-02 ≈ WGS-84 at this resolution). Anything outside is a bad coordinate.
@@ -256,18 +258,9 @@ def _check_category(code: str) -> None:
 # ------------------------------------------------------------------------------------------ sensors
 
 
-class SensorKind(StrEnum):
-    NOISE = "noise"  # 施工噪声 / 环境噪声, dB(A)
-    DUST = "dust"  # 扬尘 PM10 / PM2.5, µg/m³
-    SMOKE = "smoke"  # 烟感, 0 = normal, 1 = alarm
-
-
-# kind → (allowed metrics, default metric, allowed units, min, max)
-SENSOR_RULES: dict[SensorKind, tuple[tuple[str, ...], str, tuple[str, ...], float, float]] = {
-    SensorKind.NOISE: (("laeq", "lamax"), "laeq", ("dB(A)", "dBA"), 0.0, 160.0),
-    SensorKind.DUST: (("pm10", "pm25"), "pm10", ("ug/m3", "µg/m³"), 0.0, 5000.0),
-    SensorKind.SMOKE: (("alarm",), "alarm", ("state", ""), 0.0, 1.0),
-}
+# The kinds are data (cityops/sensor_kinds/*.toml): one member per kind file, named by its kind in capitals
+# (SensorKind.NOISE, SensorKind.GAS_PRESSURE), in the files' order.
+SensorKind = StrEnum("SensorKind", [(name.upper(), name) for name in sensor_kinds.kinds()])  # type: ignore[misc]
 
 
 class SensorReading(_Message):
@@ -282,18 +275,20 @@ class SensorReading(_Message):
 
     @model_validator(mode="after")
     def _in_range(self) -> SensorReading:
-        metrics, default_metric, units, lo, hi = SENSOR_RULES[self.kind]
-        metric = self.metric or default_metric
-        if metric not in metrics:
-            raise ValueError(f"metric {metric!r} is not valid for {self.kind.value} (use {', '.join(metrics)})")
-        if self.unit not in units:
-            raise ValueError(f"unit {self.unit!r} is not valid for {self.kind.value} (use {units[0]!r})")
-        if not lo <= self.value <= hi:
-            raise ValueError(f"{self.kind.value} value {self.value} is outside {lo:g}..{hi:g}")
-        if self.kind is SensorKind.SMOKE and self.value not in (0.0, 1.0):
-            raise ValueError("smoke value must be 0 (normal) or 1 (alarm)")
+        spec = sensor_kinds.spec(self.kind.value)
+        metric = self.metric or spec.default_metric
+        if metric not in spec.metrics:
+            raise ValueError(f"metric {metric!r} is not valid for {self.kind.value} (use {', '.join(spec.metrics)})")
+        rule = spec.metrics[metric]
+        if self.unit not in rule.units:
+            raise ValueError(f"unit {self.unit!r} is not valid for {self.kind.value} (use {rule.units[0]!r})")
+        if not rule.lo <= self.value <= rule.hi:
+            raise ValueError(f"{self.kind.value} value {self.value} is outside {rule.lo:g}..{rule.hi:g}")
+        if spec.states is not None and self.value not in spec.states:
+            names = " or ".join(f"{v:g} ({name})" for v, name in spec.states.items())
+            raise ValueError(f"{self.kind.value} value must be {names}")
         if self.metric is None:
-            object.__setattr__(self, "metric", default_metric)
+            object.__setattr__(self, "metric", spec.default_metric)
         return self
 
 

@@ -9,7 +9,8 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``KAFKA_BROKER`` | ``kafka://127.0.0.1:9092`` | Faust-style broker URL; several hosts separated by ``;`` |
 | ``REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis read model |
 | ``CITYOPS_VAR`` | ``<repo>/var`` | runtime data: Redis AOF, evidence, briefings, logs |
-| ``CITYOPS_TZ`` | ``Asia/Shanghai`` | local time zone of the city (bucket days/hours, working calendar) |
+| ``CITYOPS_CITY_DIR`` | ``<repo>/cities/xiamen`` | the city's data folder (model, devices, catalogue; city-data.md) |
+| ``CITYOPS_TZ`` | city.json's ``timezone`` | the city's time zone (day/hour buckets, working calendar) |
 | ``CITYOPS_TOPIC_PREFIX`` | ``cityops`` | prefix of every Kafka topic |
 | ``CITYOPS_PARTITIONS`` | ``4`` | partitions per topic when the platform creates them |
 | ``CITYOPS_CONSOLE_PORT`` | ``8501`` | Streamlit console port |
@@ -50,8 +51,8 @@ between calls) through :func:`env_text` and :func:`env_number` below:
 |---|---|---|
 | ``CITYOPS_WORK_PERIODS`` | ``08:30-12:00,14:30-18:00`` | office periods of a working day (SLA clocks run in them) |
 | ``CITYOPS_SCORE_WEIGHTS`` | ``closure=0.3,…`` | weights of 综合指标值, summing to 1 (cityops/metrics.py) |
-| ``CITYOPS_RULE_SUSTAIN_S`` | ``300`` | seconds an exceedance lasts before its alert fires (smoke: at once) |
-| ``CITYOPS_RULE_CLEAR_S`` | ``300`` | seconds below the limit (with hysteresis) before it clears |
+| ``CITYOPS_RULE_SUSTAIN_S`` | ``300`` | seconds an exceedance lasts before its alert fires (a kind's spec may say) |
+| ``CITYOPS_RULE_CLEAR_S`` | ``300`` | seconds back inside the limits (less hysteresis) before it clears (the same) |
 | ``CITYOPS_PM10_LIMIT`` | ``80`` | µg/m³, 15-minute mean at a construction site |
 | ``CITYOPS_MIN_CONFIDENCE`` | ``0.5`` | AI captures below this confidence are set aside |
 | ``CITYOPS_CAPTURE_WINDOW_S`` | ``600`` | a capture overlapping one accepted this recently is the same object |
@@ -75,11 +76,12 @@ Kafka security:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +105,19 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+def _city_timezone(city_dir: Path) -> str:
+    """The ``timezone`` of ``<city_dir>/city.json``: a city's clock is part of its data (docs/city-data.md)."""
+    path = city_dir / "city.json"
+    try:
+        name = json.loads(path.read_text(encoding="utf-8")).get("timezone")
+        ZoneInfo(str(name))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file is missing (CITYOPS_CITY_DIR names the city's data folder)") from None
+    except (ValueError, AttributeError, ZoneInfoNotFoundError) as err:
+        raise ValueError(f"{path}: no valid timezone ({err}); set it, or CITYOPS_TZ") from None
+    return str(name)
 
 
 def env_text(name: str, default: str) -> str:
@@ -150,6 +165,7 @@ class Settings:
     kafka_broker: str = "kafka://127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
     var_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
+    city_dir: Path = field(default_factory=lambda: REPO_ROOT / "cities" / "xiamen")
     timezone: str = "Asia/Shanghai"
     topic_prefix: str = "cityops"
     partitions: int = 4
@@ -194,11 +210,13 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        city_dir = Path(_env("CITYOPS_CITY_DIR", str(REPO_ROOT / "cities" / "xiamen"))).resolve()
         return cls(
             kafka_broker=_env("KAFKA_BROKER", cls.kafka_broker),
             redis_url=_env("REDIS_URL", cls.redis_url),
             var_dir=Path(_env("CITYOPS_VAR", str(REPO_ROOT / "var"))).resolve(),
-            timezone=_env("CITYOPS_TZ", cls.timezone),
+            city_dir=city_dir,
+            timezone=_env("CITYOPS_TZ", "") or _city_timezone(city_dir),
             topic_prefix=_env("CITYOPS_TOPIC_PREFIX", cls.topic_prefix),
             partitions=_env_int("CITYOPS_PARTITIONS", cls.partitions),
             console_port=_env_int("CITYOPS_CONSOLE_PORT", cls.console_port),

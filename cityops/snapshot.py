@@ -13,13 +13,14 @@ from datetime import date, datetime, time
 
 from cityops import read
 from cityops.catalogue import get_catalogue
+from cityops.city_data import get_city_data
+from cityops.metrics import Ranked
 from cityops.settings import get_settings
-from fixtures.xiamen import load_city
 
 
 def snapshot(day: date | None = None, district: str | None = None) -> dict:
     settings = get_settings()
-    city = load_city()
+    city = get_city_data().city
     when = datetime.combine(day or datetime.now(settings.tz).date(), time(12), settings.tz)
     r = read.connect(settings)
     try:
@@ -31,7 +32,7 @@ def snapshot(day: date | None = None, district: str | None = None) -> dict:
         out = {
             "date": when.date().isoformat(),
             "scope": {"kind": scope, "id": scope_id, "name": city.area_name(scope_id) if district else city.name_zh},
-            "kpis": read.kpis(r, when, scope, scope_id),
+            "kpis": read.kpis(r, when, scope, scope_id).as_dict(),
             "departments": _named(read.ranking(r, when, "department", departments),
                                   {d.id: d.name_zh for d in city.departments.values()}),
             "categories": _named(read.ranking(r, when, "category", [c.code for c in get_catalogue()]),
@@ -48,8 +49,15 @@ def snapshot(day: date | None = None, district: str | None = None) -> dict:
         r.close()
 
 
-def _named(rows: list[dict], names: dict[str, str]) -> list[dict]:
-    return [{"name": names.get(row["id"], row["id"]), **row} for row in rows]
+def _named(rows: list[Ranked], names: dict[str, str]) -> list[dict]:
+    """A ranking as JSON-ready rows, each with the scope's name first."""
+    return [{"name": names.get(row.id, row.id), **row.as_dict()} for row in rows]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--date", default=None, help="local day YYYY-MM-DD (default today)")
+    p.add_argument("--district", default=None, help="district adcode, e.g. 350203")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

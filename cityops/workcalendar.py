@@ -5,10 +5,11 @@ hours, weekends, public holidays and the make-up working days (调休) the State
 year. A 4-working-hour limit started on Friday at 16:00 runs out on Monday at 10:30, and one started
 on the eve of the National Day week runs out after it.
 
-- Holidays and make-up days come from ``fixtures/data/holidays.csv`` (``date,kind,name_zh,name_en``,
-  kind ``holiday`` = a day off even on a weekday, ``workday`` = a weekend day that is worked). The file
-  must be updated every year from the State Council notice (国务院办公厅关于…部分节假日安排的通知).
-  Years it does not list fall back to plain Monday–Friday weeks.
+- Holidays and make-up days come from the city's ``holidays.csv`` (in ``CITYOPS_CITY_DIR``;
+  ``date,kind,name_zh,name_en``, kind ``holiday`` = a day off even on a weekday, ``workday`` = a weekend
+  day that is worked). The file must be updated every year from the State Council notice
+  (国务院办公厅关于…部分节假日安排的通知). Years it does not list fall back to plain Monday–Friday weeks,
+  and :func:`missing_year_warning` says so, loudly, for the current year (worker log, console, big screen).
 - Office periods default to 08:30–12:00 and 14:30–18:00 (7 working hours a day). Set them with the
   environment variable ``CITYOPS_WORK_PERIODS``, read by :func:`get_calendar`, e.g.
   ``CITYOPS_WORK_PERIODS=08:00-12:00,15:00-18:00`` for a summer timetable: comma-separated
@@ -36,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cityops.catalogue import DATA_DIR, WorkDuration
+from cityops.catalogue import WorkDuration
 from cityops.settings import env_text
 
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 30), time(18, 0)))
@@ -98,7 +99,7 @@ class WorkCalendar:
     @classmethod
     def load(cls, path: Path | None = None, tz: ZoneInfo | None = None,
              periods: Sequence[tuple[time, time]] = DEFAULT_PERIODS) -> WorkCalendar:
-        """The calendar of ``holidays.csv`` (default ``fixtures/data/holidays.csv``) in ``tz``
+        """The calendar of ``holidays.csv`` (default: the city data folder's) in ``tz``
         (default: the ``CITYOPS_TZ`` setting).
 
         Raises ``ValueError`` naming the line for a wrong header, a bad date, an unknown kind, a date
@@ -107,7 +108,7 @@ class WorkCalendar:
         """
         from cityops.settings import get_settings  # lazy: settings read the environment
 
-        path = path or DATA_DIR / "holidays.csv"
+        path = path or get_settings().city_dir / "holidays.csv"
         holidays: dict[date, str] = {}
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -131,6 +132,10 @@ class WorkCalendar:
         return cls(tz or get_settings().tz, periods, holidays)
 
     # ------------------------------------------------------------------------------------- days
+
+    def has_year(self, year: int) -> bool:
+        """Whether the holiday data lists any day of ``year`` (a year without it has no public holidays)."""
+        return any(d.year == year for d in self._special)
 
     def is_working_day(self, d: date) -> bool:
         """Monday–Friday unless listed as a holiday; Saturday/Sunday only if listed as a make-up workday."""
@@ -255,3 +260,14 @@ def _periods_from_env() -> tuple[tuple[time, time], ...]:
 def get_calendar() -> WorkCalendar:
     """The default calendar (``holidays.csv``, ``CITYOPS_TZ``, ``CITYOPS_WORK_PERIODS``), built once per process."""
     return WorkCalendar.load(periods=_periods_from_env())
+
+
+def missing_year_warning(calendar: WorkCalendar, today: date, lang: str = "en") -> str | None:
+    """The warning to show when ``today``'s year has no holiday data (deadlines then ignore public holidays)."""
+    if calendar.has_year(today.year):
+        return None
+    if lang == "zh":
+        return (f"节假日数据缺少 {today.year} 年：时限按周一至周五计算，法定节假日和调休未计入，"
+                "请将当年国务院节假日安排补入城市数据目录的 holidays.csv")
+    return (f"holidays.csv has no entries for {today.year}: SLA deadlines count every Monday–Friday as a working "
+            f"day until the year's State Council holiday notice is added to the city's data folder")

@@ -8,6 +8,7 @@ memory and latency grow with uptime.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -17,12 +18,15 @@ from redis import Redis
 from cityops import read
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
+from cityops.city_data import get_city_data
 from cityops.command_signing import load_keys, sign
 from cityops.devices import Sensor
 from cityops.permissions import command_refusal
 from cityops.schemas import CommandAction, OperatorCommand, encode
 from cityops.settings import Settings, get_settings
-from fixtures.xiamen import load_city, load_sensors
+from cityops.workcalendar import get_calendar, missing_year_warning
+
+logger = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -41,7 +45,17 @@ def redis_client() -> Redis:
 
 @st.cache_resource
 def city() -> CityModel:
-    return load_city()
+    data = get_city_data()
+    warning = holiday_warning()
+    if warning:
+        logger.warning("city %s: %s", data.city.code, warning)
+    return data.city
+
+
+def holiday_warning(lang: str = "en") -> str | None:
+    """Said at console start and on the big screen when this year has no holiday data (SLA clocks then
+    count public holidays as working days)."""
+    return missing_year_warning(get_calendar(), datetime.now(settings().tz).date(), lang)
 
 
 @st.cache_resource
@@ -51,7 +65,7 @@ def catalogue() -> Catalogue:
 
 @st.cache_resource
 def sensors() -> tuple[Sensor, ...]:
-    return load_sensors()
+    return get_city_data().sensors
 
 
 @st.cache_resource

@@ -7,6 +7,8 @@ is visible rather than a crash.
 
 from __future__ import annotations
 
+from cityops import sensor_kinds
+
 LANGS = ("zh", "en")
 
 STRINGS: dict[str, tuple[str, str]] = {
@@ -147,9 +149,8 @@ STATUS = {"active": ("待处理", "active"), "acknowledged": ("已确认", "ackn
 ALERT_TYPE = {
     "sla_overdue": ("案件超期", "SLA overdue"),
     "sla_due": ("即将超期", "about to breach"),
-    "noise_exceedance": ("噪声超标", "noise exceedance"),
-    "dust_exceedance": ("扬尘超标", "dust exceedance"),
-    "smoke_exceedance": ("烟感报警", "smoke alarm"),
+    # one per sensor kind, from its spec (cityops/sensor_kinds/*.toml): "noise_exceedance", "gas_pressure_exceedance"
+    **{f"{kind}_exceedance": (spec.alert_zh, spec.alert_en) for kind, spec in sensor_kinds.kinds().items()},
     "device_offline": ("设备离线", "device offline"),
     "ai_capture": ("AI抓拍", "AI capture"),
 }

@@ -42,6 +42,11 @@ def check_proxies(settings: Settings) -> str | None:
     return None
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--headless", action="store_true", default=True)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     settings = get_settings()
     problem = check_proxies(settings) or check_users_file(settings)

@@ -28,6 +28,7 @@ import pydeck as pdk
 import shapely.geometry
 from pydeck.bindings.json_tools import default_serialize
 
+from cityops import sensor_kinds
 from cityops.city import CityModel
 from cityops.devices import Sensor
 
@@ -128,8 +129,10 @@ def sensor_status(state: Mapping[str, str] | None) -> str:
     return "normal"
 
 
-def sensor_points(sensors: Iterable[Sensor], states: Mapping[str, Mapping[str, str]]) -> list[dict]:
-    """Reporting sensors with their colour; a sensor the read model has never heard of is left off."""
+def sensor_points(sensors: Iterable[Sensor], states: Mapping[str, Mapping[str, str]], lang: str = "zh") -> list[dict]:
+    """Reporting sensors with their status colour (fill) and their kind's colour (outline, from the kind's spec)
+    and label; a sensor the read model has never heard of is left off."""
+    specs = sensor_kinds.kinds()
     out = []
     for s in sensors:
         state = states.get(s.id)
@@ -137,9 +140,11 @@ def sensor_points(sensors: Iterable[Sensor], states: Mapping[str, Mapping[str, s
             continue
         status = sensor_status(state)
         value = state.get("value", "")
-        out.append({"p": [s.lon, s.lat], "c": SENSOR_COLOURS[status], "status": status,
-                    "title": esc(s.name_zh or s.id), "detail": esc(f"{s.id} · {state.get('metric', '')} {value} "
-                                                                    f"{state.get('unit', '')}")})
+        spec = specs.get(s.kind)
+        kind = spec.label(lang) if spec is not None else s.kind
+        out.append({"p": [s.lon, s.lat], "c": SENSOR_COLOURS[status], "k": list(spec.colour) if spec else [0, 0, 0, 0],
+                    "status": status, "title": esc(s.name_zh or s.id),
+                    "detail": esc(f"{kind} · {s.id} · {state.get('metric', '')} {value} {state.get('unit', '')}")})
     out.sort(key=lambda d: d["status"] == "alarm")  # alarms drawn last, on top
     return out
 
@@ -149,7 +154,8 @@ def sensor_layers(points: list[dict]) -> list[pdk.Layer]:
     quiet = [p for p in points if p["status"] in ("normal", "offline")]
     loud = [p for p in points if p["status"] not in ("normal", "offline")]
     return [layer("ScatterplotLayer", quiet, id="sensors", get_position="p", get_fill_color="c",
-                      get_radius=40, radius_min_pixels=2, radius_max_pixels=5, pickable=True),
+                      get_radius=40, radius_min_pixels=2, radius_max_pixels=5, pickable=True, stroked=True,
+                      get_line_color="k", line_width_min_pixels=1),
             layer("ScatterplotLayer", loud, id="sensors_alarm", get_position="p", get_fill_color="c",
                       get_radius=120, radius_min_pixels=5, radius_max_pixels=10, pickable=True, stroked=True,
                       get_line_color=[255, 255, 255], line_width_min_pixels=1)]

@@ -15,17 +15,18 @@ from redis import Redis
 from cityops import read
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
+from cityops.metrics import Kpis, Metric, Ranked
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScreenData:
     now: datetime
-    today: dict  # read.kpis of the city, today
-    yesterday_until: dict[str, float]  # city counters of yesterday up to the same time
-    hourly_today: list[dict[str, int]]
-    hourly_yesterday: list[dict[str, int]]
-    ranking: list[dict]
-    categories: dict[str, dict[str, int]]
+    today: Kpis  # the city, today
+    yesterday_until: Kpis  # the city, yesterday up to the same time (with today's overdue gauge)
+    hourly_today: list[int]  # cases received in each hour of today
+    hourly_yesterday: list[int]
+    ranking: list[Ranked]  # the districts
+    categories: dict[str, int]  # cases received today per category (those with any)
     positions: np.ndarray  # (n, 2) lon, lat of open cases
     sensors: dict[str, dict[str, str]]
     captures: list[dict]
@@ -35,7 +36,8 @@ class ScreenData:
 
 
 # The counters the tiles need (rates included): reading only these keeps the replies small.
-TILE_FIELDS = ("received", "registered", "closed", "closed_on_time", "dispatched", "handled", "reworked")
+TILE_FIELDS = (Metric.RECEIVED, Metric.REGISTERED, Metric.CLOSED, Metric.CLOSED_ON_TIME, Metric.DISPATCHED,
+               Metric.HANDLED, Metric.REWORKED)
 
 
 def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalogue, *,
@@ -44,23 +46,22 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
     yesterday = now - timedelta(days=1)
     today = read.kpis(r, now, "city", city.code)
     ai_today = read.day_counters(r, now, "source", "ai_video")  # everything so far today
-    ai_yesterday = read.counters_until(r, yesterday, "source", "ai_video", fields=("received",))
-    per_category = read.day_metric_many(r, now, "category", [c.code for c in catalogue], "received")
+    ai_yesterday = read.counters_until(r, yesterday, "source", "ai_video", fields=(Metric.RECEIVED,))
     return ScreenData(
         now=now,
         today=today,
-        yesterday_until=read.counters_until(r, yesterday, "city", city.code, fields=TILE_FIELDS),
-        hourly_today=[{"received": n} for n in read.hourly_metric(r, now, "received", "city", city.code)],
-        hourly_yesterday=[{"received": n} for n in read.hourly_metric(r, yesterday, "received", "city", city.code)],
+        yesterday_until=read.kpis_until(r, yesterday, "city", city.code, today.overdue, fields=TILE_FIELDS),
+        hourly_today=read.hourly_metric(r, now, Metric.RECEIVED, "city", city.code),
+        hourly_yesterday=read.hourly_metric(r, yesterday, Metric.RECEIVED, "city", city.code),
         ranking=read.ranking(r, now, "district", sorted(city.districts)),
-        categories={code: {"received": n} for code, n in per_category.items()},
+        categories=read.day_metric_many(r, now, "category", [c.code for c in catalogue], Metric.RECEIVED),
         positions=read.open_case_lonlat(r, limit=max_positions),
         sensors=read.sensor_overview(r),  # alarm / offline from the active alerts: ≈ 10× cheaper
         captures=read.recent_captures(r, captures),
         # Counted as cases from the AI-video channel (视频AI抓拍): each accepted capture opens exactly one,
         # and the case counters have the hourly history the comparison with yesterday needs (the
         # detections' own daily ``captures`` counter has none).
-        captures_today=int(ai_today.get("received", 0)),
-        captures_delta=ai_today.get("received", 0.0) - ai_yesterday.get("received", 0.0),
+        captures_today=int(ai_today.of(Metric.RECEIVED)),
+        captures_delta=ai_today.of(Metric.RECEIVED) - ai_yesterday.of(Metric.RECEIVED),
         workers=read.workers_alive(r),
     )

@@ -15,11 +15,13 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cityops.schemas import Detection, encode
 from cityops.settings import Settings, get_settings
-from detectors.factory import build_run, load_shared, start_time
-from detectors.pipeline import Runner
+
+if TYPE_CHECKING:  # imported when a run starts: OpenCV and the detectors are slow to import (--help is not)
+    from detectors.pipeline import Runner
 
 log = logging.getLogger("cityops.detectors")
 
@@ -73,14 +75,25 @@ def run(runner: Runner, out: Path | None, settings: Settings) -> int:
     return 1 if errors and summary["frames_processed"] == 0 else 0
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", required=True, help="video file, rtsp/http URL or image folder")
+    p.add_argument("--camera", required=True, help="camera id from the city data (cameras.json)")
+    p.add_argument("--out", default=None, help="write captures as JSON lines + evidence here, no broker")
+    p.add_argument("--detector", default=None, help="classical | torch | both")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--loop", action="store_true", help="replay a file forever (demo cameras)")
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from fixtures.xiamen import camera_by_id
+    from cityops.city_data import get_city_data
+    from detectors.factory import build_run, load_shared, start_time
+    from detectors.pipeline import Runner
 
     settings = get_settings()
     mode = args.detector or "classical"
     try:
-        camera = camera_by_id(args.camera)
+        camera = get_city_data().camera(args.camera)
         shared = load_shared(mode)
         out = Path(args.out) if args.out else None
         camera_run = build_run(

@@ -15,11 +15,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cityops.city_data import get_city_data
 from cityops.settings import get_settings
 from detectors.cli import run
 from detectors.factory import _demo_items, build_run, load_shared
 from detectors.pipeline import Runner
-from fixtures.xiamen import camera_by_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     start = datetime.now(UTC)
     runs = []
     for cam_id, item in _demo_items().items():
-        cam = camera_by_id(cam_id)
+        cam = get_city_data().camera(cam_id)
         runs.append(
             build_run(
                 cam,

@@ -4,8 +4,8 @@ Pure: a case event plus the case's current :class:`CaseView` in, :class:`~stream
 and the next view out. The SLA timer (``streams/agents/sla_timer.py``) is the only other writer of a
 case, and only of its ``overdue`` mark, through an atomic check of the deadline it read.
 
-Counters (field names of ``co:kpi:d:…`` / ``co:kpi:h:…``), per scope (city, district, street,
-community, grid, department, category, source):
+Counters (:class:`cityops.metrics.Metric`: the field names of ``co:kpi:d:…`` / ``co:kpi:h:…``), per scope
+(city, district, street, community, grid, department, category, source):
 
 - one per lifecycle action: ``received registered dispatched handled verified reworked extended
   closed voided rejected accepted``
@@ -34,28 +34,29 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from cityops import keys
+from cityops.alerts import cleared_fields, sla_alert_id
 from cityops.catalogue import Catalogue, Category
 from cityops.city import CityModel
+from cityops.metrics import WEIGHTED, Metric
 from cityops.schemas import CaseAction, CaseEvent
 from cityops.workcalendar import WorkCalendar
 from streams import lifecycle as lc
 from streams import sla
 from streams.effects import Effects
 
-ACTION_METRIC: dict[CaseAction, str] = {
-    CaseAction.REPORT: "received",
-    CaseAction.ACCEPT: "accepted",
-    CaseAction.REGISTER: "registered",
-    CaseAction.REJECT: "rejected",
-    CaseAction.DISPATCH: "dispatched",
-    CaseAction.HANDLE: "handled",
-    CaseAction.VERIFY: "verified",
-    CaseAction.REWORK: "reworked",
-    CaseAction.EXTEND: "extended",
-    CaseAction.CLOSE: "closed",
-    CaseAction.VOID: "voided",
+ACTION_METRIC: dict[CaseAction, Metric] = {
+    CaseAction.REPORT: Metric.RECEIVED,
+    CaseAction.ACCEPT: Metric.ACCEPTED,
+    CaseAction.REGISTER: Metric.REGISTERED,
+    CaseAction.REJECT: Metric.REJECTED,
+    CaseAction.DISPATCH: Metric.DISPATCHED,
+    CaseAction.HANDLE: Metric.HANDLED,
+    CaseAction.VERIFY: Metric.VERIFIED,
+    CaseAction.REWORK: Metric.REWORKED,
+    CaseAction.EXTEND: Metric.EXTENDED,
+    CaseAction.CLOSE: Metric.CLOSED,
+    CaseAction.VOID: Metric.VOIDED,
 }
-WEIGHTED = frozenset({"received", "registered", "dispatched", "handled", "reworked", "closed", "closed_on_time"})
 UNLOCATED = "unlocated"
 CLOSED_CASE_RETENTION_S = 400 * keys.DAY
 REPEAT_QUEUE_MAXLEN = 1_000_000
@@ -151,17 +152,18 @@ def locate(event: CaseEvent, city: CityModel) -> tuple[str, str, str, str]:
     return grid.code, grid.community_code, grid.street_code, grid.district_code
 
 
-def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metric: str, amount: int = 1,
+def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metric: Metric, amount: int = 1,
            scopes: list[tuple[str, str]] | None = None) -> None:
     local = when.astimezone(ctx.tz)
     day, hour = keys.day_bucket(local), keys.hour_bucket(local)
     for scope, scope_id in scopes if scopes is not None else view.scopes(ctx.city.code):
         key = keys.kpi_daily(day, scope, scope_id)
-        eff.hincrby(key, metric, amount).expire(key, keys.DAILY_RETENTION_S)
+        eff.hincrby(key, metric.value, amount).expire(key, keys.DAILY_RETENTION_S)
         hkey = keys.kpi_hourly(hour, scope, scope_id)
-        eff.hincrby(hkey, metric, amount).expire(hkey, keys.HOURLY_RETENTION_S)
+        eff.hincrby(hkey, metric.value, amount).expire(hkey, keys.HOURLY_RETENTION_S)
         if metric in WEIGHTED:
-            eff.hincrby(key, f"w_{metric}", amount * view.weight).hincrby(hkey, f"w_{metric}", amount * view.weight)
+            weighted = amount * view.weight
+            eff.hincrby(key, metric.weighted, weighted).hincrby(hkey, metric.weighted, weighted)
 
 
 def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext) -> tuple[Effects, CaseView]:
@@ -181,9 +183,9 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     eff = Effects(event.event_id)
     stamp = event.event_time.isoformat()
     if view is not None and view.stage and view.deadline:  # the stage whose clock ran is left: its alert ends
-        alert = sla.alert_id(view.case_id, view.stage, datetime.fromisoformat(view.deadline).timestamp())
+        alert = sla_alert_id(view.case_id, view.stage, datetime.fromisoformat(view.deadline).timestamp())
         eff.zrem(keys.active_alerts(), alert)
-        eff.hset_if_exists(keys.alert(alert), {"state": "cleared", "cleared_at": stamp})
+        eff.hset_if_exists(keys.alert(alert), cleared_fields(stamp))
     if view is None:  # a report
         grid, community, street, district = locate(event, ctx.city)
         category = _category(ctx.catalogue, event.category_code or "")
@@ -210,12 +212,12 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
             view.late = 1
         if view.t_dispatch:
             seconds = max(0, int((event.event_time - datetime.fromisoformat(view.t_dispatch)).total_seconds()))
-            _count(eff, view, ctx, event.event_time, "handled_n")
-            _count(eff, view, ctx, event.event_time, "handling_s", seconds)
+            _count(eff, view, ctx, event.event_time, Metric.HANDLED_N)
+            _count(eff, view, ctx, event.event_time, Metric.HANDLING_S, seconds)
     view.state = state
     _count(eff, view, ctx, event.event_time, ACTION_METRIC[event.action])
     if event.action is CaseAction.CLOSE and not view.late:
-        _count(eff, view, ctx, event.event_time, "closed_on_time")
+        _count(eff, view, ctx, event.event_time, Metric.CLOSED_ON_TIME)
     _advance_clock(eff, view, event, ctx)
     # Always leave the overdue sets on a step, not only when the view says "overdue": the timer may have
     # marked the case after this view was read (both writes are idempotent, so this is always safe).
@@ -277,7 +279,7 @@ def _advance_clock(eff: Effects, view: CaseView, event: CaseEvent, ctx: CaseCont
 def _attribute_to_department(eff: Effects, view: CaseView, department: str, ctx: CaseContext) -> None:
     """A department learns of a case at its first dispatch: count it as received and registered there,
     in the day buckets of the report and the registration, so department figures add up like the city's."""
-    for metric, stamp in (("received", view.t_report), ("registered", view.t_register)):
+    for metric, stamp in ((Metric.RECEIVED, view.t_report), (Metric.REGISTERED, view.t_register)):
         if stamp:
             _count(eff, view, ctx, datetime.fromisoformat(stamp), metric, scopes=[("department", department)])
 

@@ -25,6 +25,7 @@ from datetime import datetime
 import orjson
 
 from cityops import keys
+from cityops.alerts import Alert
 from cityops.schemas import CaseAction, CaseEvent, CommandAction, OperatorCommand, derived_id
 from streams.effects import Effects
 
@@ -101,8 +102,7 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
                                                                        if k in AUDITED}},
               "case_steps": [c.action.value for c in cases]}
     eff.xadd_kept_for(keys.audit(), keys.AUDIT_RETENTION_S, orjson.dumps(record).decode(), keys.AUDIT_MAXLEN)
-    eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, orjson.dumps(
-        {"id": f"command:{cmd.command_id}", "type": "command", "severity": "info", "state": "done",
-         "target_kind": cmd.target_kind, "target_id": cmd.target_id, "action": cmd.action.value, "user": cmd.user,
-         "at": stamp}).decode())
+    eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, Alert.command_record(
+        command_id=cmd.command_id, target_kind=cmd.target_kind, target_id=cmd.target_id, action=cmd.action.value,
+        user=cmd.user, at=cmd.issued_at).to_json())
     return CommandOutcome(eff, cases)

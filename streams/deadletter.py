@@ -14,8 +14,10 @@ from faust.types import EventT
 from cityops import keys
 from cityops.schemas import dead_letter, encode
 from cityops.settings import get_settings
-from streams.app import deadletter_topic
 from streams.effects import Effects
+from streams.topics import channel
+
+deadletter_topic = channel("deadletter")  # tests put a recorder in its place
 
 
 async def refuse(event: EventT | None, topic: str, raw: Any, reason: str, stage: str,

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from cityops import keys
+from cityops.alerts import Alert
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Camera
@@ -120,10 +121,10 @@ def _judge(det: Detection, recent: list[dict], ctx: DetectionContext) -> Detecti
                                                                "lon": camera.lon, "lat": camera.lat,
                                                                "camera_name": camera.name_zh}
     eff.xadd(keys.captures(), keys.CAPTURES_MAXLEN, orjson.dumps(record).decode())
-    eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, orjson.dumps(
-        {"id": f"capture:{det.event_id}", "type": "ai_capture", "severity": "minor", "state": "active",
-         "case_id": case_id, "camera_id": camera.id, "ai_type": det.ai_type, "evidence_ref": det.evidence_ref,
-         "grid": camera.grid_code, "lon": camera.lon, "lat": camera.lat, "at": det.last_seen.isoformat()}).decode())
+    eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, Alert.ai_capture(
+        capture_event_id=det.event_id, case_id=case_id, camera_id=camera.id, ai_type=det.ai_type,
+        evidence_ref=det.evidence_ref, grid=camera.grid_code, lon=camera.lon, lat=camera.lat,
+        at=det.last_seen).to_json())
     return DetectionOutcome(eff, _case_events(det, camera, case_id, ctx))
 
 

@@ -5,20 +5,23 @@ Created lazily inside the worker's event loop (an asyncio Redis client is bound 
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from functools import lru_cache
 
 from redis.asyncio import Redis
 
 from cityops.catalogue import get_catalogue
 from cityops.city import CityModel
+from cityops.city_data import get_city_data
 from cityops.settings import get_settings
-from cityops.workcalendar import get_calendar
-from fixtures.xiamen import load_cameras, load_city, load_sensors
+from cityops.workcalendar import get_calendar, missing_year_warning
 from streams.case_projection import CaseContext
 from streams.detection_projection import DetectionContext
 from streams.effects import EffectWriter
 from streams.sensor_projection import SensorContext
 
+logger = logging.getLogger(__name__)
 _redis: Redis | None = None
 _writer: EffectWriter | None = None
 
@@ -47,18 +50,20 @@ def case_context() -> CaseContext:
 @lru_cache(maxsize=1)
 def sensor_context() -> SensorContext:
     settings = get_settings()
-    sensors = {s.id: s for s in load_sensors()}
+    sensors = {s.id: s for s in get_city_data().sensors}
     return SensorContext(sensors, city(), get_catalogue(), settings.tz, settings.max_lateness_s)
 
 
 @lru_cache(maxsize=1)
 def detection_context() -> DetectionContext:
-    cameras = {c.id: c for c in load_cameras()}
+    cameras = {c.id: c for c in get_city_data().cameras}
     return DetectionContext(cameras, city(), get_catalogue(), get_settings().tz)
 
 
 @lru_cache(maxsize=1)
 def city() -> CityModel:
-    model = load_city()
-    _ = model.index  # build the lookup index before the first batch, not during it
-    return model
+    data = get_city_data()  # loads and checks the whole folder, index included, before the first batch
+    warning = missing_year_warning(get_calendar(), datetime.now(get_settings().tz).date())
+    if warning:
+        logger.warning("city %s: %s", data.city.code, warning)
+    return data.city

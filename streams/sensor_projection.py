@@ -5,24 +5,25 @@ open out. The unit of exactly-once is the envelope (its id is claimed with its w
 of one sensor always arrive on one partition (envelopes are keyed by gateway), so the rule state
 read at the start of a batch is the state to continue from.
 
-Windows keep, per bucket, the reading count ``n``, the sum ``s`` (dust: µg/m³; noise: the *energy*
-sum Σ10^(L/10), so LAeq = 10·log10(s/n)) and the maximum ``x`` (noise: LAmax):
+Windows keep, per bucket, the reading count ``n``, the sum ``s`` (of the values; for a kind whose spec
+aggregates as ``energy``, noise, the *energy* sum Σ10^(L/10), so LAeq = 10·log10(s/n)) and the maximum ``x``
+(noise: LAmax):
 
 - ``co:win:m:{YYYYMMDDHH}:{sensor}``: 1-minute buckets of the last hours (kept 2 hours)
 - ``co:win:q:{YYYYMMDD}:{sensor}``: 15-minute buckets (kept 3 days)
 - ``co:win:h:{YYYYMMDD}:{sensor}``: hourly buckets (kept 14 days)
 
-Rules (see :mod:`streams.sensor_rules`): noise is judged reading by reading against the limit of its
-site and hour, dust on the mean of the current 15-minute window, smoke on the alarm state. A rule
-fires when the exceedance lasts ``CITYOPS_RULE_SUSTAIN_S`` (default 300 s; smoke at once) and clears
-after ``CITYOPS_RULE_CLEAR_S`` (300 s) below the limit minus the hysteresis (3 dB(A), 10 µg/m³).
-Each firing is an *episode*: one alert and one case (source 物联感知) dispatched by the
-responsibility map; its id derives from the sensor and the episode number, so a re-sent envelope
-can never open a second case.
+Rules (see :mod:`streams.sensor_rules`): what a kind judges (each reading, or the mean of the current
+15-minute window: dust), its limits by site, zone class and hour, its sustain, clear and hysteresis, and the
+case category and severity of its episodes all come from the kind's spec (:mod:`cityops.sensor_kinds`),
+looked up once per batch and sensor, never per reading. Each firing is an *episode*: one alert and one case
+(source 物联感知) dispatched by the responsibility map; its id derives from the sensor and the episode
+number, so a re-sent envelope can never open a second case.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,32 +31,17 @@ from functools import lru_cache, reduce
 from operator import add
 from zoneinfo import ZoneInfo
 
-import orjson
-
-from cityops import keys
+from cityops import keys, sensor_kinds
+from cityops.alerts import Alert, Severity, cleared_fields
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Sensor
 from cityops.fast_envelope import ReadingColumns
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorReading, derived_id
-from cityops.settings import env_number
 from streams.effects import Effects, Window
-from streams.sensor_rules import NORMAL, RuleState, limit_for, step
+from streams.sensor_rules import NORMAL, RuleState, band_for, is_low, step
 
 MINUTE_TTL, QUARTER_TTL, HOUR_TTL = 2 * 3600, 3 * keys.DAY, 14 * keys.DAY
-HYSTERESIS = {"noise": 3.0, "dust": 10.0, "smoke": 0.0}
-# The catalogue class an episode's case is filed under, by sensor kind.
-CASE_CATEGORY = {"noise": "E0303", "dust": "E0304", "smoke": "E0506"}
-SEVERITY = {"noise": "major", "dust": "major", "smoke": "critical"}
-
-
-def sustain_s(kind: str) -> float:
-    return 0.0 if kind == "smoke" else env_number("CITYOPS_RULE_SUSTAIN_S", 300)
-
-
-def clear_s(kind: str) -> float:
-    return 0.0 if kind == "smoke" else env_number("CITYOPS_RULE_CLEAR_S", 300)
-
 
 WINDOW_KINDS = ("m", "q", "h")  # minute, quarter-hour, hour
 #: Sensor hash fields that point at the bucket of the newest reading in each window, as "key bucket".
@@ -248,12 +234,14 @@ class _Slot:
     and the windows are rolled up from the runs at the end (see ``_Batch.windows``).
     """
 
-    __slots__ = ("sensor", "state", "rule", "noise", "dust", "timing", "last", "newest", "amounts", "values",
-                 "runs", "minute", "limit_hour", "limit")
+    __slots__ = ("sensor", "state", "rule", "energy", "quarter_mean", "timing", "last", "newest", "amounts",
+                 "values", "runs", "minute", "limit_hour", "low", "limit")
 
-    def __init__(self, sensor: Sensor, state: SensorState, timing: tuple[float, float, float]) -> None:
+    def __init__(self, sensor: Sensor, state: SensorState, spec: sensor_kinds.KindSpec,
+                 timing: tuple[float, float, float]) -> None:
         self.sensor, self.state, self.rule, self.timing = sensor, state, state.rule, timing
-        self.noise, self.dust = sensor.kind == "noise", sensor.kind == "dust"
+        # from the kind's spec, once per sensor and batch: windows sum energy (dB), the rule judges the quarter mean
+        self.energy, self.quarter_mean = spec.aggregation == "energy", spec.judged == "quarter_mean"
         last = state.last_time()
         self.last: int | None = None if last is None else (last - _EPOCH) // _MICROSECOND
         self.newest: tuple[ReadingColumns, int, _Time] | None = None  # the newest reading of this batch
@@ -261,7 +249,7 @@ class _Slot:
         self.values: list[float] = []
         self.runs: list[tuple[_Minute, int]] = []  # (minute, index in amounts where its run starts)
         self.minute: _Minute | None = None
-        self.limit_hour, self.limit = "", None  # the limit applies by local hour (day and night)
+        self.limit_hour, self.low, self.limit = "", -math.inf, math.inf  # limits apply by local hour (day, night)
 
     def last_time(self) -> datetime | None:
         """The sensor's newest time so far (for the lateness message)."""
@@ -295,7 +283,8 @@ class _Batch:
         self.newest: list[_Slot] = []  # sensors with a newest reading, in the order they got one
         self._times: dict[datetime, _Time] = {}
         self._minutes: dict[str, _Minute] = {}
-        self._timing = {kind: (sustain_s(kind), clear_s(kind), HYSTERESIS[kind]) for kind in HYSTERESIS}
+        self._specs = sensor_kinds.kinds()
+        self._timing = {kind: spec.timing() for kind, spec in self._specs.items()}
         # With summer time, a local bucket can come round twice, and "newer than the newest reading's
         # bucket" no longer means "empty": then every bucket is folded by the script (see windows).
         self.running_known = _no_summer_time(ctx.tz)
@@ -308,7 +297,7 @@ class _Batch:
             state = self.states.get(sensor_id)
             if state is None:
                 state = self.states[sensor_id] = SensorState(sensor_id)
-            slot = _Slot(sensor, state, self._timing[sensor.kind])
+            slot = _Slot(sensor, state, self._specs[sensor.kind], self._timing[sensor.kind])
         self.slots[sensor_id] = slot
         return slot
 
@@ -360,10 +349,10 @@ class _Batch:
             if minute is not slot.minute:
                 slot.runs.append((minute, len(slot.amounts)))
                 slot.minute = minute
-            slot.amounts.append(10.0 ** (value / 10.0) if slot.noise else value)  # noise: energy(value)
+            slot.amounts.append(10.0 ** (value / 10.0) if slot.energy else value)  # noise: energy(value)
             slot.values.append(value)
             judged = value
-            if slot.dust:
+            if slot.quarter_mean:
                 if state.quarter != minute.quarter_id:
                     state.quarter, state.quarter_n, state.quarter_s = minute.quarter_id, 0, 0.0
                 state.quarter_n += 1
@@ -377,13 +366,15 @@ class _Batch:
             if minute.hour != slot.limit_hour:  # day and night limits change on the hour
                 sensor = slot.sensor
                 slot.limit_hour = minute.hour
-                slot.limit = limit_for(sensor.kind, sensor.metric, sensor.site_kind, sensor.zone_class, at.local)
-            limit = slot.limit
-            if limit is None or (slot.rule.phase == NORMAL and not judged > limit):  # step would change nothing
+                slot.low, slot.limit = band_for(sensor.kind, sensor.metric, sensor.site_kind, sensor.zone_class,
+                                                at.local)
+            if slot.rule.phase == NORMAL and slot.low <= judged <= slot.limit:  # step would change nothing
                 continue
-            change = step(slot.rule, at.epoch, judged, limit, *slot.timing)
+            change = step(slot.rule, at.epoch, judged, slot.limit, *slot.timing, slot.low)
             if change is not None:
-                _episode(self.out, slot.sensor, change.kind, change.episode, judged, limit, t, self.ctx)
+                low = is_low(slot.rule, slot.low)
+                _episode(self.out, slot.sensor, change.kind, change.episode, judged,
+                         slot.low if low else slot.limit, low, t, self.ctx)
 
     def _set_aside(self, index: int, columns: ReadingColumns, i: int, reason: str | None) -> None:
         """A reading that is not counted: late (with its reason) or, without one, of an unknown sensor."""
@@ -402,7 +393,7 @@ class _Batch:
                                            f"(allowed {self.ctx.max_lateness_s / 3600:g} h)")
 
     def _back_online(self, state: SensorState, t: datetime) -> None:
-        _clear(self.out.effects, state.offline_alert, t, {"type": "device_online", "sensor_id": state.sensor_id})
+        _clear(self.out.effects, Alert.device_online(alert_id=state.offline_alert, sensor_id=state.sensor_id, at=t))
         self.out.effects.hset(keys.sensor(state.sensor_id), {"offline_alert": ""})
         state.offline_alert = ""
 
@@ -574,44 +565,49 @@ def _pointers(sensor_id: str, minute: _Minute) -> dict[str, str]:
             POINTER_FIELDS["h"]: f"{keys.sensor_window('h', sensor_id, minute.day)} {minute.hh}"}
 
 
-def _episode(out: SensorOutcome, sensor: Sensor, kind: str, episode: int, value: float, limit: float,
+def _episode(out: SensorOutcome, sensor: Sensor, kind: str, episode: int, value: float, limit: float, low: bool,
              at: datetime, ctx: SensorContext) -> None:
-    alert_id = f"sensor:{sensor.id}:{episode}"
+    """An episode fired or cleared: its alert and, when it fires, its case; ``limit`` is the one crossed
+    (``low``: the lower one)."""
+    spec = sensor_kinds.spec(sensor.kind)
     case_id = f"IOT-{sensor.id}-{episode}"
     eff = out.effects
     if kind == "fired":
-        record = {"id": alert_id, "type": f"{sensor.kind}_exceedance", "severity": SEVERITY[sensor.kind],
-                  "state": "active", "sensor_id": sensor.id, "metric": sensor.metric, "value": round(value, 1),
-                  "limit": limit, "unit": sensor.unit, "since": at.isoformat(), "case_id": case_id,
-                  "grid": sensor.grid_code, "district": ctx.city.grids[sensor.grid_code].district_code,
-                  "lon": sensor.lon, "lat": sensor.lat, "name_zh": sensor.name_zh}
-        eff.hset(keys.alert(alert_id), record | {"acknowledged": 0})
-        eff.expire(keys.alert(alert_id), 400 * keys.DAY)
-        eff.zadd(keys.active_alerts(), at.timestamp(), alert_id)
-        eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, orjson.dumps(record).decode())
-        out.cases.extend(_case_events(sensor, case_id, alert_id, value, limit, at, ctx))
+        alert = Alert.sensor_exceedance(
+            sensor_id=sensor.id, sensor_kind=sensor.kind, episode=episode, severity=Severity(spec.severity),
+            metric=sensor.metric, value=value, limit=limit, unit=sensor.unit, at=at, case_id=case_id,
+            grid=sensor.grid_code, district=ctx.city.grids[sensor.grid_code].district_code, lon=sensor.lon,
+            lat=sensor.lat, name_zh=sensor.name_zh)
+        eff.hset(keys.alert(alert.id), alert.to_hash())
+        eff.expire(keys.alert(alert.id), 400 * keys.DAY)
+        eff.zadd(keys.active_alerts(), at.timestamp(), alert.id)
+        eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, alert.to_json())
+        out.cases.extend(_case_events(sensor, spec, case_id, alert.id, value, limit, low, at, ctx))
     else:
-        _clear(eff, alert_id, at, {"type": f"{sensor.kind}_cleared", "sensor_id": sensor.id, "case_id": case_id})
+        _clear(eff, Alert.sensor_cleared(sensor_id=sensor.id, sensor_kind=sensor.kind, episode=episode,
+                                         case_id=case_id, at=at))
 
 
-def _clear(eff: Effects, alert_id: str, at: datetime, extra: dict) -> None:
-    eff.hset(keys.alert(alert_id), {"state": "cleared", "cleared_at": at.isoformat()})
-    eff.zrem(keys.active_alerts(), alert_id)
-    eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, orjson.dumps(
-        {"id": alert_id, "severity": "info", "state": "cleared", "at": at.isoformat(), **extra}).decode())
+def _clear(eff: Effects, clearing: Alert) -> None:
+    """Write a clearing entry and end the alert it names (its hash and its place among the active ones)."""
+    eff.hset(keys.alert(clearing.id), cleared_fields(clearing.at.isoformat()))
+    eff.zrem(keys.active_alerts(), clearing.id)
+    eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, clearing.to_json())
 
 
-def _case_events(sensor: Sensor, case_id: str, alert_id: str, value: float, limit: float, at: datetime,
-                 ctx: SensorContext) -> list[CaseEvent]:
-    """Report, register and dispatch of the one case an episode opens (ids fixed by the episode)."""
-    category = ctx.catalogue.get(CASE_CATEGORY[sensor.kind])
+def _case_events(sensor: Sensor, spec: sensor_kinds.KindSpec, case_id: str, alert_id: str, value: float,
+                 limit: float, low: bool, at: datetime, ctx: SensorContext) -> list[CaseEvent]:
+    """Report, register and dispatch of the one case an episode opens (ids fixed by the episode), filed under
+    the kind's case category."""
+    category = ctx.catalogue.get(spec.case_category)
     department = ctx.city.responsible_department(category.owner_role, sensor.grid_code)
-    text = f"{sensor.name_zh}: {sensor.metric.upper()} {value:.1f} {sensor.unit} 超过限值 {limit:g}"
+    crossed = "低于限值" if low else "超过限值"
+    text = f"{sensor.name_zh}: {sensor.metric.upper()} {value:.1f} {sensor.unit} {crossed} {limit:g}"
     common = {"case_id": case_id, "event_time": at, "actor": "物联感知平台"}
     return [
         CaseEvent(event_id=derived_id(case_id, "report"), action=CaseAction.REPORT, source=CaseSource.IOT_SENSOR,
                   category_code=category.code, lon=sensor.lon, lat=sensor.lat, grid_id=sensor.grid_code,
-                  urgent=sensor.kind == "smoke", description=text, origin_ref=alert_id, **common),
+                  urgent=spec.urgent, description=text, origin_ref=alert_id, **common),
         CaseEvent(event_id=derived_id(case_id, "register"), action=CaseAction.REGISTER, **common),
         CaseEvent(event_id=derived_id(case_id, "dispatch"), action=CaseAction.DISPATCH, department_id=department,
                   **common),

@@ -1,11 +1,12 @@
 """Sensor judgement, as pure functions and a small state machine: averaging, limits, sustained rules.
 
 - Noise is averaged as energy: LAeq = 10·log10(mean(10^(L/10))) — never the arithmetic mean of dB.
-- Limits: construction noise (GB 12523-2011) 70 dB(A) by day, 55 at night (22:00–06:00); roads and
-  other sites by their GB 3096-2008 acoustic class; PM10 against a site limit (default 80 µg/m³ over
-  15 minutes, ``CITYOPS_PM10_LIMIT``); PM2.5 against 75 µg/m³ (GB 3095 grade 2, 24 h); smoke alarm = 1.
-- A rule fires only when the exceedance is sustained for ``sustain_s`` and clears only after the value
-  has stayed below ``limit − hysteresis`` for ``clear_s`` (no flapping around the limit).
+- Limits come from each kind's spec (:mod:`cityops.sensor_kinds`, one TOML file per kind, with the
+  standards they come from): by metric, site kind, zone class and day or night, as an upper limit, a
+  lower limit or both (a band: gas pressure must stay between its two).
+- A rule fires only when the value has been outside its band for ``sustain_s`` and clears only after it has
+  stayed inside the band narrowed by the hysteresis (below ``high − hysteresis`` and above
+  ``low + hysteresis``) for ``clear_s`` (no flapping around a limit).
 """
 
 from __future__ import annotations
@@ -13,18 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 
-from cityops.settings import env_number
+from cityops import sensor_kinds
 
-NIGHT_START, NIGHT_END = time(22, 0), time(6, 0)
-
-# GB 3096-2008 ambient noise limits by acoustic zone class: (day, night) dB(A).
-GB3096_LIMITS: dict[str, tuple[float, float]] = {
-    "0": (50.0, 40.0), "1": (55.0, 45.0), "2": (60.0, 50.0), "3": (65.0, 55.0), "4a": (70.0, 55.0), "4b": (70.0, 60.0),
-}
-CONSTRUCTION_LIMITS = (70.0, 55.0)  # GB 12523-2011
-PM25_LIMIT = 75.0
+INF = math.inf
 
 
 def energy(level_db: float) -> float:
@@ -46,26 +40,16 @@ def laeq_from_energy(energy_sum: float, count: int) -> float:
     return 10.0 * math.log10(energy_sum / count)
 
 
-def is_night(t: time) -> bool:
-    return t >= NIGHT_START or t < NIGHT_END
-
-
-def pm10_limit() -> float:
-    return env_number("CITYOPS_PM10_LIMIT", 80)
+def band_for(kind: str, metric: str, site_kind: str, zone_class: str, local: datetime) -> tuple[float, float]:
+    """(low, high) limits at local time ``local``: ``-inf`` / ``inf`` where the kind has no such bound."""
+    specs = sensor_kinds.kinds()
+    return specs[kind].band(metric, site_kind, zone_class, local) if kind in specs else (-INF, INF)
 
 
 def limit_for(kind: str, metric: str, site_kind: str, zone_class: str, local: datetime) -> float | None:
-    """The applicable limit at local time ``local``; None when the metric has no limit."""
-    night = is_night(local.time())
-    if kind == "noise" and metric == "laeq":
-        day_limit, night_limit = CONSTRUCTION_LIMITS if site_kind == "construction" else \
-            GB3096_LIMITS.get(zone_class, GB3096_LIMITS["2"])
-        return night_limit if night else day_limit
-    if kind == "dust":
-        return pm10_limit() if metric == "pm10" else PM25_LIMIT
-    if kind == "smoke":
-        return 0.5  # 1 = alarm
-    return None
+    """The applicable upper limit at local time ``local``; None when the metric has none."""
+    high = band_for(kind, metric, site_kind, zone_class, local)[1]
+    return None if high == INF else high
 
 
 NORMAL, PENDING, ACTIVE, CLEARING = "normal", "pending", "active", "clearing"
@@ -92,39 +76,52 @@ class RuleChange:
 
 
 def step(state: RuleState, t: float, value: float, limit: float, sustain_s: float, clear_s: float,
-         hysteresis: float) -> RuleChange | None:
-    """Advance the rule by one reading at epoch ``t``; mutate ``state``; return a change, if any."""
-    above = value > limit
-    below = value < limit - hysteresis
+         hysteresis: float, low: float = -INF) -> RuleChange | None:
+    """Advance the rule by one reading at epoch ``t``; mutate ``state``; return a change, if any.
+
+    ``limit`` is the upper limit and ``low`` the lower one (``-inf``: none). An episode's ``peak`` is its worst
+    value: the highest when it began above the band, the lowest when it began below (``is_low``).
+    """
+    outside = value > limit or value < low
+    inside = low + hysteresis < value < limit - hysteresis
     if state.phase == NORMAL:
-        if above:
+        if outside:
             state.phase, state.since, state.peak = PENDING, t, value
             if sustain_s <= 0:
                 return _fire(state, t, value)
         return None
     if state.phase == PENDING:
-        if not above:
+        if not outside:
             state.phase, state.since = NORMAL, t
             return None
-        state.peak = max(state.peak, value)
+        state.peak = _worse(state.peak, value, low)
         if t - state.since >= sustain_s:
             return _fire(state, t, value)
         return None
     if state.phase == ACTIVE:
-        state.peak = max(state.peak, value)
-        if below:
+        state.peak = _worse(state.peak, value, low)
+        if inside:
             state.phase, state.since = CLEARING, t
             if clear_s <= 0:
                 return _clear(state, t, value)
         return None
     # CLEARING
-    if not below:
+    if not inside:
         state.phase = ACTIVE
-        state.peak = max(state.peak, value)
+        state.peak = _worse(state.peak, value, low)
         return None
     if t - state.since >= clear_s:
         return _clear(state, t, value)
     return None
+
+
+def is_low(state: RuleState, low: float) -> bool:
+    """Whether the state's episode began below the lower limit (its peak is then a minimum)."""
+    return state.peak < low
+
+
+def _worse(peak: float, value: float, low: float) -> float:
+    return min(peak, value) if peak < low else max(peak, value)
 
 
 def _fire(state: RuleState, t: float, value: float) -> RuleChange:

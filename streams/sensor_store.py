@@ -11,6 +11,7 @@ import orjson
 from redis.asyncio import Redis
 
 from cityops import bad_member, keys
+from streams.lua import source
 from streams.sensor_projection import POINTER_FIELDS, SensorState
 
 # The fields the projection starts from (SensorState.from_hash, and what a write leaves out when unchanged);
@@ -23,43 +24,7 @@ FIELDS = ("time", "phase", "since", "episode", "peak", "quarter", "quarter_n", "
 # A sensor whose hash or pointed-to bucket is a key of another type (or whose pointer does not parse) is
 # returned as the reason, a string: the others are read all the same. pcall, and TYPE only on that path,
 # keep the normal read at the commands it always had (the hot path reads hundreds of sensors per batch).
-_READ_STATES = """
-local nf = #ARGV
-local out = {}
-local function wrong(key)
-  return key .. ' holds a ' .. redis.call('TYPE', key)['ok'] .. ', not a hash'
-end
-for i = 1, #KEYS do
-  local row = redis.pcall('HMGET', KEYS[i], unpack(ARGV))
-  if row.err then
-    out[i] = wrong(KEYS[i])
-  else
-    local n = #row
-    for j = nf - 2, nf do
-      local pointer = row[j]
-      local v = {false, false, false}
-      if pointer then
-        local key, bucket = string.match(pointer, '^(%S+) (%S+)$')
-        if not key then
-          out[i] = KEYS[i] .. ' has a window pointer that does not parse: ' .. pointer
-          break
-        end
-        v = redis.pcall('HMGET', key, bucket .. ':n', bucket .. ':s', bucket .. ':x')
-        if v.err then
-          out[i] = wrong(key)
-          break
-        end
-      end
-      row[n + 1] = v[1]
-      row[n + 2] = v[2]
-      row[n + 3] = v[3]
-      n = n + 3
-    end
-    if out[i] == nil then out[i] = row end
-  end
-end
-return cjson.encode(out)
-"""
+_READ_STATES = source("read_sensor_states")
 
 
 async def read_states(r: Redis, sensor_ids: list[str]) -> dict[str, SensorState]:

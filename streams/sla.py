@@ -59,7 +59,3 @@ def extend(deadline: datetime, extension: str, calendar: WorkCalendar) -> dateti
     """The handling deadline after a 延期 of ``extension`` (``2d``, ``4h``) working time."""
     return calendar.add(deadline, WorkDuration.parse(extension))
 
-
-def alert_id(case_id: str, stage: str, deadline_ts: float) -> str:
-    """The id of the overdue alert of one stage's clock (the SLA timer raises it, the next step clears it)."""
-    return f"sla:{case_id}:{stage}:{int(deadline_ts)}"

@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-import orjson
 from redis import Redis
 
 from cityops import keys, read
+from cityops.alerts import Alert
 from cityops.catalogue import get_catalogue
 from cityops.schemas import Detection, SensorKind, SensorReading
 from cityops.settings import get_settings
 from cityops.workcalendar import get_calendar
 from fixtures.simulator.cases import CaseDayPlanner
 from fixtures.xiamen import load_cameras, load_city, load_sensors
-from streams.agents.sla_timer import _MARK_OVERDUE  # the SLA timer's own script (see mark_overdue)
 from streams.case_projection import CaseContext, CaseView, ProjectionError, project_case_event
 from streams.detection_projection import DetectionContext, project_detection
 from streams.effects import _APPLY_ONCE, Effects
+from streams.lua import source
 from streams.sensor_projection import SensorContext, SensorState, project_envelope
 
 
@@ -169,7 +169,7 @@ def mark_overdue(r: Redis, now: datetime) -> int:
     """What the SLA timer would have done by ``now``: cases whose clock ran out marked overdue, with their
     alerts, by the timer's own Lua script (the timer is async and Faust-bound; this is its sync twin)."""
     city_code = load_city().code
-    script = r.register_script(_MARK_OVERDUE)
+    script = r.register_script(source("mark_overdue"))  # the SLA timer's own script
     marked = 0
     due = r.zrangebyscore(keys.sla_clock(), "-inf", now.timestamp(), withscores=True)
     pipe = r.pipeline(transaction=False)
@@ -179,15 +179,15 @@ def mark_overdue(r: Redis, now: datetime) -> int:
         view = CaseView.from_hash(case_id, data)
         if view is None or not view.deadline:
             continue
-        alert = {"id": f"sla:{case_id}:{view.stage}:{int(score)}", "type": "sla_overdue",
-                 "severity": "critical" if view.urgent else "major", "case_id": case_id, "stage": view.stage,
-                 "deadline": view.deadline, "district": view.district, "street": view.street, "grid": view.grid,
-                 "category": view.category, "department": view.department, "lon": view.lon, "lat": view.lat,
-                 "at": score}
+        alert = Alert.sla_overdue(case_id=case_id, stage=view.stage, deadline_ts=score, deadline=view.deadline,
+                                  urgent=view.urgent, at=datetime.fromtimestamp(score, UTC), district=view.district,
+                                  street=view.street, grid=view.grid, category=view.category,
+                                  department=view.department, lon=float(view.lon) if view.lon else None,
+                                  lat=float(view.lat) if view.lat else None)
         sets = [keys.overdue(scope, sid) for scope, sid in view.scopes(city_code)]
-        marked += int(script(keys=[keys.case(case_id), keys.sla_clock(), keys.alert(alert["id"]), *sets],
+        marked += int(script(keys=[keys.case(case_id), keys.sla_clock(), keys.alert(alert.id), *sets],
                              args=[case_id, repr(score), view.deadline, keys.alerts(), keys.ALERTS_MAXLEN,
-                                   orjson.dumps(alert).decode(), keys.active_alerts()]))
+                                   alert.to_json(), keys.active_alerts(), alert.id, *alert.hash_flat()]))
     return marked
 
 
@@ -207,7 +207,7 @@ def seed_console(r: Redis, first_day: date, now: datetime, *, cases_per_day: int
 
 def snapshot_hotspots(r: Redis) -> int:
     """What the workers' hotspot timer does every 5 s (its sync twin): the open cases' positions as one string."""
-    return int(r.eval(read.SNAPSHOT_OPEN_SCORES, 2, keys.open_cases(), keys.open_cases_snapshot(),
+    return int(r.eval(source("snapshot_open_scores"), 2, keys.open_cases(), keys.open_cases_snapshot(),
                       read.MAX_HOTSPOT_POSITIONS, 30))
 
 

@@ -142,7 +142,7 @@ def test_the_alert_feed_and_its_readers_skip_an_entry_that_is_no_alert(env):
                                                  "case_id": "B7"}).decode()})
     r.rpush(keys.alert("a-2"), "planted")
     r.rpush(keys.case("B7"), "planted")
-    assert [a["id"] for a in read.alert_feed(r)] == ["a-2", "a-1"]
+    assert [a.id for a in read.alert_feed(r)] == ["a-2", "a-1"]
     assert {a["id"] for a in read.alerts_current(r)} == {"a-1", "a-2"}
     day = datetime.fromtimestamp(now, get_settings().tz)
-    assert [a["id"] for a in read.alerts_of_day(r, day)] == ["a-1", "a-2"]
+    assert [a.id for a in read.alerts_of_day(r, day)] == ["a-1", "a-2"]

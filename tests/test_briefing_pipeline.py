@@ -17,6 +17,7 @@ from cityops import read
 from cityops.bus import Publisher, ensure_topics
 from cityops.workcalendar import get_calendar
 from dashboard.briefing.files import files_for, list_briefings
+from fixtures.xiamen import load_city
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.workers import wait_until, worker
 
@@ -71,8 +72,8 @@ def test_briefing_from_a_real_pipeline(stack_env, redis_client, tmp_path, monkey
         asyncio.run(publish())
 
         def applied() -> bool:
-            c = read.day_counters(redis_client, when)
-            overdue = {row["case_id"] for row in read.overdue_cases(redis_client)}
+            c = read.day_counters(redis_client, when, "city", load_city().code)
+            overdue = {row["case_id"] for row in read.overdue_cases(redis_client, "city", load_city().code)}
             # B1..B3, the smoke episode's case and the capture's case
             return c.get("received") == 5 and c.get("closed") == 1 and c.get("captures") == 1 and "B2" in overdue
         wait_until(applied, 60, "events did not reach the read model")

@@ -13,7 +13,6 @@ import pytest
 from cityops.catalogue import (
     AI_TYPES,
     CATALOGUE_COLUMNS,
-    DATA_DIR,
     LOCAL_ROLES,
     ROLES,
     STAGES,
@@ -24,6 +23,8 @@ from cityops.catalogue import (
     load_la311_maps,
 )
 from cityops.settings import REPO_ROOT
+
+DATA_DIR = REPO_ROOT / "fixtures" / "data"  # the Xiamen fixture's sources, copied into cities/xiamen
 
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 LA_FILES = [("la311_2020_requests_seed.csv", "requesttype", "owner"),
@@ -207,7 +208,7 @@ def test_the_real_file_has_the_exact_header():
 
 
 def test_departments():
-    rows = load_department_rows()
+    rows = load_department_rows(DATA_DIR / "departments.csv")
     ids = {r["id"]: r for r in rows}
     assert len(ids) == len(rows)
     assert {r["role"] for r in rows} == set(ROLES) - LOCAL_ROLES
@@ -262,16 +263,16 @@ def _la_values() -> tuple[set[str], set[str]]:
 def test_every_la311_request_type_and_owner_is_mapped():
     types, owners = _la_values()
     assert len(types) >= 12 and len(owners) >= 7
-    categories, owner_map = load_la311_maps()
+    categories, owner_map = load_la311_maps(DATA_DIR)
     assert types <= set(categories), types - set(categories)
     assert owners <= set(owner_map), owners - set(owner_map)
     cat = get_catalogue()
     assert all(code in cat for code in categories.values())
-    assert set(owner_map.values()) <= {r["id"] for r in load_department_rows()}
+    assert set(owner_map.values()) <= {r["id"] for r in load_department_rows(DATA_DIR / "departments.csv")}
 
 
 def test_la311_mappings_mean_what_they_say():
-    categories, owners = load_la311_maps()
+    categories, owners = load_la311_maps(DATA_DIR)
     cat = get_catalogue()
     name = {rt: cat.get(code).minor_zh for rt, code in categories.items()}
     assert name["Dead Animal Removal"] == "动物尸体"

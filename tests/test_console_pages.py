@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from cityops import read
 from cityops.schemas import OperatorCommand, decode
 from cityops.settings import REPO_ROOT, get_settings
+from fixtures.xiamen import load_city
 from streams.case_projection import project_case_event
 from tests.console_seed import (
     Applier,
@@ -208,7 +209,7 @@ def test_big_screen_shows_kpis_against_yesterday(seeded):
     labels = [m.label for m in at.metric]
     assert labels == ["今日受理", "今日立案", "今日结案", "结案率", "按期结案率", "超期未结", "传感器告警",
                       "今日AI抓拍"]
-    today = read.day_counters(r, datetime.now(get_settings().tz))
+    today = read.day_counters(r, datetime.now(get_settings().tz), "city", load_city().code)
     assert at.metric[0].value == f"{today['received']:,}"
     assert at.metric[0].delta and at.metric[0].delta[0] in "+-"
     assert at.metric[6].value == str(len([s for s in read.sensor_states(r).values() if s.get("phase") == "active"]))
@@ -416,3 +417,30 @@ def test_every_page_checks_its_own_role(users_file, page):
 
 def _has_key(at: AppTest, key: str) -> bool:
     return any(getattr(w, "key", None) == key for w in at.text_input)
+
+
+def test_big_screen_says_when_this_year_has_no_holiday_data(seeded, monkeypatch, tmp_path):
+    """A city folder whose holidays.csv stops before this year: deadlines ignore holidays, and the wall says so."""
+    import shutil
+
+    from cityops.workcalendar import get_calendar
+
+    folder = tmp_path / "city"
+    shutil.copytree(REPO_ROOT / "cities" / "xiamen", folder)
+    year = datetime.now(get_settings().tz).year
+    lines = (folder / "holidays.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "holidays.csv").write_text("\n".join(x for x in lines if not x.startswith(str(year))) + "\n",
+                                         encoding="utf-8")
+    monkeypatch.setenv("CITYOPS_CITY_DIR", str(folder))
+    get_settings.cache_clear()
+    get_calendar.cache_clear()
+    try:
+        at = _page("bigscreen", "leader").run()
+        assert not at.exception, at.exception
+        assert any(f"节假日数据缺少 {year} 年" in w.value for w in at.warning)
+        at = _page("bigscreen", "leader", lang="en").run()
+        assert any(f"holidays.csv has no entries for {year}" in w.value for w in at.warning)
+    finally:
+        monkeypatch.delenv("CITYOPS_CITY_DIR")
+        get_settings.cache_clear()
+        get_calendar.cache_clear()

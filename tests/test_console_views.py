@@ -15,8 +15,11 @@ from PIL import Image
 
 from cityops import keys, read
 from cityops.catalogue import get_catalogue
+from cityops.metrics import Counters, Kpis, OverdueGauge, Ranked, Rates
 from cityops.settings import get_settings
-from dashboard import evidence, map_layers, views
+from dashboard import evidence, map_layers
+from dashboard.views import bigscreen, common, drill, duty
+from dashboard.views import tiles as tile_views
 from fixtures.xiamen import load_city, load_sensors
 
 TZ = get_settings().tz
@@ -24,28 +27,26 @@ TZ = get_settings().tz
 
 def test_md_escape_defuses_markup_links_images_and_directives():
     nasty = '<script>alert(1)</script> ![x](http://evil/x.png) [a](javascript:1) :red[x] **b** $x$ `c`\nnext'
-    out = views.md_escape(nasty)
+    out = common.md_escape(nasty)
     assert re.search(r"(?<!\\)[<>\[\]()*`$:!]", out) is None, "every special character is backslash-escaped"
     assert "\n" not in out
     assert out.replace("\\", "") == nasty.replace("\n", " ")
 
 
 def test_countdown_and_formats():
-    assert views.fmt_countdown(3909) == "1:05:09"
-    assert views.fmt_countdown(-190) == "-0:03:10"
-    assert views.pct(None) == "—" and views.pct(0.9876) == "98.8%"
-    assert views.fmt_int(1234.4) == "1,234"
-
-
-def _kpis(counters: dict, closure: float | None, on_time: float | None) -> dict:
-    return {"counters": counters, "closure_rate": closure, "on_time_rate": on_time}
+    assert common.fmt_countdown(3909) == "1:05:09"
+    assert common.fmt_countdown(-190) == "-0:03:10"
+    assert common.pct(None) == "—" and common.pct(0.9876) == "98.8%"
+    assert common.fmt_int(1234.4) == "1,234"
 
 
 def test_kpi_tiles_compare_with_the_same_time_yesterday():
-    today = _kpis({"received": 120, "registered": 100, "closed": 80, "closed_on_time": 70, "overdue_open": 20},
-                  0.8, 0.7)
-    before = {"received": 100.0, "registered": 90.0, "closed": 60.0, "closed_on_time": 60.0}
-    tiles = {t.key: t for t in views.kpi_tiles(today, before, sensors_alarm=3, captures_today=7,
+    today = Kpis.of(Counters({"received": 120, "registered": 100, "closed": 80, "closed_on_time": 70})
+                    .with_gauge(OverdueGauge(20, 20.0)))
+    assert (today.rates.closure_rate, today.rates.on_time_rate) == (0.8, 0.7)
+    before = Kpis.of(Counters({"received": 100.0, "registered": 90.0, "closed": 60.0, "closed_on_time": 60.0})
+                     .with_gauge(today.overdue))
+    tiles = {t.key: t for t in tile_views.kpi_tiles(today, before, sensors_alarm=3, captures_today=7,
                                                captures_delta=-2)}
     assert len(tiles) == 8
     assert tiles["kpi_received"].value == "120" and tiles["kpi_received"].delta == "+20"
@@ -55,14 +56,14 @@ def test_kpi_tiles_compare_with_the_same_time_yesterday():
     assert tiles["kpi_overdue_open"].delta is None and tiles["kpi_overdue_open"].delta_color == "inverse"
     assert tiles["kpi_sensors_alarm"].value == "3"
     assert tiles["kpi_captures"].delta == "-2"
-    english = views.kpi_tiles(today, before, 0, 0, None, lang="en")
+    english = tile_views.kpi_tiles(today, before, 0, 0, None, lang="en")
     assert english[0].label == "Received today" and english[-1].delta is None
 
 
 def test_hourly_frame_leaves_future_hours_empty():
-    today = [{"received": h} for h in range(24)]
-    yesterday = [{"received": 2 * h} for h in range(24)]
-    frame = views.hourly_frame(today, yesterday, datetime(2026, 11, 25, 9, 30, tzinfo=TZ))
+    today = list(range(24))
+    yesterday = [2 * h for h in range(24)]
+    frame = bigscreen.hourly_frame(today, yesterday, datetime(2026, 11, 25, 9, 30, tzinfo=TZ))
     assert frame.loc["09", "今日"] == 9 and math.isnan(frame.loc["10", "今日"])
     assert frame.loc["23", "昨日"] == 46
 
@@ -70,11 +71,12 @@ def test_hourly_frame_leaves_future_hours_empty():
 def test_top_categories_and_ranking_frame():
     cat = get_catalogue()
     codes = [c.code for c in cat][:3]
-    top = views.top_categories({codes[0]: {"received": 5}, codes[1]: {"received": 9}, codes[2]: {}}, cat, n=5)
+    top = bigscreen.top_categories({codes[0]: 5, codes[1]: 9, codes[2]: 0}, cat, n=5)
     assert list(top["数量"]) == [9, 5]
     city = load_city()
-    frame = views.ranking_frame([{"rank": 1, "id": "350203", "score": 97.25, "closure_rate": 0.99,
-                                  "on_time_rate": None}], city)
+    kpis = Kpis(Counters({"closed": 99}), Rates(100, 0.99, None, None, None), Rates(100, 0.99, None, None, None),
+                None, 97.25)
+    frame = bigscreen.ranking_frame([Ranked(1, "350203", kpis)], city)
     assert frame.iloc[0]["区"] == "思明区" and frame.iloc[0]["按期结案率"] == "—"
 
 
@@ -88,28 +90,28 @@ def test_alert_rows_filters_and_new_critical():
          "ai_type": "illegal_parking",
          "at": "2026-11-25T10:00:00+08:00", "has_hash": False},
     ]
-    rows = views.alert_rows(alerts, city, TZ)
+    rows = duty.alert_rows(alerts, city, TZ)
     assert rows[0]["severity_label"] == "紧急" and rows[0]["district_label"] == "思明区"
     assert rows[0]["target"] == ("alert", "sla:A:handle:1")
     assert rows[1]["target"] == ("case", "AI-c1"), "alerts without a state hash are acted on through their case"
     assert rows[1]["district"] == city.grids[alerts[1]["grid"]].district_code
-    assert [r["id"] for r in views.filter_rows(rows, severity="critical")] == ["sla:A:handle:1"]
-    assert views.filter_rows(rows, district="350203", kind="ai_capture") == []
-    assert [r["id"] for r in views.filter_rows(rows, status="acknowledged")] == ["capture:c1"]
-    assert [r["id"] for r in views.new_critical(rows, set())] == ["sla:A:handle:1"]
-    assert views.new_critical(rows, {"sla:A:handle:1"}) == []
+    assert [r["id"] for r in duty.filter_rows(rows, severity="critical")] == ["sla:A:handle:1"]
+    assert duty.filter_rows(rows, district="350203", kind="ai_capture") == []
+    assert [r["id"] for r in duty.filter_rows(rows, status="acknowledged")] == ["capture:c1"]
+    assert [r["id"] for r in duty.new_critical(rows, set())] == ["sla:A:handle:1"]
+    assert duty.new_critical(rows, {"sla:A:handle:1"}) == []
 
 
 def test_children_of_walks_the_hierarchy():
     city = load_city()
-    level, districts = views.children_of(city, "city", city.code)
+    level, districts = drill.children_of(city, "city", city.code)
     assert level == "district" and len(districts) == 6
-    level, streets = views.children_of(city, "district", "350203")
+    level, streets = drill.children_of(city, "district", "350203")
     assert level == "street" and streets and all(s.startswith("350203") for s in streets)
-    level, communities = views.children_of(city, "street", streets[0])
-    level, grids = views.children_of(city, "community", communities[0])
+    level, communities = drill.children_of(city, "street", streets[0])
+    level, grids = drill.children_of(city, "community", communities[0])
     assert level == "grid" and grids
-    assert views.children_of(city, "grid", grids[0]) == ("", [])
+    assert drill.children_of(city, "grid", grids[0]) == ("", [])
 
 
 def test_map_has_no_base_map_and_tooltips_are_text():
@@ -174,7 +176,7 @@ def test_counters_until_prorates_the_running_hour(redis_client):
     at = datetime(2026, 11, 24, 10, 30, tzinfo=TZ)
     for h, n in ((8, 10), (9, 20), (10, 40), (11, 1000)):
         redis_client.hset(keys.kpi_hourly(f"20261124{h:02d}", "city", "350200"), "received", n)
-    got = read.counters_until(redis_client, at)
+    got = read.counters_until(redis_client, at, "city", "350200")
     assert got["received"] == pytest.approx(10 + 20 + 40 * 0.5)
 
 
@@ -195,7 +197,9 @@ def test_alerts_current_merges_the_feed_and_state(redis_client):
     assert [r["id"] for r in rows] == ["sensor:S1:1", "capture:c9"], "one row per alert, newest entry first"
     sensor, capture = rows
     assert sensor["type"] == "noise_exceedance" and sensor["state"] == "cleared" and sensor["has_hash"]
-    assert sensor["since"] == "2026-11-25T10:00:00+08:00", "fields of the raising entry are kept"
+    assert sensor["at"] == datetime.fromisoformat("2026-11-25T10:00:00+08:00").timestamp(), \
+        "raised when the raising entry says (an older entry's since), not when it cleared"
+    assert capture["at"] == datetime.fromisoformat("2026-11-25T10:01:00+08:00").timestamp()
     assert capture["state"] == "acknowledged" and capture["acknowledged_by"] == "张三(zs)"
     assert capture["district"] == "350206" and not capture["has_hash"]
 
@@ -236,14 +240,19 @@ def test_sensor_overview_agrees_with_sensor_states(redis_client):
     redis_client.hset(keys.sensor("S2"), mapping={"kind": "smoke", "value": "1", "offline": "1", "phase": "normal"})
     redis_client.hset(keys.sensor("S3"), mapping={"kind": "dust", "value": "40", "phase": "normal"})
     redis_client.zadd(keys.active_alerts(), {"sensor:S1:3": now, "offline:S2:1700000000": now, "sla:C9:handle:1": now,
-                                             "sensor:GONE:1": now})
+                                             "sensor:GONE:1": now, "sensor:S3:1": now})
+    for alert_id, fields in {"sensor:S1:3": {"type": "noise_exceedance", "sensor_id": "S1"},
+                             "offline:S2:1700000000": {"type": "device_offline", "sensor_id": "S2"},
+                             "sla:C9:handle:1": {"type": "sla_overdue", "case_id": "C9"},
+                             "sensor:GONE:1": {"type": "dust_exceedance", "sensor_id": "GONE"}}.items():
+        redis_client.hset(keys.alert(alert_id), mapping=fields)  # sensor:S3:1 has none (expired): not in alarm
     overview = read.sensor_overview(redis_client)
     assert overview == {"S1": {"phase": "active", "value": "88", "metric": "laeq", "unit": "dB(A)"},
                         "S2": {"offline": "1"}, "S3": {"phase": "normal"}}
     states = read.sensor_states(redis_client)
     assert {k: map_layers.sensor_status(v) for k, v in overview.items()} == \
            {k: map_layers.sensor_status(v) for k, v in states.items()}
-    assert views.sensors_in_alarm(overview) == views.sensors_in_alarm(states) == 1
+    assert tile_views.sensors_in_alarm(overview) == tile_views.sensors_in_alarm(states) == 1
 
 
 def test_open_case_lonlat_decodes_geohash_scores_like_geopos(redis_client):
@@ -291,7 +300,7 @@ def test_sla_due_and_sensor_states(redis_client):
     states = read.sensor_states(redis_client)
     assert set(states) == {"S1"} and states["S1"]["phase"] == "active"
     assert read.sensor_states(redis_client, fields=("value", "phase")) == {"S1": {"value": "71", "phase": "active"}}
-    assert views.sensors_in_alarm(states) == 1
+    assert tile_views.sensors_in_alarm(states) == 1
     assert read.audit_trail(redis_client) == []
     redis_client.xadd(keys.audit(), {"json": orjson.dumps({"user": "u", "action": "acknowledge"}).decode()})
     assert read.audit_trail(redis_client)[0]["user"] == "u"

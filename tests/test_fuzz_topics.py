@@ -19,6 +19,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
 from cityops.schemas import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, decode
 from cityops.settings import Settings
+from fixtures.xiamen import load_city
 from tests.fuzz_messages import (
     AUTH_KINDS,
     FUZZ_COMMAND_KEYS,
@@ -179,7 +181,7 @@ class FuzzRun:
     letters: list[DeadLetter]
     model_ref: dict[str, object]
     model_fuzz: dict[str, object]
-    counters: dict[str, int]
+    counters: Mapping[str, float]
     iot_cases: int
     html_cases: dict[str, dict[str, str]]
     audit: list[dict]
@@ -223,7 +225,7 @@ def fuzz_run(broker_url: str, redis_url: str, tmp_path_factory: pytest.TempPathF
             reference_dead_letters=_dead_letters_counted(r_ref, _settings(ref)),
             letters=_read_dead_letter_topic(fs, expected),
             model_ref=_dump(r_ref), model_fuzz=_dump(r_fuzz),
-            counters=read.day_counters(r_fuzz, day), iot_cases=_iot_cases(r_fuzz),
+            counters=read.day_counters(r_fuzz, day, "city", load_city().code), iot_cases=_iot_cases(r_fuzz),
             html_cases={cid: read.case(r_fuzz, cid) for cid in plan.html_cases},
             audit=[orjson.loads(f["json"]) for _, f in r_fuzz.xrange(keys.audit())],
             sensors_seen=r_fuzz.zrange(keys.sensors_seen(), 0, -1),

@@ -212,6 +212,6 @@ def test_cases_whose_ids_spelled_each_others_keys_are_each_counted_once_and_time
         assert redis_client.type(keys.case_timeline(cid)) == "list"
         assert [step["action"] for step in read.case_timeline(redis_client, cid)] == ["report"]
         assert redis_client.zscore(keys.overdue("city", "350200"), cid) == 1.0
-    assert read.day_counters(redis_client, reported)["received"] == len(ids)
+    assert read.day_counters(redis_client, reported, "city", "350200")["received"] == len(ids)
     assert read.recent_dead_letters(redis_client) == []
     assert "WRONGTYPE" not in log

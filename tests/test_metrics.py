@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from cityops.metrics import Rates, mean_handling_hours, rank, score, score_weights
+from cityops.metrics import (
+    WEIGHTED,
+    Counters,
+    Kpis,
+    Metric,
+    OverdueGauge,
+    Rates,
+    mean_handling_hours,
+    rank,
+    ranked,
+    score,
+    score_weights,
+)
 
 
 def test_rates_from_counters():
@@ -48,3 +60,36 @@ def test_rank_shares_positions_on_ties():
 def test_mean_handling_hours():
     assert mean_handling_hours({"handled_n": 2, "handling_s": 7200}) == 1.0
     assert mean_handling_hours({}) is None
+
+
+def test_metric_names_are_the_stored_field_names():
+    assert Metric.CLOSED_ON_TIME == "closed_on_time" and Metric.CLOSED.weighted == "w_closed"
+    assert {m.value for m in WEIGHTED} == {"received", "registered", "dispatched", "handled", "reworked", "closed",
+                                           "closed_on_time"}
+
+
+def test_kpis_compute_every_rate_once_from_the_counters():
+    counters = Counters({"closed": 90, "closed_on_time": 80, "handled": 95, "dispatched": 100, "reworked": 5,
+                         "w_closed": 90, "w_closed_on_time": 80, "w_handled": 95, "w_dispatched": 100,
+                         "handled_n": 2, "handling_s": 7200}).with_gauge(OverdueGauge(10, 30.0))
+    k = Kpis.of(counters)
+    assert k.rates == Rates.from_counters(counters) and k.rates.closure_rate == 0.9
+    assert k.weighted.due == 120 and k.weighted.closure_rate == 0.75
+    assert k.score == score(k.weighted) and k.mean_handling_hours == 1.0
+    assert k.overdue == OverdueGauge(10, 30.0)
+    assert k.as_dict()["counters"]["overdue_open"] == 10 and k.as_dict()["weighted_closure_rate"] == 0.75
+
+
+def test_counters_are_read_only_and_zero_when_absent():
+    c = Counters({Metric.RECEIVED: 3})
+    assert c == {"received": 3} and c.of(Metric.CLOSED) == 0 and list(c) == ["received"] and list(c.values()) == [3]
+    with pytest.raises(TypeError):
+        c.by_name["received"] = 4  # type: ignore[index]
+
+
+def test_ranked_shares_ranks_and_serialises_like_the_snapshot():
+    best = Kpis.of(Counters({"closed": 1}))
+    worse = Kpis.of(Counters({"closed": 1}).with_gauge(OverdueGauge(1, 1.0)))
+    rows = ranked({"b": best, "a": best, "c": worse})
+    assert [(r.rank, r.id) for r in rows] == [(1, "a"), (1, "b"), (3, "c")]
+    assert list(rows[0].as_dict())[:4] == ["rank", "id", "score", "counters"]

@@ -87,7 +87,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
         wait_until(lambda: len(read.recent_dead_letters(redis_client)) >= 5, 30, "dead letters not counted")
         wait_until(lambda: read.workers_alive(redis_client).alive == 1, 15, "the worker does not beat")
 
-    counters = read.day_counters(redis_client, datetime.now(s.tz))
+    counters = read.day_counters(redis_client, datetime.now(s.tz), "city", "350200")
     # P1, plus the case the accepted capture opened
     assert counters["received"] == 2 and counters["registered"] == 2 and counters["dispatched"] == 2
     assert counters["captures"] == 1
@@ -262,7 +262,7 @@ def test_sensor_exceedance_opens_a_case_and_silence_raises_offline(stack_env, re
         # make the sensor look silent for 3 intervals: the offline timer raises an alert
         redis_client.zadd(keys.sensors_seen(), {sensor.id: time.time() - SILENT_INTERVALS * sensor.interval_s - 5})
         wait_until(lambda: redis_client.hget(keys.sensor(sensor.id), "offline") == "1", 30, "no offline alert")
-    feed = [a["type"] for a in read.alert_feed(redis_client)]
+    feed = [a.type for a in read.alert_feed(redis_client)]
     assert "noise_exceedance" in feed and "device_offline" in feed
     q = redis_client.hgetall(keys.sensor_window("h", sensor.id, keys.day_bucket(start)))
     assert sum(int(v) for k, v in q.items() if k.endswith(":n")) == 10

@@ -172,12 +172,12 @@ def test_late_steps_land_in_their_own_bucket_and_too_late_ones_are_refused(city)
 
 
 def test_the_next_step_ends_the_overdue_alert_of_the_stage_it_leaves(city):
-    from streams import sla
+    from cityops.alerts import sla_alert_id
 
     _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101"),
                                  None, city, TZ)
     assert view.stage and view.deadline
-    alert = sla.alert_id("X", view.stage, datetime.fromisoformat(view.deadline).timestamp())
+    alert = sla_alert_id("X", view.stage, datetime.fromisoformat(view.deadline).timestamp())
     eff, _ = project_case_event(ev(CaseAction.REGISTER), view, city, TZ)
     assert ("ZREM", keys.active_alerts(), alert, "", "") in eff.ops
     assert ("HSETXX", keys.alert(alert), "state", "cleared", "") in eff.ops  # only if the timer raised it

@@ -66,7 +66,8 @@ def test_worker_marks_repeated_problems_in_any_arrival_order(stack_env, redis_cl
                    and redis_client.xlen(keys.repeat_queue()) == 0, 60, "reports not checked")
     found = set()
     for r in reports:
-        found |= {c["case_id"] for c in read.repeated_problems(redis_client, datetime.fromisoformat(r["event_time"]))}
+        found |= {c["case_id"] for c in read.repeated_problems(redis_client, datetime.fromisoformat(r["event_time"]),
+                                                            "city", "350200")}
     assert found == {"RB", "RF"}
     assert redis_client.hget(keys.case("RB"), "repeat") == "1" and not redis_client.hget(keys.case("RA"), "repeat")
     rb_day = datetime.fromisoformat(reports[0]["event_time"])

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops.catalogue import DATA_DIR, WorkDuration
-from cityops.workcalendar import DEFAULT_PERIODS, WorkCalendar, get_calendar, parse_periods
+from cityops.catalogue import WorkDuration
+from cityops.settings import get_settings
+from cityops.workcalendar import DEFAULT_PERIODS, WorkCalendar, get_calendar, missing_year_warning, parse_periods
 
 TZ = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
@@ -32,7 +33,7 @@ def cal() -> WorkCalendar:
 
 
 def _holiday_rows() -> list[dict[str, str]]:
-    with (DATA_DIR / "holidays.csv").open(encoding="utf-8", newline="") as fh:
+    with (get_settings().city_dir / "holidays.csv").open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -317,3 +318,12 @@ def test_bad_holiday_files_are_refused(tmp_path, line, message):
     path.write_text("day,kind,name_zh,name_en\n", encoding="utf-8")
     with pytest.raises(ValueError, match="header"):
         WorkCalendar.load(path, tz=TZ)
+
+
+def test_a_year_without_holiday_data_is_reported(cal):
+    """Deadlines in a year the file does not list ignore public holidays: the calendar must say so."""
+    assert cal.has_year(2026) and not cal.has_year(2031)
+    assert missing_year_warning(cal, date(2026, 5, 1)) is None
+    warning = missing_year_warning(cal, date(2031, 3, 2))
+    assert warning is not None and "2031" in warning and "holidays.csv" in warning
+    assert "2031" in missing_year_warning(cal, date(2031, 3, 2), "zh")

@@ -6,7 +6,8 @@ import asyncio
 import gc
 
 from streams import runtime
-from streams.app import app, freeze_startup_heap
+from streams.agents.startup import freeze_startup_heap
+from streams.app import app
 
 
 def test_freeze_runs_when_the_app_starts() -> None:

@@ -67,6 +67,11 @@ def _default_address() -> tuple[str, int]:
     return host or "127.0.0.1", int(port or 9092)
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="bind address (default from settings)")
+    p.add_argument("--port", type=int, default=None, help="port (default from settings)")
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     host, port = _default_address()
     host, port = args.host or host, args.port or port

@@ -68,6 +68,12 @@ def wait_for_redis(settings: Settings, timeout: float) -> None:
         client.close()
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--no-redis", action="store_true")
+    p.add_argument("--no-broker", action="store_true")
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:

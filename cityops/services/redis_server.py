@@ -99,6 +99,12 @@ def start_redis(host: str, port: int, data_dir: Path, log_path: Path, password: 
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="bind address (default from settings)")
+    p.add_argument("--port", type=int, default=None, help="port (default from settings)")
+    p.add_argument("--dir", default=None, help="data directory (default var/redis)")
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     settings = get_settings()
     url = urlparse(settings.redis_url)

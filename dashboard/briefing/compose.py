@@ -18,14 +18,17 @@ from typing import Any
 
 from redis import Redis
 
-from cityops import read
+from cityops import read, sensor_kinds
+from cityops.alerts import Alert, AlertKind
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
+from cityops.metrics import Kpis, Metric, Ranked
 from cityops.settings import Settings, get_settings
 from dashboard.briefing.i18n import SOURCES, STAGES, check_lang, pct, pick, t
 
 RATE_KEYS = ("closure", "on_time", "handling", "rework", "score")
-TOTAL_KEYS = ("received", "registered", "dispatched", "handled", "closed", "closed_on_time", "reworked")
+TOTAL_KEYS = (Metric.RECEIVED, Metric.REGISTERED, Metric.DISPATCHED, Metric.HANDLED, Metric.CLOSED,
+              Metric.CLOSED_ON_TIME, Metric.REWORKED)
 LOWER_IS_BETTER = frozenset({"rework"})
 DEFAULT_TARGETS = {"closure": 0.98, "on_time": 0.90, "handling": 0.95, "rework": 0.05, "score": 90.0}
 
@@ -195,52 +198,51 @@ def compose(r: Redis, day: date, city: CityModel, lang: str = "zh", *, catalogue
         return (d.name_zh if lang == "zh" else d.name_en) if d else code
 
     kpi = read.kpis(r, when, "city", city.code)
-    c = kpi["counters"]
-    totals = [(k, t(k, lang), int(c.get(k, 0))) for k in TOTAL_KEYS]
-    totals.append(("overdue_open", t("overdue_open", lang), int(c.get("overdue_open", 0))))
-    totals.append(("captures", t("captures_n", lang), int(c.get("captures", 0))))
+    c = kpi.counters
+    totals = [(k.value, t(k, lang), int(c.of(k))) for k in TOTAL_KEYS]
+    totals.append(("overdue_open", t("overdue_open", lang), kpi.overdue.count))
+    totals.append(("captures", t("captures_n", lang), int(c.of(Metric.CAPTURES))))
     source_counts = read.day_counters_many(r, when, "source", list(SOURCES))
-    totals.append(("iot_cases", t("iot_cases", lang), int(source_counts["iot_sensor"].get("received", 0))))
-    rates = [Rate(k, t(k, lang), kpi["score"] if k == "score" else kpi[f"{k}_rate"],
-                  None if k in ("score", "handling") else kpi[f"weighted_{k}_rate"], targets[k]) for k in RATE_KEYS]
+    totals.append(("iot_cases", t("iot_cases", lang), int(source_counts["iot_sensor"].of(Metric.RECEIVED))))
+    rates = [Rate(k, t(k, lang), *_rate_of(kpi, k), targets[k]) for k in RATE_KEYS]
 
     districts = _rows(read.ranking(r, when, "district", list(city.districts)), dname)
     departments = _rows(read.ranking(r, when, "department", list(city.departments)),
                         lambda i: _dept_name(city, i, lang))
 
     cat_counts = read.day_counters_many(r, when, "category", [x.code for x in catalogue])
-    categories = sorted(((catalogue.get(code).name(lang), n.get("received", 0)) for code, n in cat_counts.items()
-                         if n.get("received", 0)), key=lambda kv: (-kv[1], kv[0]))[:top]
-    sources = [(pick(SOURCES[s], lang), source_counts[s].get("received", 0)) for s in SOURCES
-               if source_counts[s].get("received", 0)]
+    categories = sorted(((catalogue.get(code).name(lang), n.of(Metric.RECEIVED)) for code, n in cat_counts.items()
+                         if n.of(Metric.RECEIVED)), key=lambda kv: (-kv[1], kv[0]))[:top]
+    sources = [(pick(SOURCES[s], lang), source_counts[s].of(Metric.RECEIVED)) for s in SOURCES
+               if source_counts[s].of(Metric.RECEIVED)]
 
     grid_ids = list(city.grids)
     grid_counts = read.day_counters_many(r, when, "grid", grid_ids)
-    per_grid = sorted(((g, n.get("received", 0)) for g, n in grid_counts.items() if n.get("received", 0)),
+    per_grid = sorted(((g, n.of(Metric.RECEIVED)) for g, n in grid_counts.items() if n.of(Metric.RECEIVED)),
                       key=lambda kv: (-kv[1], kv[0]))
     hotspots = [_hotspot(city, g, n, lang) for g, n in per_grid[:top]]
     points = [(city.grids[g].centroid[0], city.grids[g].centroid[1], n) for g, n in per_grid]
 
-    overdue_total = int(c.get("overdue_open", 0))
+    overdue_total = kpi.overdue.count
     overdue = [_overdue(row, city, catalogue, lang, now, dname) for row in
                read.overdue_cases(r, "city", city.code, limit=overdue_limit)]
 
     alerts = read.alerts_of_day(r, when)
-    fired = [a for a in alerts if str(a.get("type", "")).endswith("_exceedance")]
-    by_kind = Counter(str(a["type"]).removesuffix("_exceedance") for a in fired)
-    by_district = Counter(dname(str(a.get("district", ""))) for a in fired)
+    fired = [a for a in alerts if a.kind is AlertKind.SENSOR_EXCEEDANCE]
+    by_kind = Counter(str(a.sensor_kind) for a in fired)
+    by_district = Counter(dname(a.district or "") for a in fired)
     exceedances = sorted((_exceedance(a, lang, tz, dname) for a in fired),
                          key=lambda e: (-(e.value - e.limit) / (e.limit or 1.0), e.since))[:top]
 
     district_counts = read.day_counters_many(r, when, "district", list(city.districts))
     capture_types = sorted(((_ai_name(catalogue, k.split(":", 1)[1], lang), v) for k, v in c.items()
-                            if k.startswith("captures:") and v), key=lambda kv: (-kv[1], kv[0]))
-    captures_by_district = [(dname(code), n.get("captures", 0)) for code, n in district_counts.items()
-                            if n.get("captures", 0)]
+                            if k.startswith(f"{Metric.CAPTURES}:") and v), key=lambda kv: (-kv[1], kv[0]))
+    captures_by_district = [(dname(code), n.of(Metric.CAPTURES)) for code, n in district_counts.items()
+                            if n.of(Metric.CAPTURES)]
     captures = [_capture(x, catalogue, lang, tz) for x in read.recent_captures(r, 1000)
                 if _local_day(x.get("last_seen"), tz) == day][:top]
 
-    hourly = [(h.get("received", 0), h.get("closed", 0)) for h in read.hourly_counters(r, when, "city", city.code)]
+    hourly = [(h.of(Metric.RECEIVED), h.of(Metric.CLOSED)) for h in read.hourly_counters(r, when, "city", city.code)]
     return Briefing(
         day=day, lang=lang, city=city.name_zh if lang == "zh" else city.name_en,
         generated_at=now.replace(microsecond=0),
@@ -249,21 +251,31 @@ def compose(r: Redis, day: date, city: CityModel, lang: str = "zh", *, catalogue
         exceedances_by_kind=sorted(((pick(_KIND.get(k), lang, k), n) for k, n in by_kind.items()),
                                    key=lambda kv: -kv[1]),
         exceedances_by_district=sorted(by_district.items(), key=lambda kv: (-kv[1], kv[0])),
-        exceedances=exceedances, offline_alerts=sum(1 for a in alerts if a.get("type") == "device_offline"),
-        captures_total=int(c.get("captures", 0)), captures_set_aside=int(c.get("captures_set_aside", 0)),
+        exceedances=exceedances, offline_alerts=sum(1 for a in alerts if a.kind is AlertKind.DEVICE_OFFLINE),
+        captures_total=int(c.of(Metric.CAPTURES)), captures_set_aside=int(c.of(Metric.CAPTURES_SET_ASIDE)),
         captures_by_type=capture_types, captures_by_district=captures_by_district, recent_captures=captures,
         hourly=hourly, meta={"targets": targets, "timezone": settings.timezone},
     )
 
 
-_KIND = {"noise": ("噪声", "Noise"), "dust": ("扬尘", "Dust"), "smoke": ("烟感", "Smoke")}
+# Sensor kinds' labels come from their specs (cityops/sensor_kinds/*.toml): a new kind needs nothing here.
+_KIND = {kind: (spec.label_zh, spec.label_en) for kind, spec in sensor_kinds.kinds().items()}
 
 
-def _rows(ranking: list[dict], name) -> list[RankRow]:
-    return [RankRow(rank=row["rank"], id=row["id"], name=name(row["id"]),
-                    received=int(row["counters"].get("received", 0)), closed=int(row["counters"].get("closed", 0)),
-                    closure_rate=row["closure_rate"], on_time_rate=row["on_time_rate"],
-                    overdue_open=int(row["counters"].get("overdue_open", 0)), score=float(row["score"]))
+def _rate_of(kpi: Kpis, key: str) -> tuple[float | None, float | None]:
+    """(value, weighted value) of one row of the rates table; the score and the handling rate have no weighted
+    twin in the briefing."""
+    if key == "score":
+        return kpi.score, None
+    return getattr(kpi.rates, f"{key}_rate"), None if key == "handling" else getattr(kpi.weighted, f"{key}_rate")
+
+
+def _rows(ranking: list[Ranked], name) -> list[RankRow]:  # noqa: ANN001 - the naming function
+    return [RankRow(rank=row.rank, id=row.id, name=name(row.id),
+                    received=int(row.kpis.counters.of(Metric.RECEIVED)),
+                    closed=int(row.kpis.counters.of(Metric.CLOSED)),
+                    closure_rate=row.kpis.rates.closure_rate, on_time_rate=row.kpis.rates.on_time_rate,
+                    overdue_open=row.kpis.overdue.count, score=row.kpis.score)
             for row in ranking]
 
 
@@ -309,14 +321,14 @@ def _overdue(row: dict[str, str], city: CityModel, catalogue: Catalogue, lang: s
         text=text, weight=int(float(row.get("weight", 1) or 1)))
 
 
-def _exceedance(a: dict, lang: str, tz, dname) -> SensorExceedance:
-    since = _local(a.get("since"), tz)
-    kind = str(a.get("type", "")).removesuffix("_exceedance")
-    return SensorExceedance(sensor=str(a.get("name_zh") if lang == "zh" else a.get("sensor_id")) or "",
-                            kind=pick(_KIND.get(kind), lang, kind), metric=str(a.get("metric", "")),
-                            value=float(a.get("value", 0.0)), limit=float(a.get("limit", 0.0)),
-                            unit=str(a.get("unit", "")), since=since.strftime("%H:%M") if since else "",
-                            district=dname(str(a.get("district", ""))))
+def _exceedance(a: Alert, lang: str, tz, dname) -> SensorExceedance:
+    since = a.at.astimezone(tz) if a.at is not None else None
+    kind = str(a.sensor_kind)
+    return SensorExceedance(sensor=(a.name_zh if lang == "zh" else a.sensor_id) or "",
+                            kind=pick(_KIND.get(kind), lang, kind), metric=a.metric or "",
+                            value=a.value or 0.0, limit=a.limit or 0.0,
+                            unit=a.unit or "", since=since.strftime("%H:%M") if since else "",
+                            district=dname(a.district or ""))
 
 
 def _ai_name(catalogue: Catalogue, ai_type: str, lang: str) -> str:

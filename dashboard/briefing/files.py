@@ -15,9 +15,7 @@ picking up the PNG) never reads a half-written file, and regenerating a day repl
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import re
 import tempfile
@@ -26,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from cityops import read
+from cityops.city_data import get_city_data
 from cityops.settings import Settings, get_settings
 from dashboard.briefing import charts as charts_mod
 from dashboard.briefing.compose import Briefing, compose
@@ -34,7 +33,6 @@ from dashboard.briefing.render_markdown import render_markdown
 from dashboard.briefing.render_pdf import render_pdf
 from dashboard.briefing.render_png import render_png
 
-log = logging.getLogger("cityops.briefing")
 KINDS = ("png", "pdf", "md", "json")
 _NAME = re.compile(r"^briefing-(\d{4}-\d{2}-\d{2})\.(zh|en)\.(png|pdf|md|json)$")
 
@@ -88,10 +86,8 @@ def _write(path: Path, data: bytes) -> None:
 
 def write_briefing(b: Briefing, out_dir: Path | None = None) -> BriefingFiles:
     """Render ``b`` to PNG, PDF, Markdown (+ chart images) and JSON under ``out_dir``/day/."""
-    from fixtures.xiamen import load_city
-
     files = files_for(b.day, b.lang, out_dir)
-    charts = charts_mod.all_charts(b, load_city())
+    charts = charts_mod.all_charts(b, get_city_data().city)
     chart_dir = f"charts-{b.lang}"
     for name, png in charts.items():
         _write(files.folder / chart_dir / f"{name}.png", png)
@@ -105,12 +101,10 @@ def write_briefing(b: Briefing, out_dir: Path | None = None) -> BriefingFiles:
 def generate(day: date, lang: str = "zh", out_dir: Path | None = None, settings: Settings | None = None,
              now: datetime | None = None) -> BriefingFiles:
     """Compose the briefing of ``day`` from the read model and write its files."""
-    from fixtures.xiamen import load_city
-
     settings = settings or get_settings()
     r = read.connect(settings)
     try:
-        b = compose(r, day, load_city(), lang, settings=settings, now=now)
+        b = compose(r, day, get_city_data().city, lang, settings=settings, now=now)
     finally:
         r.close()
     return write_briefing(b, out_dir or settings.briefings_dir)
@@ -131,33 +125,3 @@ def list_briefings(out_dir: Path | None = None) -> list[BriefingFiles]:
     out = [BriefingFiles(d, lang, base / d.isoformat()) for d, lang in found]
     return sorted((f for f in out if f.complete()), key=lambda f: (-f.day.toordinal(), LANGS.index(f.lang)))
 
-
-def langs_setting(settings: Settings) -> list[str]:
-    langs = [x.strip() for x in settings.briefing_langs.split(",") if x.strip()]
-    return [check_lang(x) for x in langs] or ["zh"]
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """``python -m cityops briefing [--date D] [--lang zh|en|all] [--out DIR] [--schedule]``."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    log.setLevel(logging.INFO)  # our progress lines, not fontTools' subsetting chatter
-    settings = get_settings()
-    out = Path(args.out).resolve() if args.out else settings.briefings_dir
-    if args.lang == "all":
-        langs = list(LANGS)
-    elif args.lang:
-        langs = [check_lang(args.lang)]
-    else:
-        langs = langs_setting(settings)
-    if args.schedule:
-        from dashboard.briefing.scheduler import run_forever
-
-        run_forever(settings, out, langs)
-        return 0
-    from dashboard.briefing.compose import yesterday
-
-    day = date.fromisoformat(args.date) if args.date else yesterday(settings)
-    for lang in langs:
-        files = generate(day, lang, out, settings)
-        print(f"briefing {day.isoformat()} ({lang}): {files.png}, {files.pdf}, {files.md}")
-    return 0

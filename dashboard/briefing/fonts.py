@@ -2,7 +2,7 @@
 
 Why a wheel: the briefing must render Chinese on a machine with no system CJK font and no network
 (a bare server, CI). ``cvttf-notosanscjk-regular`` / ``-bold`` ship Noto Sans CJK (SIL Open Font
-License) as OpenType/CFF files inside the package, so ``pip install -r requirements.txt`` is all it
+License) as OpenType/CFF files inside the package, so installing the project's dependencies is all it
 takes. ``CITYOPS_BRIEFING_FONT`` / ``CITYOPS_BRIEFING_FONT_BOLD`` point at another font file (e.g.
 a bureau's licensed 方正 or 思源 font) when set.
 
@@ -41,7 +41,7 @@ def font_path(weight: str = "regular") -> Path:
         module = importlib.import_module(_PACKAGES[weight])
     except ImportError as exc:
         raise FontMissing(f"the CJK font package for {weight} text is not installed "
-                          f"(pip install -r requirements.txt installs {_PACKAGES[weight]})") from exc
+                          f"(make venv installs {_PACKAGES[weight]}, a dependency in pyproject.toml)") from exc
     folder = Path(module.__file__ or "").parent
     for candidate in sorted(folder.iterdir()):
         if candidate.suffix.lower() in FONT_SUFFIXES:

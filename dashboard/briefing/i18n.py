@@ -80,9 +80,6 @@ _LABELS: dict[str, tuple[str, str]] = {
     "overdue_note": ("超期数为生成时的实时值。", "Overdue figures are live at generation time."),
     "rates_note": ("应结案数 = 结案数 + 超期未结数;加权值按难点问题权重计算。",
                    "Due = closed + overdue open; weighted rates count hard problems 2×/3×/5×."),
-    "noise": ("噪声", "Noise"),
-    "dust": ("扬尘", "Dust"),
-    "smoke": ("烟感", "Smoke"),
     # short column headers of the PNG's ranking tables (1080 px leaves ~100 px a column)
     "received_short": ("受理", "Recv."),
     "closure_short": ("结案率", "Closure"),

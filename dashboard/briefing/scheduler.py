@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from cityops.settings import Settings
-from dashboard.briefing import schedule
+from dashboard.briefing import files, schedule
 
 log = logging.getLogger("cityops.briefing")
 RETRY_S = 300.0
@@ -24,8 +24,7 @@ RETRY_S = 300.0
 
 def run_forever(settings: Settings, out_dir: Path, langs: list[str], stop: threading.Event | None = None,
                 clock: Callable[[], datetime] | None = None) -> None:
-    from dashboard.briefing.files import files_for, generate
-
+    """Write each due briefing until ``stop`` is set (on SIGTERM or SIGINT when none is given)."""
     stop = stop or _stop_on_signals()
     tz = settings.tz
     at = schedule.parse_time(settings.briefing_time)
@@ -35,11 +34,11 @@ def run_forever(settings: Settings, out_dir: Path, langs: list[str], stop: threa
         """Write ``day``'s briefings (only the missing ones unless ``force``); False if any failed."""
         ok = True
         for lang in langs:
-            if not force and files_for(day, lang, out_dir).complete():
+            if not force and files.files_for(day, lang, out_dir).complete():
                 continue
             try:
-                files = generate(day, lang, out_dir, settings)
-                log.info("wrote %s", files.png)
+                written = files.generate(day, lang, out_dir, settings)
+                log.info("wrote %s", written.png)
             except Exception:  # noqa: BLE001 - keep the process alive; retry later
                 log.exception("briefing %s (%s) failed; retrying in %.0f s", day, lang, RETRY_S)
                 ok = False

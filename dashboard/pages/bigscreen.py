@@ -11,11 +11,14 @@ from datetime import datetime
 import streamlit as st
 from redis.exceptions import RedisError
 
-from dashboard import evidence, map_layers, views
+from dashboard import evidence, map_layers
 from dashboard.auth_gate import recheck, require_role
-from dashboard.common import apply_css, catalogue, city, lang, redis_client, sensors, settings
+from dashboard.common import apply_css, catalogue, city, holiday_warning, lang, redis_client, sensors, settings
 from dashboard.i18n import t
 from dashboard.screen_data import read_big_screen
+from dashboard.views import bigscreen as views
+from dashboard.views import tiles as tile_views
+from dashboard.views.common import md_escape
 
 REFRESH_S = 5
 
@@ -51,9 +54,12 @@ def screen() -> None:
     workers = (f" · ⚠ {t('worker_down', lg)}" if data.workers.alive == 0
                else f" · {t('workers_alive', lg).format(n=data.workers.alive)}")
     stamp.caption(f"{t('updated', lg)} {now:%Y-%m-%d %H:%M:%S}{workers}")
+    holidays_missing = holiday_warning(lg)
+    if holidays_missing:
+        st.warning(f"⚠ {holidays_missing}")
 
-    tiles = views.kpi_tiles(data.today, data.yesterday_until, views.sensors_in_alarm(data.sensors),
-                            data.captures_today, data.captures_delta, lg)
+    tiles = tile_views.kpi_tiles(data.today, data.yesterday_until, tile_views.sensors_in_alarm(data.sensors),
+                                 data.captures_today, data.captures_delta, lg)
     for col, tile in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
 
@@ -74,9 +80,8 @@ def screen() -> None:
         layers = [map_layers.district_layer(c, lg), map_layers.hotspot_layer(data.positions),
                   *map_layers.sensor_layers(map_layers.sensor_points(sensors(), data.sensors)),
                   map_layers.camera_layer(map_layers.camera_points(data.captures))]
-        bounds = tuple(min(d.geometry.bounds[i] for d in c.districts.values()) if i < 2 else
-                       max(d.geometry.bounds[i] for d in c.districts.values()) for i in range(4))
-        st.pydeck_chart(map_layers.deck(layers, map_layers.view_of(bounds, 880, 730)), height=730, key="bigscreen_map")
+        view = map_layers.view_of(c.area_bounds(), 880, 730)
+        st.pydeck_chart(map_layers.deck(layers, view), height=730, key="bigscreen_map")
         st.caption(t("legend", lg))
     with right:
         st.markdown(f"**{t('ranking_title', lg)}**")
@@ -90,7 +95,7 @@ def screen() -> None:
                 continue
             for col, card in zip(st.columns(2), row, strict=False):
                 image = _thumb(card.evidence_ref, card.box, card.frame)
-                caption = views.md_escape(f"{card.at} {card.camera} · {card.kind}")
+                caption = md_escape(f"{card.at} {card.camera} · {card.kind}")
                 if image is not None:
                     col.image(image, caption=caption, width="stretch")
                 else:

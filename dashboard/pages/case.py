@@ -11,10 +11,12 @@ from redis.exceptions import RedisError
 
 from cityops import read
 from cityops.schemas import CommandAction
-from dashboard import evidence, map_layers, views
+from dashboard import evidence, map_layers
 from dashboard.auth_gate import require_role
 from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
 from dashboard.i18n import t
+from dashboard.views import case as views
+from dashboard.views.common import md_escape
 
 require_role("duty")
 lg = lang()
@@ -38,7 +40,7 @@ if not data:
     st.info(t("case_not_found", lg))
     st.stop()
 
-st.subheader(f"{t('page_case', lg)} · {views.md_escape(case_id)}")
+st.subheader(f"{t('page_case', lg)} · {md_escape(case_id)}")
 left, right = st.columns([1.2, 1])
 with left:
     st.dataframe(views.case_fields(data, c, cat, lg), hide_index=True, width="stretch")
@@ -71,7 +73,7 @@ with right:
                 box, frame = cap.get("box"), (cap.get("frame_width"), cap.get("frame_height"))
                 break
         try:
-            st.image(evidence.thumbnail(path, box, frame, width=640), caption=views.md_escape(ref), width="stretch")
+            st.image(evidence.thumbnail(path, box, frame, width=640), caption=md_escape(ref), width="stretch")
         except OSError:
             st.caption(t("no_evidence", lg))
 

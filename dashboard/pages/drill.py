@@ -12,10 +12,12 @@ import streamlit as st
 from redis.exceptions import RedisError
 
 from cityops import read
-from dashboard import map_layers, views
+from dashboard import map_layers
 from dashboard.auth_gate import recheck, require_role
 from dashboard.common import city, lang, redis_client, settings
 from dashboard.i18n import t
+from dashboard.views import drill as views
+from dashboard.views import tiles as tile_views
 
 REFRESH_S = 10
 
@@ -54,13 +56,13 @@ def figures() -> None:
     try:
         r = redis_client()
         mine = read.kpis(r, now, level, code)
-        before = read.counters_until(r, now - timedelta(days=1), level, code)
+        before = read.kpis_until(r, now - timedelta(days=1), level, code, mine.overdue)
         table = read.kpis_many(r, now, child_level, children) if children else {}
     except RedisError as err:
         st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
         return
     st.markdown(f"**{c.area_name(code, lg) if level != 'city' else c.name_zh if lg == 'zh' else c.name_en}**")
-    tiles = [x for x in views.kpi_tiles(mine, before, 0, 0, None, lg)
+    tiles = [x for x in tile_views.kpi_tiles(mine, before, 0, 0, None, lg)
              if x.key not in ("kpi_sensors_alarm", "kpi_captures")]
     for col, tile in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
@@ -74,15 +76,7 @@ left, right = st.columns([1.35, 1])
 with left:
     figures()
 
-if level == "city":
-    grid_codes: list[str] = []
-elif level == "grid":
-    grid_codes = [code]
-else:
-    grid_codes = [g.code for g in c.grids.values() if getattr(g, f"{level}_code") == code]
+grid_codes = [g.code for g in c.area_grids(level, code)]
 layers = [map_layers.district_layer(c, lg), map_layers.grid_layer(c, grid_codes, lg)]
-geoms = [c.grids[g].geometry for g in grid_codes] or [d.geometry for d in c.districts.values()]
-bounds = (min(g.bounds[0] for g in geoms), min(g.bounds[1] for g in geoms),
-          max(g.bounds[2] for g in geoms), max(g.bounds[3] for g in geoms))
-right.pydeck_chart(map_layers.deck(layers, map_layers.view_of(bounds, 760, 560)), height=560,
+right.pydeck_chart(map_layers.deck(layers, map_layers.view_of(c.area_bounds(level, code), 760, 560)), height=560,
                    key=f"drill_map_{level}_{code}")

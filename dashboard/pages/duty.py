@@ -17,10 +17,11 @@ from redis.exceptions import RedisError
 
 from cityops import read
 from cityops.schemas import CommandAction
-from dashboard import views
 from dashboard.auth_gate import recheck, require_role
 from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
 from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label, t
+from dashboard.views import duty as views
+from dashboard.views.common import md_escape
 
 FEED_REFRESH_S = 1.0
 FEED_SIZE = 400
@@ -77,13 +78,13 @@ def feed() -> None:
     for row in fresh:
         shown[row["id"]] = now
         if not first_tick:  # what was already there when the console opened gets banners, not a toast storm
-            st.toast(f"{t('new_critical', lg)}: {views.md_escape(row['type_label'] + ' ' + row['detail'])}",
+            st.toast(f"{t('new_critical', lg)}: {md_escape(row['type_label'] + ' ' + row['detail'])}",
                      icon=":material/notification_important:")
     recent = [r for r in rows if r["id"] in shown and now - shown[r["id"]] < HIGHLIGHT_S and r["status"] == "active"
               and r["severity"] == "critical"]
     for row in recent[:3]:
-        st.error(f"**{t('new_critical', lg)}** · {views.md_escape(row['time'])} · "
-                 f"{views.md_escape(row['type_label'])} · {views.md_escape(row['detail'])}",
+        st.error(f"**{t('new_critical', lg)}** · {md_escape(row['time'])} · "
+                 f"{md_escape(row['type_label'])} · {md_escape(row['detail'])}",
                  icon=":material/warning:")
     pending = {k: v for k, v in st.session_state.setdefault("pending", {}).items() if now - v[1] < PENDING_S}
     st.session_state["pending"] = pending
@@ -91,7 +92,7 @@ def feed() -> None:
     if selected is not None:  # the outcome of the officer's own action shows here on the next tick
         mark = f" · {t('pending', lg)}" if selected["id"] in pending and selected["status"] == "active" else ""
         by = f" · {t('user', lg)}: {selected['acknowledged_by']}" if selected["acknowledged_by"] else ""
-        st.info(views.md_escape(f"{t('select_alert', lg)}: {selected['time']} · {selected['type_label']} · "
+        st.info(md_escape(f"{t('select_alert', lg)}: {selected['time']} · {selected['type_label']} · "
                                 f"{selected['detail']} · {t('status', lg)}: {selected['status_label']}{by}{mark}"))
     left, right = st.columns([2.3, 1])
     with left:

@@ -1,5 +1,5 @@
 """One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat, hotspots,
-stale cases).
+stale cases), and the start-up task.
 
 Importing this package registers them on :data:`streams.app.app`."""
 
@@ -15,4 +15,5 @@ from streams.agents import (  # noqa: F401
     sensors,
     sla_timer,
     stale_cases,
+    startup,
 )

@@ -16,6 +16,7 @@ from cityops.schemas import ContractError, decode
 from streams import runtime
 from streams.deadletter import refuse
 from streams.effects import ApplyResult, Effects
+from streams.topics import TopicSpec
 
 M = TypeVar("M")
 log = logging.getLogger(__name__)
@@ -29,10 +30,11 @@ class Origin:
     event_id: str
 
 
-async def decode_batch(events: Sequence[EventT], model: type[M], topic: str,
+async def decode_batch(events: Sequence[EventT], spec: TopicSpec[M],
                        refusals: list[Effects]) -> list[tuple[EventT, M]]:
-    """Decoded messages in order; each bad one is refused (dead letter + count)."""
+    """Messages of ``spec``'s topic decoded to its model, in order; each bad one is refused (dead letter + count)."""
     out: list[tuple[EventT, M]] = []
+    topic, model = spec.name, spec.model
     for event in events:
         raw = event.message.value
         try:

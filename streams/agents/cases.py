@@ -8,25 +8,23 @@ from collections.abc import Sequence
 from faust.types import EventT
 
 from cityops import keys
-from cityops.schemas import CaseEvent
-from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
-from streams.app import app, cases_topic
+from streams.app import app
 from streams.case_projection import CaseView, LateEvent, ProjectionError, project_case_event
 from streams.deadletter import refuse
 from streams.effects import Effects
+from streams.topics import CASES
 
 log = logging.getLogger(__name__)
 
 
 async def process(events: Sequence[EventT]) -> None:
     """One batch: each event projected from its case's state, applied once; a bad one is dead-lettered alone."""
-    settings = get_settings()
-    topic = settings.topics.cases
+    topic = CASES.name
     effects: list[Effects] = []
-    decoded = await drop_repeats(await decode_batch(events, CaseEvent, topic, effects), lambda m: m.event_id)
+    decoded = await drop_repeats(await decode_batch(events, CASES, effects), lambda m: m.event_id)
     origins: list[Origin | None] = [None] * len(effects)  # so far: dead-letter counts only
     case_ids = sorted({m.case_id for _, m in decoded})
     hashes = await runtime.writer().hashes([keys.case(cid) for cid in case_ids])
@@ -57,7 +55,7 @@ async def process(events: Sequence[EventT]) -> None:
     await apply_or_dead_letter(effects, origins, topic)
 
 
-@app.agent(cases_topic)
+@app.agent(CASES.channel())
 async def case_agent(stream):  # noqa: ANN001 - Faust passes its stream type
     async for events in stream.take_events(500, within=0.2):
         await until_applied(process, events)

@@ -29,11 +29,14 @@ from cityops.settings import Settings, get_settings
 from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
-from streams.app import app, cases_topic, commands_topic
+from streams.app import app
 from streams.command_projection import CommandRefused, project_command
 from streams.deadletter import refuse
 from streams.effects import SERVER_CONDITIONS, Effects
 from streams.outbox import stage
+from streams.topics import CASES, COMMANDS
+
+cases_topic = CASES.channel()  # derived case events go here (tests put a recorder in its place)
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type when the broker, not the producer, stamped the message
 
@@ -51,7 +54,7 @@ def arrival_time(event: EventT, received_at: datetime) -> datetime:
 async def _authentic(decoded: list[tuple[EventT, OperatorCommand]], settings: Settings,
                      refusals: list[Effects]) -> list[tuple[EventT, OperatorCommand]]:
     """The commands signed by a known key and unchanged since; each other one is refused (stage ``auth``)."""
-    topic = settings.topics.commands
+    topic = COMMANDS.name
     ring, problem = None, ""
     try:
         ring = load_keys(settings)
@@ -80,7 +83,7 @@ async def _allowed(fresh: list[tuple[EventT, OperatorCommand]], settings: Settin
                         settings.command_max_ahead_s)
             check_allowed(cmd)
         except CommandAuthError as err:
-            refusals.append(await refuse(event, settings.topics.commands, event.message.value, str(err), "auth",
+            refusals.append(await refuse(event, COMMANDS.name, event.message.value, str(err), "auth",
                                          cmd.command_id))
             continue
         out.append((event, cmd))
@@ -89,10 +92,10 @@ async def _allowed(fresh: list[tuple[EventT, OperatorCommand]], settings: Settin
 
 async def process(events: Sequence[EventT]) -> None:
     settings = get_settings()
-    topic = settings.topics.commands
+    topic = COMMANDS.name
     received_at = datetime.now(UTC)
     effects: list[Effects] = []
-    decoded = await _authentic(await decode_batch(events, OperatorCommand, topic, effects), settings, effects)
+    decoded = await _authentic(await decode_batch(events, COMMANDS, effects), settings, effects)
     decoded = await _allowed(await drop_repeats(decoded, lambda m: m.command_id), settings, received_at, effects)
     r = runtime.redis()
     for event, cmd in decoded:  # one at a time: a command sees the effects of the one before it
@@ -120,7 +123,7 @@ async def process(events: Sequence[EventT]) -> None:
     await apply_or_dead_letter(effects, [None] * len(effects), topic)
 
 
-@app.agent(commands_topic)
+@app.agent(COMMANDS.channel())
 async def command_agent(stream):  # noqa: ANN001
     async for events in stream.take_events(100, within=0.2):
         await until_applied(process, events)

@@ -9,26 +9,27 @@ import orjson
 from faust.types import EventT
 
 from cityops import keys
-from cityops.schemas import Detection, encode
-from cityops.settings import get_settings
+from cityops.schemas import encode
 from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
-from streams.app import app, cases_topic, detections_topic
+from streams.app import app
 from streams.deadletter import refuse
 from streams.detection_projection import capture_id, project_detection
 from streams.effects import Effects
 from streams.outbox import stage
+from streams.topics import CASES, DETECTIONS
+
+cases_topic = CASES.channel()  # derived case events go here (tests put a recorder in its place)
 
 log = logging.getLogger("cityops.detections")
 
 
 async def process(events: Sequence[EventT]) -> None:
     """One batch: each capture judged against its camera's recent ones, applied once; a bad one dead-lettered."""
-    settings = get_settings()
-    topic = settings.topics.detections
+    topic = DETECTIONS.name
     effects: list[Effects] = []
-    decoded = await drop_repeats(await decode_batch(events, Detection, topic, effects), capture_id)
+    decoded = await drop_repeats(await decode_batch(events, DETECTIONS, effects), capture_id)
     origins: list[Origin | None] = [None] * len(effects)
     cameras = sorted({m.camera_id for _, m in decoded})
     recent: dict[str, list[dict]] = {}
@@ -75,7 +76,7 @@ def _recent(camera: str, values: object) -> list[dict]:
     return out
 
 
-@app.agent(detections_topic)
+@app.agent(DETECTIONS.channel())
 async def detection_agent(stream):  # noqa: ANN001
     async for events in stream.take_events(200, within=0.2):
         await until_applied(process, events)

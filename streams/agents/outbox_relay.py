@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from streams import runtime
 from streams.agents.redis_outage import skip_tick_if_unavailable
-from streams.app import app, cases_topic
+from streams.app import app
 from streams.outbox import relay
+from streams.topics import CASES
+
+cases_topic = CASES.channel()  # where case events are re-published
 
 
 async def _send(case_id: str, payload: bytes) -> None:

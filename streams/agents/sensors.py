@@ -17,12 +17,15 @@ from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, apply_or_dead_letter, drop_repeats, gc_paused
 from streams.agents.redis_outage import until_applied
-from streams.app import app, cases_topic, sensors_topic
+from streams.app import app
 from streams.deadletter import refuse
 from streams.effects import ApplyResult, Effects
 from streams.outbox import stage
 from streams.sensor_projection import SensorOutcome, SensorState, project_envelopes
 from streams.sensor_store import read_states_checked
+from streams.topics import CASES, SENSORS
+
+cases_topic = CASES.channel()  # derived case events go here (tests put a recorder in its place)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ BATCH_WAIT_S = 0.03
 
 async def process(events: Sequence[EventT]) -> None:
     """One batch: refuse bad envelopes, apply the rest's readings part by part (see _apply_parts)."""
-    topic = get_settings().topics.sensors
+    topic = SENSORS.name
     with gc_paused():
         envelopes, failures = _decode(events)
     refusals = [await refuse(event, topic, event.message.value, err.reason, "validate", err.event_id)
@@ -207,7 +210,7 @@ async def _apply_and_publish(effects: Effects, cases: list[CaseEvent]) -> ApplyR
     return result
 
 
-@app.agent(sensors_topic)
+@app.agent(SENSORS.channel())
 async def sensor_agent(stream):  # noqa: ANN001
     async for events in stream.take_events(BATCH_ENVELOPES, within=BATCH_WAIT_S):
         await until_applied(process, events)

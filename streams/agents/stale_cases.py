@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 from redis.exceptions import ResponseError
 
 from cityops import keys
+from cityops.alerts import sla_alert_id
 from cityops.settings import env_number
 from streams import lifecycle as lc
-from streams import runtime, sla
+from streams import runtime
 from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app
 from streams.case_projection import CLOSED_CASE_RETENTION_S, MAX_STALE_CASE_DAYS, CaseView
+from streams.lua import source
 
 log = logging.getLogger(__name__)
 
@@ -35,37 +37,7 @@ INTERVAL_S = 60.0
 # KEYS: case, index, sla clock, open geo set, timeline, active alerts, alert (or the case again when none),
 # then ARGV[6] overdue sets, then the daily KPI hashes. ARGV: case id, cutoff, expired_at, retention,
 # KPI retention, number of overdue sets, alert id ('' for none), state read.
-_EXPIRE_CASE = """
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if (not score) or tonumber(score) > tonumber(ARGV[2]) then return 0 end
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[8] or redis.call('HGET', KEYS[1], 'expired') == '1' then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 0
-end
-local n = tonumber(ARGV[6])
-local want = {'hash', 'zset', 'zset', 'zset', 'list', 'zset', 'hash'}
-for i = 1, #KEYS do
-  local w = want[i] or (i <= 7 + n and 'zset' or 'hash')
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= w then return redis.error_reply('key ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. w) end
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-for i = 8, 7 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
-for i = 8 + n, #KEYS do
-  redis.call('HINCRBY', KEYS[i], 'expired', 1)
-  redis.call('EXPIRE', KEYS[i], ARGV[5])
-end
-if ARGV[7] ~= '' then
-  redis.call('ZREM', KEYS[6], ARGV[7])
-  if redis.call('EXISTS', KEYS[7]) == 1 then redis.call('HSET', KEYS[7], 'state', 'cleared', 'cleared_at', ARGV[3]) end
-end
-redis.call('HSET', KEYS[1], 'expired', '1', 'expired_at', ARGV[3], 'overdue', '0')
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
-return 1
-"""
+_EXPIRE_CASE = source("expire_stale_case")
 
 
 def stale_case_days() -> float:
@@ -82,7 +54,7 @@ def expiry_plan(view: CaseView, city_code: str, day: str) -> tuple[list[str], li
     scopes = view.scopes(city_code)
     alert = ""
     if view.stage and view.deadline:
-        alert = sla.alert_id(view.case_id, view.stage, datetime.fromisoformat(view.deadline).timestamp())
+        alert = sla_alert_id(view.case_id, view.stage, datetime.fromisoformat(view.deadline).timestamp())
     return ([keys.overdue(s, i) for s, i in scopes], [keys.kpi_daily(day, s, i) for s, i in scopes], alert)
 
 

@@ -1,44 +1,16 @@
-"""The producer side of Kafka for plain Python producers: simulator, replayers, detectors, console.
-
-Why not Faust here: producers are short scripts or UI callbacks; a plain aiokafka producer starts in
-milliseconds and batches well.
-
-Why a buffer in front of aiokafka: a broker that goes away (restart, network cut, the embedded
-broker stopped for 30 s) must not crash a producer or lose what it was asked to send. ``send`` only
-appends to a bounded in-memory :class:`SendBuffer` (``CITYOPS_PRODUCER_BUFFER`` messages; when full,
-``send`` waits, so memory stays bounded and nothing is dropped). One background task delivers the
-buffer in windows of ``pending_limit`` messages, pipelined, and removes a message only once the broker
-acknowledged it. When a window fails the publisher is *degraded*: it logs so, drops the connection,
-reconnects with exponential :class:`Backoff`, re-creates the platform's topics (the embedded broker
-keeps topics in memory only and comes back empty) and re-sends the unacknowledged messages first.
-
-Ordering: while degraded, a window holds at most one message per (topic, key), so a retried message
-always reaches the broker before any later message with its key. A message re-sent after its
-acknowledgement was lost arrives twice; the read model's dedupe (``co:seen:*``) makes that harmless.
-The one case the buffer cannot undo, a later message of a key acknowledged while an earlier one in
-the same window failed, is counted in ``reordered`` and logged (aiokafka keeps one request in flight
-per broker, so it needs a broker that comes back within milliseconds of a batch expiring).
-
-Security (SASL/TLS) comes from settings (``KAFKA_SECURITY_PROTOCOL`` …) through
-:func:`kafka_security_kwargs` for aiokafka clients and :func:`faust_credentials` for the worker.
-"""
+"""The publishers: :class:`Publisher` (asyncio) delivers a :class:`~cityops.bus.buffer.SendBuffer` through aiokafka
+and rides out broker outages; :class:`SyncPublisher` wraps it for code that cannot await (see :mod:`cityops.bus`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import itertools
 import logging
-import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     InvalidTopicError,
@@ -46,274 +18,21 @@ from aiokafka.errors import (
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
-    TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
     UnsupportedSaslMechanismError,
 )
 
+from cityops.bus.buffer import Backoff, Entry, SendBuffer
+from cityops.bus.security import kafka_security_kwargs
+from cityops.bus.topics import ensure_topics
 from cityops.settings import Settings, get_settings
 
 log = logging.getLogger("cityops.bus")
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 MAX_REQUEST_SIZE = 1_048_576
 # Errors that retrying cannot cure: the publisher stops and reports them instead of retrying forever.
 FATAL_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError, TopicAuthorizationFailedError,
                 ClusterAuthorizationFailedError, UnsupportedSaslMechanismError)
-
-
-# --------------------------------------------------------------------------------------------- security
-
-
-def ssl_context_for(settings: Settings) -> ssl.SSLContext | None:
-    """The TLS context of ``SSL`` and ``SASL_SSL``; ``None`` for the plaintext protocols."""
-    protocol = settings.kafka_security_protocol
-    if protocol not in ("SSL", "SASL_SSL"):
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.kafka_ssl_cafile or None)
-    if settings.kafka_ssl_certfile:
-        ctx.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile or None)
-    if not settings.kafka_ssl_check_hostname:
-        ctx.check_hostname = False
-    return ctx
-
-
-def _check_security(settings: Settings) -> None:
-    protocol, mechanism = settings.kafka_security_protocol, settings.kafka_sasl_mechanism
-    if protocol not in SECURITY_PROTOCOLS:
-        raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of {', '.join(SECURITY_PROTOCOLS)}")
-    if protocol.startswith("SASL_"):
-        if mechanism not in SASL_MECHANISMS:
-            raise ValueError(f"KAFKA_SASL_MECHANISM={mechanism!r}: expected one of {', '.join(SASL_MECHANISMS)}")
-        if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
-            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
-    if settings.kafka_ssl_keyfile and not settings.kafka_ssl_certfile:
-        raise ValueError("KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE")
-
-
-def kafka_security_kwargs(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for every aiokafka client (producer, consumer, admin) from the settings.
-
-    Empty for ``PLAINTEXT`` so the embedded stack passes exactly what it passed before. Raises
-    ``ValueError`` on an unknown protocol or mechanism, or SASL without credentials, at start-up
-    rather than as an obscure handshake failure later.
-    """
-    _check_security(settings)
-    protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return {}
-    kwargs: dict[str, Any] = {"security_protocol": protocol}
-    ctx = ssl_context_for(settings)
-    if ctx is not None:
-        kwargs["ssl_context"] = ctx
-    if protocol.startswith("SASL_"):
-        kwargs.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
-                      sasl_plain_password=settings.kafka_sasl_password)
-    return kwargs
-
-
-def faust_credentials(settings: Settings) -> Any:
-    """``broker_credentials`` for ``faust.App``: ``None`` (plaintext), ``SSLCredentials`` or ``SASLCredentials``.
-
-    Faust derives the protocol from the credentials' class: SASL with an SSL context is ``SASL_SSL``.
-    """
-    _check_security(settings)
-    import faust
-
-    protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return None
-    ctx = ssl_context_for(settings)
-    if protocol == "SSL":
-        return faust.SSLCredentials(ctx)
-    return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
-                                 ssl_context=ctx, mechanism=settings.kafka_sasl_mechanism)
-
-
-# --------------------------------------------------------------------------------------------- topics
-
-
-async def ensure_topics(settings: Settings | None = None, partitions: int | None = None) -> list[str]:
-    """Create the platform's topics if missing; returns the names created."""
-    settings = settings or get_settings()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000,
-                                **kafka_security_kwargs(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [t for t in settings.topics.all() if t not in existing]
-        if not wanted:
-            return []
-        n = partitions or settings.partitions
-        try:
-            await admin.create_topics([NewTopic(t, num_partitions=n, replication_factor=1) for t in wanted])
-        except TopicAlreadyExistsError:
-            pass  # created concurrently by another process
-        return wanted
-    finally:
-        await admin.close()
-
-
-def ensure_topics_from_args(args: argparse.Namespace) -> int:
-    created = asyncio.run(_retry(ensure_topics, attempts=30))
-    settings = get_settings()
-    print(f"topics: {len(settings.topics.all())} present ({', '.join(created) or 'none'} created)", flush=True)
-    return 0
-
-
-async def _retry(fn: Any, attempts: int = 10, delay: float = 1.0) -> Any:
-    for attempt in range(attempts):
-        try:
-            return await fn()
-        except (KafkaError, OSError) as err:
-            if attempt == attempts - 1:
-                raise
-            log.warning("broker not ready (%s), retrying", err)
-            await asyncio.sleep(delay)
-    return None
-
-
-# --------------------------------------------------------------------------------------------- pure parts
-
-
-class BufferFull(Exception):
-    """The producer buffer holds ``CITYOPS_PRODUCER_BUFFER`` messages: nothing was accepted."""
-
-
-class Backoff:
-    """Exponential delays between reconnection attempts: ``initial``, ×``factor`` each time, at most ``maximum``.
-
-    Deterministic (no jitter): there are few producers per broker, and tests can predict the delays.
-    """
-
-    def __init__(self, initial: float = 0.25, factor: float = 2.0, maximum: float = 5.0) -> None:
-        if initial <= 0 or factor < 1 or maximum < initial:
-            raise ValueError("need 0 < initial <= maximum and factor >= 1")
-        self.initial, self.factor, self.maximum = initial, factor, maximum
-        self.attempts = 0
-
-    def next(self) -> float:
-        """The delay before the next attempt; each call counts one attempt."""
-        delay = min(self.initial * self.factor ** self.attempts, self.maximum)
-        self.attempts += 1
-        return delay
-
-    def reset(self) -> None:
-        self.attempts = 0
-
-
-@dataclass(eq=False)
-class Entry:
-    """One message waiting for its acknowledgement; ``seq`` is its place in the order ``send`` saw."""
-
-    seq: int
-    topic: str
-    key: bytes | None
-    value: bytes
-    done: asyncio.Future[None] | None = field(default=None, repr=False)
-
-
-@dataclass
-class Window:
-    """Messages sent together; ``extent`` is how many buffer entries were looked at to choose them."""
-
-    entries: list[Entry]
-    extent: int
-
-
-@dataclass
-class Settled:
-    delivered: list[Entry]
-    failed: list[Entry]
-    reordered: list[tuple[str, bytes]]
-
-
-class SendBuffer:
-    """A bounded FIFO of messages not yet acknowledged. Pure: no I/O, so the ordering rules are unit-tested.
-
-    A message leaves only through :meth:`settle` with a positive outcome; failed ones keep their place.
-    """
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("the producer buffer needs room for at least one message")
-        self.limit = limit
-        self._items: deque[Entry] = deque()
-        self._seq = itertools.count()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def full(self) -> bool:
-        return len(self._items) >= self.limit
-
-    def append(self, topic: str, key: bytes | None, value: bytes, done: asyncio.Future[None] | None = None) -> Entry:
-        if self.full:
-            raise BufferFull(f"{len(self._items)} messages waiting for the broker (CITYOPS_PRODUCER_BUFFER)")
-        entry = Entry(next(self._seq), topic, key, value, done)
-        self._items.append(entry)
-        return entry
-
-    def prepend(self, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
-        """Put ``messages`` (in their order) before everything buffered; the bound does not apply to them."""
-        entries = [Entry(-1, t, k, v) for t, k, v in messages]
-        base = min(min((e.seq for e in self._items), default=0), 0) - len(entries) - 1  # negative: not from send
-        for i, e in enumerate(entries):
-            e.seq = base + i  # earlier than anything buffered, for the reorder check
-        self._items.extendleft(reversed(entries))
-        return len(entries)
-
-    def window(self, size: int, *, distinct_keys: bool = False, scan_limit: int | None = None) -> Window:
-        """The next messages to send, oldest first.
-
-        With ``distinct_keys`` (while recovering from a failure) a (topic, key) appears at most once, and
-        a key seen once is skipped to the end of the window, so a key's messages are sent strictly one
-        window after another. ``scan_limit`` bounds the work when one key dominates the buffer.
-        """
-        scan = scan_limit if scan_limit is not None else size * 8
-        chosen: list[Entry] = []
-        seen: set[tuple[str, bytes | None]] = set()
-        extent = 0
-        for entry in itertools.islice(self._items, max(scan, size)):
-            extent += 1
-            if distinct_keys:
-                ident = (entry.topic, entry.key)
-                if ident in seen:
-                    continue
-                if entry.key is not None:
-                    seen.add(ident)
-            chosen.append(entry)
-            if len(chosen) >= size:
-                break
-        return Window(chosen, extent)
-
-    def settle(self, window: Window, outcomes: Iterable[bool]) -> Settled:
-        """Remove the acknowledged messages of ``window``; the others keep their place at the head."""
-        flags = list(outcomes)
-        if len(flags) != len(window.entries):
-            raise ValueError("one outcome per message of the window")
-        delivered = [e for e, ok in zip(window.entries, flags, strict=True) if ok]
-        failed = [e for e, ok in zip(window.entries, flags, strict=True) if not ok]
-        gone = {id(e) for e in delivered}
-        head = [self._items.popleft() for _ in range(min(window.extent, len(self._items)))]
-        self._items.extendleft(reversed([e for e in head if id(e) not in gone]))
-        return Settled(delivered, failed, reordered_keys(delivered, failed))
-
-
-def reordered_keys(delivered: list[Entry], failed: list[Entry]) -> list[tuple[str, bytes]]:
-    """Keys where a later message reached the broker while an earlier one did not: order already broken."""
-    first_failed: dict[tuple[str, bytes], int] = {}
-    for e in failed:
-        if e.key is not None:
-            first_failed.setdefault((e.topic, e.key), e.seq)
-    out = {(e.topic, e.key) for e in delivered if e.key is not None
-           and (e.topic, e.key) in first_failed and e.seq > first_failed[(e.topic, e.key)]}
-    return sorted(out)  # type: ignore[arg-type]
-
-
-# --------------------------------------------------------------------------------------------- publisher
 
 
 class Publisher:

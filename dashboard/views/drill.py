@@ -1,0 +1,46 @@
+"""View models of the drill-down: an area's children and their KPIs, best score first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from cityops.city import CityModel
+from cityops.metrics import Kpis, Metric
+from dashboard.i18n import t
+from dashboard.views.common import pct
+
+LEVELS = ("city", "district", "street", "community", "grid")
+
+
+def children_of(city: CityModel, level: str, code: str) -> tuple[str, list[str]]:
+    """(child level, child codes) of an area; a grid has none."""
+    if level == "city":
+        return "district", sorted(city.districts)
+    if level == "district":
+        return "street", sorted(s.code for s in city.streets_of(code))
+    if level == "street":
+        return "community", sorted(c.code for c in city.communities_of(code))
+    if level == "community":
+        return "grid", sorted(g.code for g in city.grids_of(code))
+    return "", []
+
+
+def drill_frame(table: Mapping[str, Kpis], city: CityModel, lang: str = "zh") -> pd.DataFrame:
+    """One row per sub-area with the same KPIs as the tiles, best score first."""
+    rows = []
+    for code, k in table.items():
+        c = k.counters
+        rows.append({"code": code, t("district", lang): city.area_name(code, lang),
+                     t("kpi_received", lang): int(c.of(Metric.RECEIVED)),
+                     t("kpi_registered", lang): int(c.of(Metric.REGISTERED)),
+                     t("kpi_closed", lang): int(c.of(Metric.CLOSED)),
+                     t("kpi_closure_rate", lang): pct(k.rates.closure_rate),
+                     t("kpi_on_time_rate", lang): pct(k.rates.on_time_rate),
+                     t("kpi_overdue_open", lang): k.overdue.count,
+                     t("score", lang): round(k.score, 1)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.sort_values([t("score", lang), "code"], ascending=[False, True]).reset_index(drop=True)

@@ -1,0 +1,106 @@
+"""View models of the duty console: alert rows and their filters, new critical alerts, SLA countdowns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from cityops.alerts import AlertKind, kind_of_type, parse_time
+from cityops.catalogue import Catalogue
+from cityops.city import CityModel
+from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label
+from dashboard.views.common import fmt_countdown, local_time
+
+SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "info": 3}
+
+
+def alert_time(alert: Mapping) -> float | None:
+    """When the alert was raised (a row of ``read.alerts_current``: its ``at``); alerts that carry no time of their
+    own fall back to their place in the feed."""
+    at = parse_time(alert.get("at"))
+    return at.timestamp() if at is not None else alert.get("feed_ts")
+
+
+def alert_target(alert: Mapping) -> tuple[str, str]:
+    """Where a command about this alert goes: the alert itself when it has a state hash, else its case."""
+    if alert.get("has_hash"):
+        return "alert", str(alert["id"])
+    if alert.get("case_id"):
+        return "case", str(alert["case_id"])
+    return "alert", str(alert.get("id", ""))
+
+
+def alert_detail(alert: Mapping, city: CityModel, lang: str = "zh") -> str:
+    """One line of plain text about the alert (data, not markup)."""
+    try:
+        kind, _sensor_kind = kind_of_type(str(alert.get("type", "")))
+    except ValueError:
+        kind = None
+    if kind is AlertKind.SENSOR_EXCEEDANCE:
+        return f"{alert.get('name_zh') or alert.get('sensor_id', '')} {alert.get('metric', '')} " \
+               f"{alert.get('value', '')} / {alert.get('limit', '')} {alert.get('unit', '')}"
+    if kind is AlertKind.DEVICE_OFFLINE:
+        return str(alert.get("name_zh") or alert.get("sensor_id", ""))
+    if kind is AlertKind.SLA_OVERDUE:
+        return f"{alert.get('case_id', '')} · {alert.get('stage', '')}"
+    if kind is AlertKind.AI_CAPTURE:
+        return f"{alert.get('camera_id', '')} · {alert.get('ai_type', '')}"
+    return str(alert.get("case_id") or alert.get("sensor_id") or "")
+
+
+def alert_rows(alerts: Iterable[Mapping], city: CityModel, tz, lang: str = "zh") -> list[dict]:  # noqa: ANN001
+    """Feed rows (newest first, as given) with labels and the district the alert belongs to."""
+    rows = []
+    for a in alerts:
+        district = str(a.get("district") or "")
+        if not district and a.get("grid") in city.grids:
+            district = city.grids[a["grid"]].district_code
+        ts = alert_time(a)
+        rows.append({
+            "id": str(a.get("id", "")),
+            "ts": ts,
+            "time": local_time(ts, tz, "%m-%d %H:%M:%S") if ts else "",
+            "type": str(a.get("type", "")),
+            "type_label": label(ALERT_TYPE, str(a.get("type", "")), lang),
+            "severity": str(a.get("severity", "minor")),
+            "severity_label": label(SEVERITY, str(a.get("severity", "minor")), lang),
+            "status": str(a.get("state", "active")),
+            "status_label": label(STATUS, str(a.get("state", "active")), lang),
+            "district": district,
+            "district_label": city.area_name(district, lang) if district in city.districts else "—",
+            "detail": alert_detail(a, city, lang),
+            "case_id": str(a.get("case_id", "")),
+            "acknowledged_by": str(a.get("acknowledged_by", "")),
+            "target": alert_target(a),
+            "lon": a.get("lon"),
+            "lat": a.get("lat"),
+            "evidence_ref": str(a.get("evidence_ref", "")),
+        })
+    return rows
+
+
+def filter_rows(rows: Iterable[dict], district: str | None = None, kind: str | None = None,
+                severity: str | None = None, status: str | None = None) -> list[dict]:
+    """Rows matching every filter given (``None`` = any)."""
+    return [r for r in rows
+            if (district is None or r["district"] == district) and (kind is None or r["type"] == kind)
+            and (severity is None or r["severity"] == severity) and (status is None or r["status"] == status)]
+
+
+def new_critical(rows: Iterable[dict], seen: set[str]) -> list[dict]:
+    """Critical, still active alerts the officer has not been shown yet (newest first)."""
+    return [r for r in rows if r["severity"] == "critical" and r["status"] == "active" and r["id"] not in seen]
+
+
+def due_rows(due: Iterable[Mapping], now_ts: float, city: CityModel, catalogue: Catalogue,
+             lang: str = "zh") -> list[dict]:
+    rows = []
+    for d in due:
+        category = str(d.get("category", ""))
+        rows.append({"case_id": str(d.get("case_id", "")),
+                     "countdown": fmt_countdown(float(d["due_ts"]) - now_ts),
+                     "remaining_s": float(d["due_ts"]) - now_ts,
+                     "stage": str(d.get("stage", "")),
+                     "district": city.area_name(d.get("district", ""), lang) if d.get("district") else "—",
+                     "category": catalogue.get(category).name(lang) if category in catalogue else category,
+                     "urgent": d.get("urgent") == "1"})
+    return rows

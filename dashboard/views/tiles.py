@@ -1,0 +1,69 @@
+"""KPI tiles (the big screen's eight, the drill-down's first five): value and change against yesterday."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cityops.metrics import Kpis, Metric
+from dashboard.i18n import t
+from dashboard.views.common import fmt_int, pct
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One KPI tile: ``delta`` is ``None`` when no comparison exists (gauges without history)."""
+
+    key: str
+    label: str
+    value: str
+    delta: str | None
+    delta_color: str  # normal (up is good) | inverse (up is bad) | off
+    help: str
+
+
+def _delta_count(now: float, before: float) -> str:
+    return f"{now - before:+,.0f}"
+
+
+def _delta_rate(now: float | None, before: float | None) -> str | None:
+    if now is None or before is None:
+        return None
+    return f"{(now - before) * 100:+.1f} pp"
+
+
+def sensors_in_alarm(states: Mapping[str, Mapping[str, str]]) -> int:
+    """Sensors whose sustained rule has fired and not yet cleared (phase active or clearing)."""
+    return sum(1 for s in states.values() if s.get("phase") in ("active", "clearing"))
+
+
+def kpi_tiles(today: Kpis, yesterday_until: Kpis, sensors_alarm: int, captures_today: int,
+              captures_delta: float | None, lang: str = "zh") -> list[Tile]:
+    """The eight tiles of the big screen.
+
+    ``today`` is :func:`cityops.read.kpis` of today; ``yesterday_until`` the figures of yesterday up to
+    the same time (:func:`cityops.read.kpis_until`), whose rates use the overdue gauge of now, the only
+    one the read model keeps; the help text says so.
+    """
+    c, before = today.counters, yesterday_until.counters
+    vs = t("vs_yesterday", lang)
+    gauge = t("gauge_no_history", lang)
+
+    def count(key: str, metric: Metric) -> Tile:
+        value = float(c.of(metric))
+        return Tile(key, t(key, lang), fmt_int(value), _delta_count(value, before.of(metric)), "normal", vs)
+
+    return [
+        count("kpi_received", Metric.RECEIVED),
+        count("kpi_registered", Metric.REGISTERED),
+        count("kpi_closed", Metric.CLOSED),
+        Tile("kpi_closure_rate", t("kpi_closure_rate", lang), pct(today.rates.closure_rate),
+             _delta_rate(today.rates.closure_rate, yesterday_until.rates.closure_rate), "normal", vs),
+        Tile("kpi_on_time_rate", t("kpi_on_time_rate", lang), pct(today.rates.on_time_rate),
+             _delta_rate(today.rates.on_time_rate, yesterday_until.rates.on_time_rate), "normal", vs),
+        Tile("kpi_overdue_open", t("kpi_overdue_open", lang), fmt_int(today.overdue.count), None, "inverse",
+             gauge),
+        Tile("kpi_sensors_alarm", t("kpi_sensors_alarm", lang), fmt_int(sensors_alarm), None, "inverse", gauge),
+        Tile("kpi_captures", t("kpi_captures", lang), fmt_int(captures_today),
+             None if captures_delta is None else f"{captures_delta:+,.0f}", "off", vs),
+    ]
