@@ -8,7 +8,7 @@ LOCK := requirements/lock.txt
 TORCH_LOCK := requirements/torch.txt
 PORT ?= $(or $(CITYOPS_CONSOLE_PORT),8501)
 
-.PHONY: demo test lint venv lock clean-var chaos
+.PHONY: demo test test-unit lint venv lock clean-var chaos
 
 venv: $(STAMP)
 
@@ -43,8 +43,14 @@ demo: $(STAMP)
 	@echo "(starting broker, redis, worker, simulator and console; Ctrl-C stops everything)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONUNBUFFERED=1 $(BIN)/honcho start -f Procfile
 
+# Every layer: tests/unit, tests/integration (real broker and Redis), tests/e2e (browser, chaos).
 test: $(STAMP)
 	@$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$status
+
+# The unit layer alone (pure logic, no infrastructure started): under a minute.
+test-unit: $(STAMP)
+	@$(BIN)/python -m pytest tests/unit; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$status
 
 # Fault injection: worker SIGKILL x3, Redis restart, broker stopped 30 s under a steady producer; compares the

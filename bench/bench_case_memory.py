@@ -2,7 +2,7 @@
 
 Fills a scratch redis-server (the binary the stack uses) with ``--days`` simulated days at Xiamen
 scale (≈ 3,500 cases a day, every lifecycle step) through the case projection and the exactly-once
-script the stream processors use (``tests/console_seed.py``), then prints JSON: ``used_memory`` before
+script the stream processors use (``tests/support/console_seed.py``), then prints JSON: ``used_memory`` before
 and after, bytes per case, and the share of each key family (sampled with ``MEMORY USAGE``).
 
 Two figures. ``fresh``: every byte now divided by the cases seeded, with every key alive (the hourly
@@ -35,8 +35,8 @@ from cityops import keys  # noqa: E402
 from cityops.services.readiness import wait_for_redis  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import Settings, get_settings  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import seed_cases  # noqa: E402
+from tests.support.console_seed import seed_cases  # noqa: E402
+from tests.support.workers import free_port  # noqa: E402
 
 # How long cityops/keys.py keeps each family (days); everything else is kept 400 days or less.
 RETENTION_DAYS = {"co:seen": 10, "co:repeat:geo": 7, "co:repeat:t": 7}

@@ -1,12 +1,12 @@
 """How soon the console is usable in a real browser, and how soon an action shows: repeated, with figures.
 
-Targets (issue 4): a page is usable in the browser within 3 s; a duty officer's action is reflected on
+Targets: a page is usable in the browser within 3 s; a duty officer's action is reflected on
 screen within 2 s. A single sample on a busy 2-core machine says little, so this runs ``--rounds``
 fresh browser sessions against one real stack and prints the spread.
 
 Stack: a scratch tansu broker and redis-server, a real Faust worker and ``python -m cityops console``.
 The read model holds the seeded days since two working days back at ``--cases-per-day`` (through the
-stream processors' own projections, ``tests/console_seed.py``), 2,000 sensors and 20 AI captures;
+stream processors' own projections, ``tests/support/console_seed.py``), 2,000 sensors and 20 AI captures;
 ``--rounds`` urgent cases go through Kafka and the worker until their SLA clocks raise critical alerts.
 
 Each round is measured twice over: ``new_browser`` rounds each open a new browser context (nothing
@@ -51,7 +51,7 @@ from cityops.services.broker import start_broker  # noqa: E402
 from cityops.services.readiness import wait_for_broker, wait_for_redis  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import get_settings  # noqa: E402
-from tests.browser import (  # noqa: E402
+from tests.support.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     acknowledge_chosen,
@@ -60,9 +60,14 @@ from tests.browser import (  # noqa: E402
     publish_overdue_case,
     sign_in,
 )
-from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import seed_console, working_days_back  # noqa: E402
-from tests.workers import stop_process, subprocess_env, wait_until, worker  # noqa: E402
+from tests.support.console_seed import seed_console, working_days_back  # noqa: E402
+from tests.support.workers import (  # noqa: E402
+    free_port,
+    stop_process,
+    subprocess_env,
+    wait_until,
+    worker,
+)
 
 TARGETS_S = {"signin_form_s": 3.0, "bigscreen_tiles_s": 3.0, "bigscreen_map_s": 3.0, "acknowledge_s": 2.0}
 

@@ -30,10 +30,9 @@ from redis import Redis  # noqa: E402
 from cityops import keys  # noqa: E402
 from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import get_settings  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import seed_console  # noqa: E402
-from tests.workers import REPO_ROOT, stop_process, wait_until  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.console_seed import seed_console  # noqa: E402
+from tests.support.workers import REPO_ROOT, free_port, stop_process, wait_until  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:

@@ -1,11 +1,11 @@
 """How long the big screen's reads take per refresh, with 30 days of Xiamen-scale data in Redis.
 
-Target (issue 4): everything the big screen reads for one refresh comes from Redis in ≤ 50 ms p95.
+Target: everything the big screen reads for one refresh comes from Redis in ≤ 50 ms p95.
 
 Data: a scratch redis-server (the same binary the stack uses) filled with ``--days`` simulated days
 of ≈ 3,500 cases each (every lifecycle step), 2,000 sensors (one in 25 in alarm), ``--captures`` AI
 captures and the SLA timer's overdue marks. The read model is written by the stream processors' own
-projections and exactly-once Lua script (``tests/console_seed.py``), not through Kafka and Faust:
+projections and exactly-once Lua script (``tests/support/console_seed.py``), not through Kafka and Faust:
 30 days are ≈ 600,000 case steps, which a worker would take far longer to consume, and the keys and
 values are the same.
 
@@ -38,9 +38,8 @@ from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import Settings, get_settings  # noqa: E402
 from dashboard.screen_data import read_big_screen  # noqa: E402
 from fixtures.xiamen import load_city  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.console_seed import seed_console, snapshot_hotspots  # noqa: E402
-from tests.workers import stop_process  # noqa: E402
+from tests.support.console_seed import seed_console, snapshot_hotspots  # noqa: E402
+from tests.support.workers import free_port, stop_process  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -114,7 +113,7 @@ def main() -> int:
                      "open_cases": cases["open"], "open_positions_read": len(data.positions),
                      "sensors": len(data.sensors), "captures": accepted, "overdue_marked": overdue,
                      "redis_keys": r.dbsize(), "redis_used_memory_mb": round(info["used_memory"] / 2**20, 1),
-                     "written_by": "stream projections + exactly-once Lua script (tests/console_seed.py)",
+                     "written_by": "stream projections + exactly-once Lua script (tests/support/console_seed.py)",
                      "seed_s": round(seed_s, 1)},
             "big_screen": {"runs": args.runs, **percentiles(screen), "target_p95_ms": 50},
             "big_screen_hotspots_built_on_each_refresh": {"runs": len(on_the_spot), **percentiles(on_the_spot)},

@@ -48,7 +48,7 @@ def main(n: int = 200_000) -> dict:
         _ = codes[int(hits.min())] if len(hits) else None
     strtree_s = time.perf_counter() - t0
 
-    # The irregular-city path: TreeIndex (STRtree), one call per point and one vectorised query per batch.
+    # The irregular-city path: TreeIndex, one call per point (its bucket grid) and one STRtree query per batch.
     tree_index = TreeIndex(city.grids.values())
     t0 = time.perf_counter()
     tree_found = [tree_index.lookup(x, y) for x, y in zip(lons[:m], lats[:m], strict=True)]

@@ -61,7 +61,7 @@ from cityops.workcalendar import get_calendar  # noqa: E402
 from fixtures.simulator.cases import CaseDayPlanner  # noqa: E402
 from fixtures.simulator.sensors import SensorModel  # noqa: E402
 from fixtures.xiamen import load_city, load_sensors  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.support.workers import free_port  # noqa: E402
 
 ENVELOPE = 100
 TZ = Settings().tz

@@ -3,8 +3,8 @@
 One run, one machine, private broker (tansu) and Redis, so the figures compare like with like:
 
 1. ``naive``: a per-event Faust agent (``bench/naive_sensor_app.py``) that takes one reading per message
-   and writes it to Redis with one round trip per reading — the shape the DEVELOPERS.md reference
-   measured at ~4,100 events/s.
+   and writes it to Redis with one round trip per reading — the shape of the DEVELOPERS.md reference's
+   baseline.
 2. ``cityops``: the real worker (``python -m cityops worker``) on gateway envelopes of 100 readings,
    with batches, in-batch pre-aggregation, exactly-once scripts and pipelined writes.
    Throughput is measured on a backlog (published before the worker starts), from the first reading
@@ -19,7 +19,7 @@ One run, one machine, private broker (tansu) and Redis, so the figures compare l
    the same Redis: the worker's own cost, without the broker taking one of the two cores.
 
 Prints one JSON object. Run: ``.venv/bin/python bench/bench_sensors.py [--readings 300000]``.
-Targets (issue 3): ≥ 100,000 readings/s per worker, p99 ≤ 1 s at half that rate.
+Targets: ≥ 100,000 readings/s per worker, p99 ≤ 1 s at half that rate.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from cityops.services.redis_server import start_redis  # noqa: E402
 from cityops.settings import Settings  # noqa: E402
 from fixtures.simulator.sensors import SensorModel  # noqa: E402
 from fixtures.xiamen import load_sensors  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.fake_events import FetchedEvent  # noqa: E402
+from tests.support.fake_events import FetchedEvent  # noqa: E402
+from tests.support.workers import free_port  # noqa: E402
 
 ENVELOPE = 100
 TZ = Settings().tz

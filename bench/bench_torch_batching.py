@@ -1,10 +1,9 @@
 """Batched PyTorch inference: frames/s by batch size on the GPU (when there is one) against the CPU.
 
-Issue 5 asks for batched inference frames/s on the GPU machine. The detector batches frames from many
-cameras into one call (``TorchDetector.detect``); this measures that call end to end — resize, copy to
-the device, the network, decoding to boxes — with the bundled model on real 720p frames, for growing
-batches, with two ways of resizing on a GPU: OpenCV on one host thread (``host``) and on the device
-(``device``, the default on CUDA). Then the stages apart at one batch size, and whether the GPU finds
+The detector batches frames from many cameras into one call (``TorchDetector.detect``); this measures that
+call end to end — resize, copy to the device, the network, decoding to boxes — with the bundled model on real
+720p frames, for growing batches, with two ways of resizing on a GPU: OpenCV on one host thread (``host``)
+and on the device (``device``, the default on CUDA). Then the stages apart at one batch size, and whether the GPU finds
 the boxes the CPU finds. The CPU of the same machine is the baseline in the same run.
 
 Only ``detectors.torch_detector`` is imported (torch, OpenCV, NumPy), so it runs on a GPU machine that

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from cityops.services.broker import start_broker  # noqa: E402
 from cityops.services.readiness import wait_for_broker  # noqa: E402
 from cityops.settings import Settings  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.support.workers import free_port  # noqa: E402
 
 FAUST_DEFAULTS = {"CITYOPS_REBALANCE_TIMEOUT": "60", "CITYOPS_SESSION_TIMEOUT": "60",
                   "CITYOPS_HEARTBEAT_INTERVAL": "3"}  # faust-streaming's own defaults

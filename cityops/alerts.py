@@ -1,10 +1,10 @@
 """The one alert model: what every writer puts in the duty feed (``co:alerts``) and an alert's hash, and how
 every reader reads it back.
 
-Why one module: five writers used to build alert dicts by hand, with three names for when an alert was raised
-(``since``, ``at``, ``silent_since``), and each reader guessed. Here each kind has one constructor, one id
-builder and one stored form; :meth:`Alert.from_json` / :meth:`Alert.from_hash` read every form a running city's
-read model holds (older ones included), and are the only place old field names are mapped.
+Why one module: five writers raise alerts and several readers read them; with one constructor, one id builder
+and one stored form per kind, and one raised time (``at``), no reader has to guess which field holds it.
+:meth:`Alert.from_json` / :meth:`Alert.from_hash` read every form a running city's read model holds (older ones
+included), and are the only place old field names are mapped.
 
 | kind | raised by | id | ``at`` (the raised time) stored as | hash ``co:alert:{id}`` |
 |---|---|---|---|---|
@@ -92,6 +92,12 @@ def capture_alert_id(capture_event_id: str) -> str:
 
 def command_alert_id(command_id: str) -> str:
     return f"command:{command_id}"
+
+
+def id_prefix(kind: AlertKind) -> str:
+    """What every id of ``kind`` built here starts with, for a reader that picks a kind's ids out of many at once
+    (KeyError for kinds whose entries name another alert's id: clearings)."""
+    return _ID_PREFIX[kind]
 
 
 def kind_of_id(alert_id: str) -> AlertKind | None:

@@ -6,7 +6,7 @@ console or with ``python -m cityops users``, with scrypt hashes only, is auditab
 run. Passwords are never stored or logged in clear. The file is always written 0600, atomically.
 
 Hashes use the standard library's ``hashlib.scrypt`` (memory-hard, no extra wheel) with a random
-16-byte salt per password: n = 2^17, r = 8, p = 1 (128 MiB, ≈ 0.3–0.5 s), the parameters travelling
+16-byte salt per password: n = 2^17, r = 8, p = 1 (128 MiB), the parameters travelling
 with the hash. A hash with weaker parameters is upgraded at the user's next successful sign-in
 (:func:`needs_rehash`). A stored hash whose parameters exceed sane caps (a tampered file) is refused
 without running scrypt, so the file cannot make a sign-in allocate gigabytes. Sign-in inputs longer
@@ -40,7 +40,7 @@ from pathlib import Path
 ROLES = ("leader", "duty", "admin")
 ROLE_ZH = {"leader": "领导", "duty": "值班员", "admin": "管理员"}
 
-# scrypt cost for new hashes: n=2^17, r=8, p=1 needs 128 MiB (128·r·n bytes) and ≈ 0.3–0.5 s.
+# scrypt cost for new hashes: n=2^17, r=8, p=1 needs 128 MiB (128·r·n bytes), costly to guess at scale.
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1

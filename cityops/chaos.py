@@ -80,7 +80,7 @@ class Comparison:
 
 
 def compare(reference: dict[str, object], model: dict[str, object]) -> Comparison:
-    """Key-by-key comparison of two read-model dumps (as ``tests/test_exactly_once._dump`` makes them)."""
+    """Key-by-key comparison of two read-model dumps (as ``tests/support/stack.dump_day_model`` makes them)."""
     compared = set(reference) | set(model)
     diff = sorted(k for k in compared if model.get(k) != reference.get(k))
     ref_cases = {k for k in reference if _is_case(k)}

@@ -13,7 +13,7 @@ the platform's tables (kinds, metrics, units, bounds from the kinds' specs, ids,
 Why it cannot weaken the contract: it accepts a *subset* of what :func:`cityops.schemas.
 decode_sensor_envelope` accepts — every check here is at least as strict as the model's — and
 answers ``None`` for anything else, which then goes through the pydantic path for the authoritative
-verdict and the per-reading reasons. ``tests/test_fast_envelope.py`` checks the two agree.
+verdict and the per-reading reasons. ``tests/unit/test_fast_envelope.py`` checks the two agree.
 """
 
 from __future__ import annotations

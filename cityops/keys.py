@@ -14,7 +14,7 @@ keys collide for valid arguments because:
   with no ``:`` (``FORMATS``: day and hour buckets, a scope of ``SCOPES``, a window resolution).
 
 ``families()`` finds the families and refuses a layout that breaks the rule; ``parse`` turns a key back
-into its family and arguments (chaos judge, benches); ``tests/test_keys.py`` proves both over arbitrary
+into its family and arguments (chaos judge, benches); ``tests/unit/test_keys.py`` proves both over arbitrary
 ids, and that this table lists every family.
 
 | key | type | what | retention |

@@ -59,6 +59,10 @@ class Metric(StrEnum):
         """The field of the weight-weighted count (``w_closed``)."""
         return WEIGHTED_PREFIX + self.value
 
+    def per(self, kind: str) -> str:
+        """The field of this counter for one kind (``captures:{ai_type}``); ``per("")`` is the fields' prefix."""
+        return f"{self.value}:{kind}"
+
 
 WEIGHTED_PREFIX = "w_"
 # The counters the case projection also keeps weighted by the category's weight.

@@ -17,7 +17,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_CONSOLE_ADDRESS`` | ``127.0.0.1`` | Streamlit bind address |
 | ``CITYOPS_WORKER_ID`` | ``cityops-worker`` | Faust application id (= consumer group) |
 | ``CITYOPS_WORKER_WEB_PORT`` | ``0`` | Faust web port; 0 (default) disables it, so workers can share a host |
-| ``CITYOPS_REBALANCE_TIMEOUT`` | ``3`` | seconds; Faust's 60 s default made the first join on tansu take 30 s |
+| ``CITYOPS_REBALANCE_TIMEOUT`` | ``3`` | seconds; with Faust's 60 s default the first group join on tansu is slow |
 | ``CITYOPS_SESSION_TIMEOUT`` | ``6`` | seconds before the group drops a silent worker |
 | ``CITYOPS_HEARTBEAT_INTERVAL`` | ``1`` | seconds between consumer heartbeats |
 | ``CITYOPS_FETCH_MAX_WAIT_MS`` | ``100`` | longest a worker's fetch waits for data (Faust fixes 1,500 ms) |

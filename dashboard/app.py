@@ -57,8 +57,7 @@ def _page(script: str, title: str, icon: str, url_path: str, default: bool = Fal
 
 sections: dict[str, list[st.Page]] = {}
 monitor = [_page("bigscreen.py", "page_bigscreen", "📊", "bigscreen", default=True)]
-if (PAGES / "briefing.py").exists():  # written by the briefing work; the menu works without it
-    monitor.append(_page("briefing.py", "page_briefing", "📰", "briefing"))
+monitor.append(_page("briefing.py", "page_briefing", "📰", "briefing"))
 monitor.append(_page("drill.py", "page_drill", "🗺️", "drill"))
 sections[t("section_monitor", lg)] = monitor
 if auth.role_at_least(role, "duty"):

@@ -26,7 +26,7 @@ import streamlit as st
 from cityops import auth, console_audit
 from cityops.settings import REPO_ROOT
 from cityops.signin_guard import SigninGuard, SigninPolicy, subjects
-from dashboard.common import lang, redis_client, settings
+from dashboard.common import app_title, lang, redis_client, settings
 from dashboard.i18n import t
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def label_of(user: dict[str, str]) -> str:
 def sign_in_form() -> None:
     """Render the sign-in form; on success store the user (never the hash) and rerun."""
     lg = lang()
-    st.title(t("app_title", lg))
+    st.title(app_title(lg))
     choice = st.radio(t("language", lg), ["中文", "English"], index=0 if lg == "zh" else 1, horizontal=True,
                       key="lang_choice_login")
     st.session_state["lang"] = "en" if choice == "English" else "zh"

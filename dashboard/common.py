@@ -25,6 +25,7 @@ from cityops.permissions import command_refusal
 from cityops.schemas import CommandAction, OperatorCommand, encode
 from cityops.settings import Settings, get_settings
 from cityops.workcalendar import get_calendar, missing_year_warning
+from dashboard.i18n import t
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ def city() -> CityModel:
     if warning:
         logger.warning("city %s: %s", data.city.code, warning)
     return data.city
+
+
+def app_title(lang: str = "zh") -> str:
+    """The platform's name with the city's (the console serves whichever city ``CITYOPS_CITY_DIR`` holds)."""
+    c = city()
+    return t("app_title", lang).format(city=c.name_zh if lang == "zh" else c.name_en)
 
 
 def holiday_warning(lang: str = "en") -> str | None:

@@ -8,12 +8,13 @@ is visible rather than a crash.
 from __future__ import annotations
 
 from cityops import sensor_kinds
+from cityops.alerts import AlertKind, AlertState, Severity, exceedance_type
 
 LANGS = ("zh", "en")
 
 STRINGS: dict[str, tuple[str, str]] = {
     # app and sign-in
-    "app_title": ("厦门市城市运行管理服务平台", "Xiamen City Operations Platform"),
+    "app_title": ("{city}城市运行管理服务平台", "{city} City Operations Platform"),  # the city of CITYOPS_CITY_DIR
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出登录", "Sign out"),
     "username": ("用户名", "Username"),
@@ -142,17 +143,19 @@ STRINGS: dict[str, tuple[str, str]] = {
     "saved": ("已保存", "Saved"),
 }
 
-SEVERITY = {"critical": ("紧急", "critical"), "major": ("重要", "major"), "minor": ("一般", "minor"),
-            "info": ("提示", "info")}
-STATUS = {"active": ("待处理", "active"), "acknowledged": ("已确认", "acknowledged"),
-          "cleared": ("已解除", "cleared")}
+# Keyed by the stored values of cityops/alerts.py's enums, so a label cannot drift from what writers store.
+SEVERITY = {Severity.CRITICAL.value: ("紧急", "critical"), Severity.MAJOR.value: ("重要", "major"),
+            Severity.MINOR.value: ("一般", "minor"), Severity.INFO.value: ("提示", "info")}
+STATUS = {AlertState.ACTIVE.value: ("待处理", "active"), AlertState.ACKNOWLEDGED.value: ("已确认", "acknowledged"),
+          AlertState.CLEARED.value: ("已解除", "cleared")}
+# The alert types the duty console lists and filters by, in its order; an exceedance type per sensor kind, with
+# the label its spec gives (cityops/sensor_kinds/*.toml).
 ALERT_TYPE = {
-    "sla_overdue": ("案件超期", "SLA overdue"),
-    "sla_due": ("即将超期", "about to breach"),
-    # one per sensor kind, from its spec (cityops/sensor_kinds/*.toml): "noise_exceedance", "gas_pressure_exceedance"
-    **{f"{kind}_exceedance": (spec.alert_zh, spec.alert_en) for kind, spec in sensor_kinds.kinds().items()},
-    "device_offline": ("设备离线", "device offline"),
-    "ai_capture": ("AI抓拍", "AI capture"),
+    AlertKind.SLA_OVERDUE.value: ("案件超期", "SLA overdue"),
+    "sla_due": ("即将超期", "about to breach"),  # the countdown rows (read.sla_due), not a stored alert
+    **{exceedance_type(kind): (spec.alert_zh, spec.alert_en) for kind, spec in sensor_kinds.kinds().items()},
+    AlertKind.DEVICE_OFFLINE.value: ("设备离线", "device offline"),
+    AlertKind.AI_CAPTURE.value: ("AI抓拍", "AI capture"),
 }
 CASE_STATE = {
     "reported": ("已上报", "reported"), "accepted": ("已受理", "accepted"), "registered": ("已立案", "registered"),

@@ -9,7 +9,7 @@ Tooltips use deck.gl's ``text`` template, which the browser sets as ``innerText`
 ``<script>`` shows as those characters and can never become markup, whatever the Streamlit version
 does with values. (The ``html`` template with :func:`html.escape`-d values was tried first: Streamlit
 1.67 escapes ``html`` tooltip values itself, so pre-escaped text showed as ``&lt;script&gt;``; the
-text template needs no escaping at all. ``tests/test_console_browser.py`` hovers a case whose
+text template needs no escaping at all. ``tests/e2e/test_console_browser.py`` hovers a case whose
 address holds ``<script>`` and checks the tooltip shows it as text, with no element inside.)
 
 deck.gl's JSON converter (what Streamlit hands the spec to) reads strings, wherever they stand, as code:
@@ -205,7 +205,7 @@ def view_of(bounds: tuple[float, float, float, float], width_px: int = 900, heig
 # What Streamlit reads as "no base map". Careful: Streamlit's frontend treats ``mapStyle: null`` (what
 # pydeck sends for ``map_style=None``) as "pick a style from the theme" and loads Carto's dark-matter
 # style from basemaps.cartocdn.com, which an intranet cannot reach. Only pydeck's own default marker,
-# sent with ``map_provider=None``, makes it drop the base map (measured in tests/browser: no request
+# sent with ``map_provider=None``, makes it drop the base map (the browser test checks that no request
 # leaves 127.0.0.1). The marker is pydeck's ``_DEFAULT_MAP_STYLE_SENTINEL``.
 NO_BASE_MAP = "__MAP_STYLE__"
 
@@ -214,7 +214,7 @@ class CompactDeck(pdk.Deck):
     """pydeck's Deck, serialised without pydeck's two-space indentation.
 
     Why: Streamlit sends the whole spec (``to_json``) to the browser on every refresh of the big screen,
-    and with 2,000 sensors the indentation alone doubled it (about 850 KB → 400 KB per refresh).
+    and with thousands of sensors the indentation alone is about half of it.
     """
 
     def to_json(self) -> str:

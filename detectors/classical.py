@@ -3,7 +3,7 @@
 All three are *stateful per camera* (they learn the background), so each camera gets its own
 instances and ``detect`` takes consecutive frames of that one camera. Work happens on a downscaled
 grey copy (``work_width`` pixels wide) and boxes are scaled back to the input frame, which is what
-keeps a 720p stream above 30 frames/s on two CPU cores.
+keeps a 720p stream real-time on a few CPU cores.
 
 Stationary objects (parked cars, a stall, a dumped pile) come from two backgrounds that forget at
 different speeds: the short-term one absorbs anything that stops within seconds, the long-term one

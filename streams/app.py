@@ -4,8 +4,8 @@ Why raw bytes: decoding is ours (:func:`cityops.schemas.decode`) so that a bad m
 dead-letter topic with its reason instead of being dropped by Faust's deserializer.
 
 Why these broker settings: with Faust's defaults the first consumer-group join on the embedded
-broker took 30 s; a 3 s rebalance timeout, 6 s session timeout and 1 s heartbeat make a worker
-ready in about 4–5 s (measured), inside the 10 s the platform promises.
+broker is slow; a 3 s rebalance timeout, 6 s session timeout and 1 s heartbeat make a worker
+ready inside the 10 s the platform promises.
 
 This module only configures: importing it reads no settings and changes nothing. The process's app is made
 from the settings the first time ``app`` is named (``from streams.app import app``: the topics and agents
@@ -51,8 +51,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_commit_interval=1.0,
-        # 8 MB per partition and fetch (Faust's default: 1 MB, about 75 gateway envelopes): on a backlog the
-        # sensor agent's batches of 600 envelopes were cut at ~350 while the next fetch was on its way.
+        # 8 MB per partition and fetch (Faust's default, 1 MB, holds too few gateway envelopes): on a backlog
+        # the sensor agent's batches of 600 envelopes fill instead of being cut while the next fetch is on its way.
         consumer_max_fetch_size=8 * 1024**2,
         stream_wait_empty=False,
         producer_acks=-1,

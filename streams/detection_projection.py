@@ -31,6 +31,7 @@ from cityops.alerts import Alert
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.devices import Camera
+from cityops.metrics import Metric
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, Detection, derived_id
 from cityops.settings import env_number
 from streams.effects import Effects
@@ -80,7 +81,7 @@ def project_detection(det: Detection, recent: list[dict], ctx: DetectionContext)
     if outcome.effects is None:  # set aside: counted once (same exactly-once id), reason kept for the log
         eff = Effects(capture_id(det))
         key = keys.kpi_daily(keys.day_bucket(det.last_seen.astimezone(ctx.tz)), "city", ctx.city.code)
-        eff.hincrby(key, "captures_set_aside").expire(key, keys.DAILY_RETENTION_S)
+        eff.hincrby(key, Metric.CAPTURES_SET_ASIDE.value).expire(key, keys.DAILY_RETENTION_S)
         outcome.effects = eff
         outcome.cases = []
     return outcome
@@ -115,7 +116,8 @@ def _judge(det: Detection, recent: list[dict], ctx: DetectionContext) -> Detecti
     day = keys.day_bucket(local)
     for scope, scope_id in (("city", ctx.city.code), ("district", ctx.city.grids[camera.grid_code].district_code)):
         key = keys.kpi_daily(day, scope, scope_id)
-        eff.hincrby(key, "captures").hincrby(key, f"captures:{det.ai_type}").expire(key, keys.DAILY_RETENTION_S)
+        eff.hincrby(key, Metric.CAPTURES.value).hincrby(key, Metric.CAPTURES.per(det.ai_type))
+        eff.expire(key, keys.DAILY_RETENTION_S)
     case_id = derived_id("AI", det.event_id)
     record = det.model_dump(mode="json", exclude_none=True) | {"case_id": case_id, "grid": camera.grid_code,
                                                                "lon": camera.lon, "lat": camera.lat,

@@ -256,8 +256,8 @@ class EffectWriter:
 
         Why a script: the case agent reads every case of a batch (hundreds) before projecting it. As a
         pipeline of HGETALLs, redis-py's packing, parsing and asyncio hops cost more per hash than the
-        projection (measured on the sensor agent, which reads its state the same way: 15 % of the
-        worker's time); one script returning one JSON document costs a single decode.
+        projection (the sensor agent reads its state the same way); one script returning one JSON document
+        costs a single decode.
         """
         if not hash_keys:
             return []

@@ -22,8 +22,8 @@ def bound_fetch_wait(max_wait_ms: int) -> None:
 
     Faust hard-codes ``fetch_max_wait_ms=1500`` for its consumers and offers no setting. A broker that
     answers a fetch when data arrives makes that harmless, but the embedded broker (tansu) holds an
-    empty fetch for the whole wait, so a reading produced just after the fetch was sent waited up to
-    1.5 s: that was most of the produce → Redis latency. Call it before the app creates its consumers
+    empty fetch for the whole wait, so a reading produced just after the fetch was sent would wait for all
+    of it. Call it before the app creates its consumers
     (the worker does, in :func:`prepare`; so must a test or bench that starts the app's consumers itself).
     """
     import aiokafka
@@ -53,8 +53,8 @@ def prepare() -> None:
     import streams.agents  # noqa: F401  (declares the agents and timers on the app)
     from streams import runtime
 
-    # The registries before the consumer starts: loading the city model takes over a second of the event
-    # loop, which on a backlog stalled the first batches (measured in bench/bench_sensors.py).
+    # The registries before the consumer starts: loading the city model blocks the event loop, which on a
+    # backlog would stall the first batches.
     runtime.city()
     runtime.sensor_context()
     runtime.case_context()

@@ -1,5 +1,9 @@
 """Real infrastructure for the tests: a tansu broker and a redis-server on free ports, per session.
 
+The suite has three layers, one folder each: ``unit/`` (pure logic), ``integration/`` (real broker, Redis,
+workers, console pages) and ``e2e/`` (a browser, fault injection); each test is marked with its folder's name
+(``pytest -m unit``). The session fixtures start nothing until an integration or e2e test asks for them.
+
 No test depends on a process left running: everything starts here and stops at the end. Each test
 that uses ``stack_env`` gets its own topic prefix and an empty Redis database, so tests do not see
 each other's messages.
@@ -7,7 +11,6 @@ each other's messages.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +22,25 @@ from cityops.services.broker import start_broker
 from cityops.services.readiness import wait_for_broker, wait_for_redis
 from cityops.services.redis_server import start_redis
 from cityops.settings import Settings, get_settings
-from tests.workers import REPO_ROOT, stop_process, subprocess_env  # noqa: F401  (re-exported for tests)
+from tests.support.workers import free_port, stop_process
 
-SHARED = REPO_ROOT.parent / "shared" / "datasets"
+LAYERS = ("unit", "integration", "e2e")
+INFRASTRUCTURE = {"infra_dir", "broker_url", "redis_url", "redis_client", "stack_env"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the layer its folder names, so a new file is marked by where it lives; a unit test
+    that asks for the broker or Redis is refused (it belongs in ``integration/``)."""
+    root = Path(__file__).parent
+    misplaced = []
+    for item in items:
+        parts = item.path.relative_to(root).parts if item.path.is_relative_to(root) else ()
+        if parts and parts[0] in LAYERS:
+            item.add_marker(parts[0])
+            if parts[0] == "unit" and INFRASTRUCTURE & set(getattr(item, "fixturenames", ())):
+                misplaced.append(item.nodeid)
+    if misplaced:
+        raise pytest.UsageError(f"unit tests that start infrastructure (move them to tests/integration): {misplaced}")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@
 
 Starts a private broker (tansu, memory only) and Redis (append-only file) on free ports, then:
 
-1. the reference: the seeded simulated day of ``tests/test_exactly_once.py`` (``_input``) published
+1. the reference: the seeded simulated day of ``tests/support/stack.py`` (``seeded_day``) published
    at once into Redis database 1 and consumed by one undisturbed worker;
 2. the chaos run, Redis database 0: a producer *process* publishes the same input at a steady rate
    (``--rate`` events/s) through :class:`cityops.bus.Publisher` while the runner SIGKILLs the worker
@@ -144,7 +144,7 @@ class Stack:
     """Broker, Redis and workers on free ports, with the faults as methods."""
 
     def __init__(self, workdir: Path) -> None:
-        from tests.conftest import free_port
+        from tests.support.workers import free_port
 
         self.dir = workdir
         self.broker_port, self.redis_port = free_port(), free_port()
@@ -164,7 +164,7 @@ class Stack:
         wait_for_redis(self.base, 30)
 
     def start_worker(self, env: dict[str, str]) -> subprocess.Popen:
-        from tests.workers import start_worker, subprocess_env
+        from tests.support.workers import start_worker, subprocess_env
 
         self.workers += 1
         return start_worker(self.dir / f"worker{self.workers}.log", subprocess_env() | env)
@@ -179,7 +179,7 @@ class Stack:
         return time.monotonic() - t0
 
     def stop(self) -> None:
-        from tests.workers import stop_process
+        from tests.support.workers import stop_process
 
         for proc in (self.broker, self.redis):
             if proc is not None:
@@ -187,9 +187,9 @@ class Stack:
 
 
 def _items(fraction: float) -> list[tuple[str, str, bytes]]:
-    from tests.test_exactly_once import _input
+    from tests.support.stack import seeded_day
 
-    items = _input(ZoneInfo("Asia/Shanghai"))
+    items = seeded_day(ZoneInfo("Asia/Shanghai"))
     return items[: max(1, int(len(items) * fraction))]
 
 
@@ -198,13 +198,13 @@ def _count_seen(r: Redis) -> int:
 
 
 def reference_run(stack: Stack, items: list[tuple[str, str, bytes]]) -> tuple[dict[str, object], int]:
-    from tests.test_exactly_once import _publish, _settings_for, _settle
+    from tests.support.stack import publish, settings_for, settle
 
-    env = _settings_for(stack.base, 1)
+    env = settings_for(stack.base, 1)
     r = Redis.from_url(env["REDIS_URL"], decode_responses=True)
     r.flushdb()
-    sent = _publish(env, items)
-    model = _settle(r, env, sent, [stack.start_worker(env)])
+    sent = publish(env, items)
+    model = settle(r, env, sent, [stack.start_worker(env)])
     applied = _count_seen(r)
     r.close()
     return model, applied
@@ -252,10 +252,10 @@ def _supervise(worker: subprocess.Popen, stack: Stack, env: dict[str, str], repo
 
 def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.Namespace,
               report: Report) -> tuple[dict[str, object], int]:
-    from tests.test_exactly_once import _committed, _settings_for, _settle
-    from tests.workers import stop_process, subprocess_env
+    from tests.support.stack import committed, settings_for, settle
+    from tests.support.workers import stop_process, subprocess_env
 
-    env = _settings_for(stack.base, 0)
+    env = settings_for(stack.base, 0)
     r = Redis.from_url(env["REDIS_URL"], decode_responses=True)
     r.flushdb()
     items_path, progress_path = stack.dir / "items.bin", stack.dir / "progress.json"
@@ -340,7 +340,7 @@ def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.
             while time.monotonic() - back < args.stall_s:
                 worker = _supervise(worker, stack, env, report)
                 try:
-                    if _committed(env) > 0:
+                    if committed(env) > 0:
                         resumed = time.monotonic() - back
                         break
                 except Exception:  # noqa: BLE001 - group coordinator not ready yet
@@ -388,7 +388,7 @@ def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.
     while True:
         worker = _supervise(worker, stack, env, report)
         try:
-            committed = _committed(env)
+            committed = committed(env)
         except Exception as err:  # noqa: BLE001 - the group may be rebalancing; try again
             _log(f"committed offsets not readable yet ({err})")
             committed = last
@@ -408,7 +408,7 @@ def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.
         if time.monotonic() > settle_deadline:
             raise RuntimeError(f"the worker never consumed everything ({committed}/{len(items)})")
         time.sleep(1.0)
-    model = _settle(r, env, len(items), [worker])
+    model = settle(r, env, len(items), [worker])
     applied = _count_seen(r)
     r.close()
     return model, applied

@@ -6,6 +6,7 @@ import numpy as np
 from redis import Redis
 
 from cityops import keys
+from cityops.lua import source
 
 
 def open_case_positions(r: Redis, limit: int = 20000) -> list[tuple[str, float, float]]:
@@ -17,12 +18,7 @@ def open_case_positions(r: Redis, limit: int = 20000) -> list[tuple[str, float, 
     return [(m, p[0], p[1]) for m, p in zip(members, positions, strict=True) if p is not None]
 
 
-OPEN_SCORES = """
-local z = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-local out = {}
-for i = 2, #z, 2 do out[#out + 1] = z[i] end
-return table.concat(out, ',')
-"""
+OPEN_SCORES = source("open_scores")
 
 
 MAX_HOTSPOT_POSITIONS = 20000
@@ -46,10 +42,10 @@ def open_case_lonlat(r: Redis, limit: int = 20000) -> np.ndarray:
     set's scores *are* the positions (Redis' 52-bit interleaved geohash), so one string of scores is
     read and decoded with numpy to the centre of each cell, exactly as GEOPOS would (tested).
 
-    Why a snapshot: even that string took Redis 22–24 ms to build for 11,600 open cases (a Monday
-    morning after a weekend), half the big screen's budget on every refresh of every screen. The
-    workers rebuild it every few seconds (``keys.open_cases_snapshot``), so the screens only read it;
-    when it is missing (no worker running), it is built here as before.
+    Why a snapshot: with many open cases even building that string takes Redis a large part of the big
+    screen's budget, on every refresh of every screen. The workers rebuild it every few seconds
+    (``keys.open_cases_snapshot``), so the screens only read it; when it is missing (no worker running),
+    it is built here.
     """
     raw = r.get(keys.open_cases_snapshot())
     if raw is None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from redis import Redis
 
 from cityops import keys
+from cityops.lua import source
 from cityops.metrics import Counters, Kpis, Metric, OverdueGauge, Ranked, ranked
 from cityops.read.replies import ints
 
@@ -106,13 +107,8 @@ def kpis(r: Redis, day: datetime, scope: str, scope_id: str) -> Kpis:
 
 
 # (count, sum of weights) of an overdue set, summed inside Redis: returning thousands of members with
-# their scores only to add them up cost the big screen ≈ 20 ms per refresh at 30 days of Xiamen data.
-_OVERDUE_GAUGE = """
-local z = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local total = 0
-for i = 2, #z, 2 do total = total + tonumber(z[i]) end
-return {#z / 2, tostring(total)}
-"""
+# their scores only to add them up would cost the big screen a large part of its refresh budget.
+_OVERDUE_GAUGE = source("overdue_gauge")
 
 
 def kpis_many(r: Redis, day: datetime, scope: str, scope_ids: Sequence[str]) -> dict[str, Kpis]:

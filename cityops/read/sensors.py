@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from redis import Redis
 
 from cityops import bad_member, keys
-from cityops.alerts import AlertKind
+from cityops.alerts import AlertKind, id_prefix
+from cityops.lua import source
 from cityops.read.replies import replies
 
 
@@ -44,23 +45,10 @@ def latest_sensors(r: Redis, since_ts: float, limit: int = 5000) -> list[SensorS
 SENSOR_STATE_FIELDS = ("kind", "metric", "value", "unit", "time", "phase", "offline", "offline_alert")
 
 
-# One round trip and one reply for every sensor: 2,000 HMGETs in a pipeline cost ≈ 100 ms of reply
-# parsing in redis-py, and even one JSON reply ≈ 20 ms; the same reads inside Redis returned as one
-# delimited string (fields by \x1f, sensors by \x1e: characters no id, metric or value can hold) cost
-# a few ms.
-_SENSOR_STATES = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-local out = {}
-for i, id in ipairs(ids) do
-  local v = redis.pcall('HMGET', ARGV[2] .. id, unpack(ARGV, 3))  -- a key of another type: left out
-  if v[1] and not v.err then
-    local row = {id}
-    for j = 1, #v do row[j + 1] = v[j] or '' end
-    out[#out + 1] = table.concat(row, string.char(31))
-  end
-end
-return table.concat(out, string.char(30))
-"""
+# One round trip and one reply for every sensor: parsing thousands of HMGET replies (or one JSON reply)
+# in redis-py costs far more than the reads; one delimited string (fields by \x1f, sensors by \x1e:
+# characters no id, metric or value can hold) is cheap to split.
+_SENSOR_STATES = source("sensor_states")
 
 
 def sensor_states(r: Redis, limit: int = 20000,
@@ -77,28 +65,13 @@ def sensor_states(r: Redis, limit: int = 20000,
     return out
 
 
-# What an active alert is comes from its own hash (type and sensor), never from the shape of its id. ARGV: limit,
-# sensor key prefix, alert key prefix, the offline alert's type; every other active alert of a sensor is in alarm.
-_SENSOR_OVERVIEW = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-local active = redis.call('ZRANGE', KEYS[2], 0, -1)
-local alarm, offline = {}, {}
-for _, a in ipairs(active) do
-  local h = redis.pcall('HMGET', ARGV[3] .. a, 'type', 'sensor_id')
-  local sid = (not h.err) and h[2]
-  if sid and sid ~= '' then
-    if h[1] == ARGV[4] then
-      offline[#offline + 1] = sid
-    else
-      local v = redis.pcall('HMGET', ARGV[2] .. sid, 'value', 'metric', 'unit')
-      if v.err then v = {} end  -- a key of another type: no value shown
-      alarm[#alarm + 1] = table.concat({sid, v[1] or '', v[2] or '', v[3] or ''}, string.char(31))
-    end
-  end
-end
-local rs = string.char(30)
-return {table.concat(ids, rs), table.concat(alarm, rs), table.concat(offline, rs)}
-"""
+# What an active alert is comes from its own hash (type and sensor), never from the shape of its id in a script.
+# Only sensors' alerts are read: their ids are picked out of the active ones in Python by the prefixes of
+# cityops.alerts (thousands of SLA alerts may be open; reading every active alert's hash is what made this slow).
+# ARGV: sensor key prefix, alert key prefix, the offline alert's type, then the alert ids; every other alert of a
+# sensor is in alarm.
+_OVERVIEW_ALERTS = source("sensor_overview")
+_SENSOR_ALERT_PREFIXES = tuple(id_prefix(kind) for kind in (AlertKind.SENSOR_EXCEEDANCE, AlertKind.DEVICE_OFFLINE))
 
 
 def sensor_overview(r: Redis, limit: int = 20000) -> dict[str, dict[str, str]]:
@@ -110,9 +83,16 @@ def sensor_overview(r: Redis, limit: int = 20000) -> dict[str, dict[str, str]]:
     not yet for the sustain time (phase ``pending``) show as normal here; :func:`sensor_states` has
     that detail at about ten times the cost.
     """
-    ids, alarm, offline = r.eval(_SENSOR_OVERVIEW, 2, keys.sensors_index(), keys.active_alerts(), limit,
-                                 keys.sensor(""), keys.alert(""), AlertKind.DEVICE_OFFLINE.value)
-    out: dict[str, dict[str, str]] = {sid: {"phase": "normal"} for sid in ids.split("\x1e")} if ids else {}
+    pipe = r.pipeline(transaction=False)
+    pipe.zrange(keys.sensors_index(), 0, limit - 1)
+    pipe.zrange(keys.active_alerts(), 0, -1)
+    ids, active = replies(pipe, (keys.sensors_index(), keys.active_alerts()), "sensor overview")  # None: wrong type
+    out: dict[str, dict[str, str]] = {sid: {"phase": "normal"} for sid in ids or ()}
+    candidates = [alert_id for alert_id in active or () if alert_id.startswith(_SENSOR_ALERT_PREFIXES)] if out else []
+    if not candidates:
+        return out
+    alarm, offline = r.eval(_OVERVIEW_ALERTS, 0, keys.sensor(""), keys.alert(""), AlertKind.DEVICE_OFFLINE.value,
+                            *candidates)
     for sid in offline.split("\x1e") if offline else ():
         if sid in out:
             out[sid] = {"offline": "1"}

@@ -2,9 +2,9 @@
 
 Why: what a kind *is* (its metrics, units and bounds, how its windows aggregate, its limits by zone class and
 time of day, sustain and hysteresis, the case category and severity an episode opens, its labels and map
-colour) used to be spread over the contract, the decoder, the projection, the rules, the simulator and the
-console, joined by string names. Every one of them now reads :func:`kinds`, so adding a kind is adding a file
-here (``docs/architecture.md`` "Adding a sensor kind"). Kinds are platform knowledge, not city data: a city's
+colour) is needed by the contract, the decoder, the projection, the rules, the simulator and the console;
+every one of them reads it from :func:`kinds`, with no string names joining them, so adding a kind is adding a
+file here (``docs/architecture.md`` "Adding a sensor kind"). Kinds are platform knowledge, not city data: a city's
 own limits (a stricter site limit, a network's pressure class) are meant to override a spec's defaults from the
 city's data folder, which the spec's limits already name by ``site_kind`` and ``zone_class``.
 

@@ -236,7 +236,7 @@ def compose(r: Redis, day: date, city: CityModel, lang: str = "zh", *, catalogue
 
     district_counts = read.day_counters_many(r, when, "district", list(city.districts))
     capture_types = sorted(((_ai_name(catalogue, k.split(":", 1)[1], lang), v) for k, v in c.items()
-                            if k.startswith(f"{Metric.CAPTURES}:") and v), key=lambda kv: (-kv[1], kv[0]))
+                            if k.startswith(Metric.CAPTURES.per("")) and v), key=lambda kv: (-kv[1], kv[0]))
     captures_by_district = [(dname(code), n.of(Metric.CAPTURES)) for code, n in district_counts.items()
                             if n.of(Metric.CAPTURES)]
     captures = [_capture(x, catalogue, lang, tz) for x in read.recent_captures(r, 1000)

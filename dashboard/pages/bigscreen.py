@@ -13,7 +13,17 @@ from redis.exceptions import RedisError
 
 from dashboard import evidence, map_layers
 from dashboard.auth_gate import recheck, require_role
-from dashboard.common import apply_css, catalogue, city, holiday_warning, lang, redis_client, sensors, settings
+from dashboard.common import (
+    app_title,
+    apply_css,
+    catalogue,
+    city,
+    holiday_warning,
+    lang,
+    redis_client,
+    sensors,
+    settings,
+)
 from dashboard.i18n import t
 from dashboard.screen_data import read_big_screen
 from dashboard.views import bigscreen as views
@@ -50,7 +60,7 @@ def screen() -> None:
         st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
         return
     head, stamp = st.columns([4, 1])
-    head.subheader(f"{t('app_title', lg)} · {t('page_bigscreen', lg)}")
+    head.subheader(f"{app_title(lg)} · {t('page_bigscreen', lg)}")
     workers = (f" · ⚠ {t('worker_down', lg)}" if data.workers.alive == 0
                else f" · {t('workers_alive', lg).format(n=data.workers.alive)}")
     stamp.caption(f"{t('updated', lg)} {now:%Y-%m-%d %H:%M:%S}{workers}")

@@ -96,7 +96,7 @@ def gc_paused() -> Iterator[None]:
     Why: a sensor batch allocates tens of thousands of small containers (decoded JSON, columns, window
     buckets, script operations), none of them in reference cycles, so reference counting frees them.
     With the collector on, every 700 allocations start a collection and every hundredth one traverses
-    the worker's whole heap (Faust, the city model): measured, about half the cost of a sensor batch.
+    the worker's whole heap (Faust, the city model), a large share of a sensor batch's cost.
     Paused, it runs once after the batch instead. Never hold it across an ``await``: other tasks would
     run with the collector paused too.
     """

@@ -1,7 +1,7 @@
 """Hotspots: every few seconds, each worker refreshes one snapshot of where the open cases are.
 
 Why: the big screen's hotspot layer needs the position of every open case on every refresh. Built on
-demand, that string of geohash scores cost Redis 22–24 ms for 11,600 open cases, on every refresh of
+demand, that string of geohash scores costs Redis a large part of the screen's budget, on every refresh of
 every screen; built here once per tick (``streams/lua/snapshot_open_scores.lua``), a screen reads it with one
 GET. It expires after a few ticks, so a screen never shows positions older than that: with no worker
 running, :func:`cityops.read.hotspots.open_case_lonlat` builds the string itself again.

@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 BATCH_ENVELOPES = 600
 PART_ENVELOPES = 200
 #: How long a batch waits to fill once the previous one is done. Under a backlog batches fill at once;
-#: fed live, each wait is time every reading of the next batch spends idle: 0.1 s gave p50 0.33 s and
-#: p99 0.49 s produce → visible at 55,000 readings/s, 0.03 s gave 0.20 s and 0.39 s (bench/bench_sensors.py).
+#: fed live, each wait is time every reading of the next batch spends idle, so it is kept short.
 BATCH_WAIT_S = 0.03
 
 
@@ -110,8 +109,8 @@ async def _apply_parts(parts: list[list], topic: str,  # noqa: ANN001
     taking turns. Safe because a part's writes only count when its script succeeds, and when one is
     refused the later parts, projected from a state that never came to be, are dropped.
 
-    The projection runs on the event loop, not in a thread: a thread had to share the interpreter lock
-    with Faust's consumer thread and the loop, and the worker was no faster. The script's task is given
+    The projection runs on the event loop, not in a thread: a thread would share the interpreter lock
+    with Faust's consumer thread and the loop, and gain nothing. The script's task is given
     a few turns of the loop first, enough to write its request, so that Redis starts on it at once.
     """
     states, unreadable = await read_states_checked(runtime.redis(), sorted(sensor_ids))
@@ -128,7 +127,7 @@ async def _apply_parts(parts: list[list], topic: str,  # noqa: ANN001
                 applied += 1
             effects = await _with_refusals(part, outcome, topic, unread)
             pending = asyncio.ensure_future(_apply_and_publish(effects, outcome.cases))
-            for _ in range(3):  # measured: without these turns the request waited for the next projection
+            for _ in range(3):  # without these turns the request waits for the next projection
                 await asyncio.sleep(0)
         if pending is not None:
             result = await pending

@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 
 from cityops import keys
 from cityops.alerts import sla_alert_id
+from cityops.metrics import Metric
 from cityops.settings import env_number
 from streams import lifecycle as lc
 from streams import runtime
@@ -36,7 +37,7 @@ INTERVAL_S = 60.0
 
 # KEYS: case, index, sla clock, open geo set, timeline, active alerts, alert (or the case again when none),
 # then ARGV[6] overdue sets, then the daily KPI hashes. ARGV: case id, cutoff, expired_at, retention,
-# KPI retention, number of overdue sets, alert id ('' for none), state read.
+# KPI retention, number of overdue sets, alert id ('' for none), state read, the KPI counter to count.
 _EXPIRE_CASE = source("expire_stale_case")
 
 
@@ -96,7 +97,7 @@ async def expire_stale(now: float | None = None, days: float | None = None) -> i
                       keys.case_timeline(case_id), keys.active_alerts(),
                       keys.alert(alert) if alert else keys.case(case_id), *overdue, *kpis],
                 args=[case_id, repr(cutoff), stamp, CLOSED_CASE_RETENTION_S, keys.DAILY_RETENTION_S, len(overdue),
-                      alert, view.state]))
+                      alert, view.state, Metric.EXPIRED.value]))
         except (ResponseError, ValueError) as err:  # one bad case is its own problem, not the city's
             log.warning("stale cases: case %r skipped and left out of the index: %s", case_id, err)
             await r.zrem(keys.open_cases_by_step(), case_id)

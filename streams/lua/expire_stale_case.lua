@@ -16,7 +16,7 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 for i = 8, 7 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
 for i = 8 + n, #KEYS do
-  redis.call('HINCRBY', KEYS[i], 'expired', 1)
+  redis.call('HINCRBY', KEYS[i], ARGV[9], 1)
   redis.call('EXPIRE', KEYS[i], ARGV[5])
 end
 if ARGV[7] ~= '' then

@@ -1,0 +1,34 @@
+"""Fixtures shared by the integration tests that compare a disturbed run with an undisturbed one."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from redis import Redis
+
+from cityops import keys
+from cityops.settings import Settings
+from tests.support.stack import publish, seeded_day, settings_for, settle, start_worker_with
+
+
+@pytest.fixture(scope="module")
+def day_input() -> list[tuple[str, str, bytes]]:
+    return seeded_day(ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(scope="module")
+def reference(broker_url, redis_url, day_input, tmp_path_factory):
+    """The read model of an undisturbed run (Redis database 1)."""
+    base = Settings(kafka_broker=f"kafka://{broker_url}", redis_url=redis_url)
+    env = settings_for(base, 1)
+    r = Redis.from_url(env["REDIS_URL"], decode_responses=True)
+    r.flushdb()
+    sent = publish(env, day_input)
+    log = tmp_path_factory.mktemp("ref") / "worker.log"
+    model = settle(r, env, sent, [start_worker_with(env, log)])
+    r.close()
+    families = {keys.family_of(k) for k in model}
+    assert {"kpi_daily", "sensor"} <= families
+    assert "repeats_daily" in families, "the simulated day should hold repeated problems"
+    return model
