@@ -252,7 +252,8 @@ def _supervise(worker: subprocess.Popen, stack: Stack, env: dict[str, str], repo
 
 def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.Namespace,
               report: Report) -> tuple[dict[str, object], int]:
-    from tests.support.stack import committed, settings_for, settle
+    from tests.support.stack import committed as committed_offsets
+    from tests.support.stack import settings_for, settle
     from tests.support.workers import stop_process, subprocess_env
 
     env = settings_for(stack.base, 0)
@@ -340,7 +341,7 @@ def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.
             while time.monotonic() - back < args.stall_s:
                 worker = _supervise(worker, stack, env, report)
                 try:
-                    if committed(env) > 0:
+                    if committed_offsets(env) > 0:
                         resumed = time.monotonic() - back
                         break
                 except Exception:  # noqa: BLE001 - group coordinator not ready yet
@@ -388,7 +389,7 @@ def chaos_run(stack: Stack, items: list[tuple[str, str, bytes]], args: argparse.
     while True:
         worker = _supervise(worker, stack, env, report)
         try:
-            committed = committed(env)
+            committed = committed_offsets(env)
         except Exception as err:  # noqa: BLE001 - the group may be rebalancing; try again
             _log(f"committed offsets not readable yet ({err})")
             committed = last
