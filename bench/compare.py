@@ -5,9 +5,10 @@
 
 The old commit's tree is extracted with ``git archive`` (nothing is checked out). Each round runs the old
 tree's copy of the script, then the new one's, with the same interpreter and arguments and the version's tree
-as working directory, so the machine's noise falls on both alike. Each script prints one JSON object (its
-last line of output is read); the figures named by ``--figure`` (dotted paths into that object) are listed per
-run with their medians per version and the ratio new / old. Prints one JSON object.
+as working directory, so the machine's noise falls on both alike. Each script prints one JSON object (the
+last one in its output is read, on one line or indented); the figures named by ``--figure`` (dotted paths
+into that object) are listed per run with their medians per version and the ratio new / old. Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ def run_script(tree: Path, script: str, args: list[str]) -> dict:
     """Run ``tree/bench/script`` and return the JSON object it printed last."""
     out = subprocess.run([sys.executable, str(tree / "bench" / script), *args], cwd=tree, check=True,
                          capture_output=True, text=True).stdout
-    lines = [line for line in out.splitlines() if line.strip().startswith("{")]
-    if not lines:
-        raise RuntimeError(f"{script} in {tree} printed no JSON object")
-    return json.loads(lines[-1])
+    starts = [i for i, line in enumerate(out.splitlines(keepends=True)) if line.startswith("{")]
+    lines = out.splitlines(keepends=True)
+    for i in reversed(starts):  # the last object, on one line or indented over many
+        try:
+            return json.loads("".join(lines[i:]))
+        except json.JSONDecodeError:
+            continue
+    raise RuntimeError(f"{script} in {tree} printed no JSON object")
 
 
 def summary(runs: dict[str, list[dict]], figures: list[str]) -> dict[str, dict[str, object]]:
