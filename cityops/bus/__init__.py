@@ -34,10 +34,10 @@ from cityops.bus.security import (
     kafka_security_kwargs,
     ssl_context_for,
 )
-from cityops.bus.topics import ensure_topics, ensure_topics_from_args
+from cityops.bus.topics import ensure_topics
 
 __all__ = [
     "FATAL_ERRORS", "MAX_REQUEST_SIZE", "SASL_MECHANISMS", "SECURITY_PROTOCOLS", "Backoff", "BufferFull", "Entry",
-    "Publisher", "SendBuffer", "Settled", "SyncPublisher", "Window", "ensure_topics", "ensure_topics_from_args",
+    "Publisher", "SendBuffer", "Settled", "SyncPublisher", "Window", "ensure_topics",
     "faust_credentials", "kafka_security_kwargs", "reordered_keys", "ssl_context_for",
 ]

@@ -42,7 +42,7 @@ async def ensure_topics(settings: Settings | None = None, partitions: int | None
         await admin.close()
 
 
-def ensure_topics_from_args(args: argparse.Namespace) -> int:
+def run_from_args(args: argparse.Namespace) -> int:
     created = asyncio.run(_retry(ensure_topics, attempts=30))
     settings = get_settings()
     print(f"topics: {len(settings.topics.all())} present ({', '.join(created) or 'none'} created)", flush=True)
