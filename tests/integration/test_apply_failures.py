@@ -11,17 +11,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from streams.effects import ApplyResult, Effects, EffectWriter, Status
-
-
-def _apply(redis_url: str, effects: list[Effects]) -> list[ApplyResult]:
-    async def go() -> list[ApplyResult]:
-        r = AsyncRedis.from_url(redis_url, decode_responses=True)
-        try:
-            return await EffectWriter(r, 3600).apply(effects)
-        finally:
-            await r.aclose()
-
-    return asyncio.run(go())
+from tests.support.effects import apply_effects
 
 
 def dump(r: Redis) -> dict:
@@ -70,7 +60,7 @@ def _plant_wrong_type(r: Redis, key: str) -> None:
 
 
 def test_reference_event_applies(redis_url, redis_client):
-    assert _apply(redis_url, [_event()]) == [ApplyResult(Status.APPLIED)]
+    assert apply_effects(redis_url, [_event()]) == [ApplyResult(Status.APPLIED)]
     assert redis_client.hget("co:t:kpi", "received") == "2" and redis_client.exists("co:seen:ev-1")
 
 
@@ -80,7 +70,7 @@ def test_a_wrong_type_at_any_key_leaves_nothing_written_nor_marked(redis_url, re
     reference = Redis.from_url(f"{base}/3", decode_responses=True)
     try:
         reference.flushdb()
-        _apply(f"{base}/3", [_event()])
+        apply_effects(f"{base}/3", [_event()])
         clean = {k: v for k, v in dump(reference).items()}
     finally:
         reference.flushdb()
@@ -90,13 +80,13 @@ def test_a_wrong_type_at_any_key_leaves_nothing_written_nor_marked(redis_url, re
     redis_client.set("co:t:untouched", "x")
     _plant_wrong_type(redis_client, key)
     before = dump(redis_client)
-    [result] = _apply(redis_url, [_event()])
+    [result] = apply_effects(redis_url, [_event()])
     assert result.failed and key in result.reason, result.reason
     assert dump(redis_client) == before  # no partial write, no seen mark
     assert not redis_client.exists("co:seen:ev-1")
 
     redis_client.delete(key, "co:t:untouched")
-    assert _apply(redis_url, [_event()]) == [ApplyResult(Status.APPLIED)]  # re-sent: applies normally
+    assert apply_effects(redis_url, [_event()]) == [ApplyResult(Status.APPLIED)]  # re-sent: applies normally
     after = dump(redis_client)
     assert after.keys() == clean.keys()
     for k, (kind, value, expires) in clean.items():
@@ -119,7 +109,7 @@ def test_a_field_that_is_no_number_refuses_the_event_before_any_write(redis_url,
                                                                       planted):
     redis_client.hset(field_key, field, planted)
     before = dump(redis_client)
-    [result] = _apply(redis_url, [_event()])
+    [result] = apply_effects(redis_url, [_event()])
     assert result.failed and field in result.reason and field_key in result.reason, result.reason
     assert dump(redis_client) == before
 
@@ -130,7 +120,7 @@ def test_two_ops_of_one_event_cannot_conflict_either(redis_url, redis_client):
     counted_twice = Effects("ev-4").hincrby("co:t:g", "n", 1).hincrby("co:t:g", "n", 2)  # fine: integers
     unknown = Effects("ev-5").sadd("co:t:s", "x")
     unknown.ops.append(("NOPE", "co:t:s", "", "", ""))
-    results = _apply(redis_url, [kinds, text_then_count, counted_twice, unknown])
+    results = apply_effects(redis_url, [kinds, text_then_count, counted_twice, unknown])
     assert [r.status for r in results] == [Status.FAILED, Status.FAILED, Status.APPLIED, Status.FAILED]
     assert "co:t:k holds a hash, not a zset" in results[0].reason
     assert "not an integer" in results[1].reason and "unknown op" in results[3].reason
@@ -141,7 +131,7 @@ def test_one_bad_event_of_a_batch_is_reported_and_the_others_apply(redis_url, re
     redis_client.rpush("co:t:bad", "planted")
     batch = [Effects(f"b-{i}").hincrby("co:t:count", "n", 1).zadd("co:t:z", float(i), f"m{i}") for i in range(5)]
     batch[2].hset("co:t:bad", {"x": 1})
-    results = _apply(redis_url, [*batch, batch[0]])
+    results = apply_effects(redis_url, [*batch, batch[0]])
     assert [r.status for r in results] == [Status.APPLIED, Status.APPLIED, Status.FAILED, Status.APPLIED,
                                            Status.APPLIED, Status.DUPLICATE]
     assert "WRONGTYPE" in results[2].reason or "holds a list" in results[2].reason

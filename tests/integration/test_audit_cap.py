@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 
 import orjson
-from redis.asyncio import Redis as AsyncRedis
 
 from cityops import keys
 from cityops.schemas import OperatorCommand
 from streams.command_projection import project_command
-from streams.effects import Effects, EffectWriter
+from streams.effects import Effects
+from tests.support.effects import apply_effects
 
 T = "2026-11-24T10:00:00+08:00"
 RECEIVED = datetime(2026, 11, 24, 2, 0, 3, tzinfo=UTC)
 ALERT = {"id": "sensor:NS-1:1", "state": "active", "severity": "major", "acknowledged": "0", "case_id": "IOT-NS-1-1"}
-
-
-def _apply(redis_url: str, effects: list[Effects]) -> list[bool]:
-    async def go() -> list[bool]:
-        r = AsyncRedis.from_url(redis_url, decode_responses=True)
-        try:
-            return await EffectWriter(r, 3600).apply(effects)
-        finally:
-            await r.aclose()
-
-    return asyncio.run(go())
 
 
 def test_a_kept_stream_with_a_maximum_length_drops_by_age_and_by_count(redis_url, redis_client):
@@ -37,13 +25,13 @@ def test_a_kept_stream_with_a_maximum_length_drops_by_age_and_by_count(redis_url
     for i in range(1, 1001):
         redis_client.xadd("co:test:audit", {"json": "{}"}, id=f"{now_ms - 86_400_000}-{i}")
     eff = Effects("cap-1").xadd_kept_for("co:test:audit", 400 * 86_400, '{"a": 1}', maxlen=100)
-    assert _apply(redis_url, [eff]) == [True]
+    assert apply_effects(redis_url, [eff]) == [True]
     ids = [entry_id for entry_id, _ in redis_client.xrange("co:test:audit")]
     assert too_old not in ids
     assert 100 <= len(ids) <= 200, "trimmed to about 100 (MAXLEN ~ drops whole nodes of 100 entries)"
     assert redis_client.xrevrange("co:test:audit", count=1)[0][1] == {"json": '{"a": 1}'}, "the newest is kept"
     eff = Effects("cap-2").xadd_kept_for("co:test:audit", 400 * 86_400, '{"a": 2}')  # no maxlen: age only
-    assert _apply(redis_url, [eff]) == [True] and redis_client.xlen("co:test:audit") == len(ids) + 1
+    assert apply_effects(redis_url, [eff]) == [True] and redis_client.xlen("co:test:audit") == len(ids) + 1
 
 
 def test_the_command_audit_is_capped_by_the_keys_module_limits():

@@ -8,24 +8,14 @@ import time
 from redis.asyncio import Redis as AsyncRedis
 
 from streams.effects import Effects, EffectWriter
+from tests.support.effects import apply_effects
 
 YEAR = 365 * 86_400
 
 
-def _apply(redis_url: str, effects: list[Effects]) -> list[bool]:
-    async def go() -> list[bool]:
-        r = AsyncRedis.from_url(redis_url, decode_responses=True)
-        try:
-            return await EffectWriter(r, 3600).apply(effects)
-        finally:
-            await r.aclose()
-
-    return asyncio.run(go())
-
-
 def test_each_event_applies_once(redis_url, redis_client):
     eff = Effects("e-1").hincrby("co:test:h", "n", 2).zadd("co:test:z", 1.5, "m")
-    assert _apply(redis_url, [eff, eff]) == [True, False]
+    assert apply_effects(redis_url, [eff, eff]) == [True, False]
     assert redis_client.hget("co:test:h", "n") == "2" and redis_client.zscore("co:test:z", "m") == 1.5
 
 
@@ -54,15 +44,15 @@ def test_kept_stream_drops_entries_older_than_its_retention_only(redis_url, redi
     kept = f"{now_ms - 399 * 86_400 * 1000}-0"
     redis_client.xadd("co:test:audit", {"json": "{}"}, id=too_old)
     redis_client.xadd("co:test:audit", {"json": "{}"}, id=kept)
-    assert _apply(redis_url, [Effects("e-2").xadd_kept_for("co:test:audit", 400 * 86_400, '{"a": 1}')]) == [True]
+    assert apply_effects(redis_url, [Effects("e-2").xadd_kept_for("co:test:audit", 400 * 86_400, '{"a": 1}')]) == [True]
     ids = [entry_id for entry_id, _ in redis_client.xrange("co:test:audit")]
     assert too_old not in ids and kept in ids and len(ids) == 2
 
 
 def test_float_folds_do_not_depend_on_where_batches_split(redis_url, redis_client):
     amounts = [0.1, 0.2, 0.3, 1e12, 3.7, 55.123456789]
-    _apply(redis_url, [Effects("f-1").hfold("co:test:w", "s", amounts)])
-    _apply(redis_url, [Effects("f-2").hfold("co:test:v", "s", amounts[:2]),
+    apply_effects(redis_url, [Effects("f-1").hfold("co:test:w", "s", amounts)])
+    apply_effects(redis_url, [Effects("f-2").hfold("co:test:v", "s", amounts[:2]),
                        Effects("f-3").hfold("co:test:v", "s", amounts[2:5]),
                        Effects("f-4").hfold("co:test:v", "s", amounts[5:])])
     whole, split = redis_client.hget("co:test:w", "s"), redis_client.hget("co:test:v", "s")
@@ -82,7 +72,7 @@ def test_window_and_multi_field_writes_do_what_the_single_field_ones_do(redis_ur
     many = Effects("w-2").windows(amounts, [("co:test:many", buckets)]) \
         .hset_flat("co:test:t", ["value", "1.5", "kind", "noise"], 60).hset_flat("co:test:u", [], 60) \
         .zadd_many("co:test:z", ["1.5", "a", "2.0", "b"])
-    assert _apply(redis_url, [one, many]) == [True, True]
+    assert apply_effects(redis_url, [one, many]) == [True, True]
     assert redis_client.hgetall("co:test:one") == redis_client.hgetall("co:test:many")
     assert redis_client.hgetall("co:test:s") == redis_client.hgetall("co:test:t") == {"value": "1.5", "kind": "noise"}
     assert 0 < redis_client.ttl("co:test:t") <= 60 and not redis_client.exists("co:test:u")
@@ -114,7 +104,7 @@ def test_sensor_batches_give_identical_windows_however_they_split(redis_url):
         states: dict = {}
         start = 0
         for size in sizes:
-            _apply(url, [project_envelopes(envelopes[start:start + size], states, ctx).effects])
+            apply_effects(url, [project_envelopes(envelopes[start:start + size], states, ctx).effects])
             start += size
         dumps.append({k: r.hgetall(k) for k in sorted(r.scan_iter("co:win:*"))})
         r.flushdb()
