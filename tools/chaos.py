@@ -153,6 +153,7 @@ class Stack:
         self.broker: subprocess.Popen | None = None
         self.redis: subprocess.Popen | None = None
         self.workers: int = 0
+        self.worker_procs: list[subprocess.Popen] = []  # every worker started, so that none outlives a failed run
         self.stopping_seen: dict[int, float] = {}  # worker number → when its log first said it was stopping
 
     def start_broker(self) -> None:
@@ -167,7 +168,9 @@ class Stack:
         from tests.support.workers import start_worker, subprocess_env
 
         self.workers += 1
-        return start_worker(self.dir / f"worker{self.workers}.log", subprocess_env() | env)
+        proc = start_worker(self.dir / f"worker{self.workers}.log", subprocess_env() | env)
+        self.worker_procs.append(proc)
+        return proc
 
     def wait_ready(self, worker: subprocess.Popen, timeout: float = 90) -> float:
         """Seconds until the latest worker logs Faust's ``Ready`` (so the next fault hits a working worker)."""
@@ -181,8 +184,8 @@ class Stack:
     def stop(self) -> None:
         from tests.support.workers import stop_process
 
-        for proc in (self.broker, self.redis):
-            if proc is not None:
+        for proc in (*self.worker_procs, self.broker, self.redis):
+            if proc is not None and proc.poll() is None:
                 stop_process(proc)
 
 
