@@ -32,3 +32,20 @@ def reference(broker_url, redis_url, day_input, tmp_path_factory):
     assert {"kpi_daily", "sensor"} <= families
     assert "repeats_daily" in families, "the simulated day should hold repeated problems"
     return model
+
+
+@pytest.fixture
+def agent(redis_url, monkeypatch):
+    """The sensor agent's module with its sends recorded, rules sustained 60 s (the batch-function tests)."""
+    from cityops.settings import get_settings
+    from streams import deadletter
+    from tests.support.fake_events import RecordingTopic
+
+    monkeypatch.setenv("CITYOPS_RULE_SUSTAIN_S", "60")
+    get_settings.cache_clear()
+    from streams.agents import sensors
+
+    monkeypatch.setattr(sensors, "cases_topic", RecordingTopic())
+    monkeypatch.setattr(deadletter, "deadletter_topic", RecordingTopic())
+    yield sensors
+    get_settings.cache_clear()

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import orjson
 
 from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
+from tests.support.stack import previous_working_day
 from tests.support.workers import wait_until, worker
 
 
 def test_cases_whose_ids_spelled_each_others_keys_are_each_counted_once_and_timed(stack_env, redis_client, tmp_path):
     """Through the real worker: case X1's timeline was case ``X1:timeline``'s hash (WRONGTYPE, SLA timer stopped)."""
-    from cityops.workcalendar import get_calendar
-
     s = stack_env
     asyncio.run(ensure_topics(s))
-    cal = get_calendar()
-    day = datetime.now(s.tz).date() - timedelta(days=1)
-    while not cal.is_working_day(day):
-        day -= timedelta(days=1)
+    day = previous_working_day(datetime.now(s.tz).date())
     reported = datetime(day.year, day.month, day.day, 9, 0, tzinfo=s.tz)  # its register limit passed long ago
     ids = ["KX1", "KX1:timeline", "KX1:timeline:timeline"]
     reports = [{"event_id": f"{cid}-report", "case_id": cid, "action": "report", "event_time": reported.isoformat(),

@@ -20,6 +20,7 @@ from cityops.bus import Publisher, ensure_topics
 from cityops.command_signing import load_keys, sign
 from cityops.schemas import DeadLetter, OperatorCommand, decode, encode
 from fixtures.replay import la311
+from tests.support.stack import previous_working_day
 from tests.support.topics import consume
 from tests.support.workers import REPO_ROOT, SHARED, subprocess_env, wait_until, worker
 
@@ -177,14 +178,9 @@ def _committed(settings) -> int:
 
 
 def test_sla_timer_marks_overdue_without_any_new_event(stack_env, redis_client, tmp_path):
-    from cityops.workcalendar import get_calendar
-
     s = stack_env
     asyncio.run(ensure_topics(s))
-    cal = get_calendar()
-    day = datetime.now(s.tz).date() - timedelta(days=1)
-    while not cal.is_working_day(day):
-        day -= timedelta(days=1)
+    day = previous_working_day(datetime.now(s.tz).date())
     reported = datetime(day.year, day.month, day.day, 9, 0, tzinfo=s.tz)  # register limit 30 min → 09:30 that day
     report = {"event_id": "O1-report", "case_id": "O1", "action": "report", "event_time": reported.isoformat(),
               "source": "hotline_12345", "category_code": "E0102", "lon": 118.0894, "lat": 24.4798}

@@ -7,12 +7,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import orjson
-import pytest
 
 from cityops.settings import get_settings
 from fixtures.xiamen import load_sensors
-from streams import deadletter
-from tests.support.fake_events import FetchedEvent, RecordingTopic
+from tests.support.fake_events import FetchedEvent
 from tests.support.sensor_agent import dump_db, run_sensor_batch
 
 
@@ -30,16 +28,6 @@ def _events() -> list[FetchedEvent]:
     return out
 
 
-@pytest.fixture
-def agent(redis_url, monkeypatch):
-    monkeypatch.setenv("CITYOPS_RULE_SUSTAIN_S", "60")
-    get_settings.cache_clear()
-    from streams.agents import sensors
-
-    monkeypatch.setattr(sensors, "cases_topic", RecordingTopic())
-    monkeypatch.setattr(deadletter, "deadletter_topic", RecordingTopic())
-    yield sensors
-    get_settings.cache_clear()
 
 
 def test_parts_give_the_read_model_of_one_part(agent, redis_url, monkeypatch):

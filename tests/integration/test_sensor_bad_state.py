@@ -12,28 +12,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import orjson
-import pytest
 from redis import Redis
 
 from cityops import keys
 from cityops.settings import get_settings
 from fixtures.xiamen import load_sensors
 from streams import deadletter
-from tests.support.fake_events import FetchedEvent, RecordingTopic
+from tests.support.fake_events import FetchedEvent
 from tests.support.sensor_agent import dump_db, run_sensor_batch
-
-
-@pytest.fixture
-def agent(redis_url, monkeypatch):
-    monkeypatch.setenv("CITYOPS_RULE_SUSTAIN_S", "60")
-    get_settings.cache_clear()
-    from streams.agents import sensors
-
-    monkeypatch.setattr(sensors, "cases_topic", RecordingTopic())
-    monkeypatch.setattr(deadletter, "deadletter_topic", RecordingTopic())
-    yield sensors
-    get_settings.cache_clear()
-
 
 _SENSORS = [s for s in load_sensors() if s.kind in ("noise", "dust")][:9]
 _START = datetime.now(get_settings().tz).replace(microsecond=0) - timedelta(minutes=20)

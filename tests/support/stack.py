@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -159,3 +159,13 @@ def settle(r: Redis, env: dict[str, str], sent: int, procs: list[subprocess.Pope
     for p in procs:
         stop_process(p)
     return dump_day_model(r)
+
+
+def previous_working_day(today: date) -> date:
+    """The last working day before ``today``: a case reported there at 09:00 is past its register clock."""
+    from cityops.workcalendar import get_calendar
+
+    cal, day = get_calendar(), today - timedelta(days=1)
+    while not cal.is_working_day(day):
+        day -= timedelta(days=1)
+    return day
