@@ -371,6 +371,40 @@ class Detection(_Message):
         return self.last_seen
 
 
+class CameraState(StrEnum):
+    """What a camera's detector process last saw of its source."""
+
+    OK = "ok"  # frames arrive and are processed
+    RECONNECTING = "reconnecting"  # the stream dropped; the source is backing off and retrying
+    FAILED = "failed"  # the source gave up (corrupt file, retries exhausted)
+    ENDED = "ended"  # a file source reached its end (not looping)
+
+
+class CameraStatus(_Message):
+    """A camera's health, sent by its detector process every few seconds (topic ``camera_status``, key = camera
+    id). Frames never travel: ``latest_frame_ref`` names the JPEG of the latest frame in the evidence store."""
+
+    event_id: Id
+    camera_id: Id
+    at: EventTime  # when the detector process sent it
+    state: CameraState
+    detector: ShortText  # e.g. "coco/opencv", "coco/torch+classical"
+    fps: Annotated[float, Field(ge=0.0, le=10_000.0, allow_inf_nan=False)]  # frames processed per second lately
+    frames_read: Annotated[int, Field(ge=0)]
+    frames_processed: Annotated[int, Field(ge=0)]
+    captures: Annotated[int, Field(ge=0)]  # since the process started
+    reconnects: Annotated[int, Field(ge=0)]
+    last_frame_at: EventTime | None = None  # timestamp of the latest processed frame
+    latest_frame_ref: EvidenceRef | None = None
+    frame_width: Annotated[int, Field(gt=0, le=16384)] | None = None
+    frame_height: Annotated[int, Field(gt=0, le=16384)] | None = None
+    error: Text | None = None  # the source's last error, credentials redacted
+
+    @property
+    def event_time(self) -> datetime:
+        return self.at
+
+
 # ------------------------------------------------------------------------------------------ commands
 
 

@@ -153,11 +153,16 @@ class Topics:
         return f"{self.prefix}.commands"
 
     @property
+    def camera_status(self) -> str:
+        """Each camera's health (frames/s, last frame, reconnects), sent by the detector processes."""
+        return f"{self.prefix}.camera-status"
+
+    @property
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
 
     def all(self) -> list[str]:
-        return [self.cases, self.sensors, self.detections, self.commands, self.deadletter]
+        return [self.cases, self.sensors, self.detections, self.commands, self.camera_status, self.deadletter]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 import faust
 
-from cityops.schemas import CaseEvent, Detection, OperatorCommand, SensorEnvelope
+from cityops.schemas import CameraStatus, CaseEvent, Detection, OperatorCommand, SensorEnvelope
 from cityops.settings import get_settings
 from streams.app import get_app
 
@@ -42,6 +42,7 @@ CASES = TopicSpec("cases", CaseEvent)
 SENSORS = TopicSpec("sensors", SensorEnvelope)  # decoded by the fast path, cityops.fast_envelope, first
 DETECTIONS = TopicSpec("detections", Detection)
 COMMANDS = TopicSpec("commands", OperatorCommand)
+CAMERA_STATUS = TopicSpec("camera_status", CameraStatus)
 
 
 @cache
