@@ -1,4 +1,4 @@
-"""Detector throughput: classical pipeline per 720p stream (full and per stage), batched PyTorch.
+"""Detector throughput: the classical pipeline per 720p stream, in full and per stage (COCO: bench_coco_fps.py).
 
 Prints one JSON object. Not a test: figures depend on the machine; docs/detectors.md records them with
 the machine they came from. The 720p clip (``pedestrians_720p_lamminhthien.avi``, 341 frames) is decoded
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,9 +30,8 @@ from detectors.classical import (  # noqa: E402
     MovingObjectDetector,
     StationaryObjectDetector,
 )
-from detectors.factory import DEFAULT_MODEL, build_run  # noqa: E402
+from detectors.factory import build_run  # noqa: E402
 from detectors.sources import Frame, VideoFileSource  # noqa: E402
-from detectors.torch_detector import TorchDetector  # noqa: E402
 from fixtures.xiamen import camera_by_id  # noqa: E402
 
 VIDEO = REPO_ROOT.parent / "shared" / "datasets" / "street-video" / "pedestrians_720p_lamminhthien.avi"
@@ -72,7 +70,7 @@ def bench_pipeline(frames: list[np.ndarray], passes: int) -> dict[str, float]:
     start = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
     n, seconds = 0, 0.0
     for _ in range(passes):
-        run = build_run(cam, str(VIDEO), get_settings(), start=start, sample_fps=50.0)
+        run = build_run(cam, str(VIDEO), get_settings(), mode="classical", start=start, sample_fps=50.0)
         run.pipeline.evidence = None
         t = time.perf_counter()
         for i, f in enumerate(frames):
@@ -82,48 +80,26 @@ def bench_pipeline(frames: list[np.ndarray], passes: int) -> dict[str, float]:
     return {"classical_full_pipeline": _fps(n, seconds)}
 
 
-def bench_torch(frames: list[np.ndarray]) -> dict[str, object]:
-    if not DEFAULT_MODEL.is_file():
-        return {"error": f"{DEFAULT_MODEL} missing; run python -m detectors.train"}
-    det = TorchDetector(DEFAULT_MODEL)
-    out: dict[str, object] = {"device": str(det.device), "model": DEFAULT_MODEL.name}
-    for bs in (1, 8, 32):
-        batch = [frames[i % len(frames)] for i in range(bs)]
-        det.detect(batch)  # warm-up
-        reps = max(2, 64 // bs)
-        t = time.perf_counter()
-        for _ in range(reps):
-            det.detect(batch)
-        if det.device.type == "cuda":
-            torch.cuda.synchronize()
-        out[f"batch_{bs}_fps"] = _fps(reps * bs, time.perf_counter() - t)
-    return out
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--passes", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None, help="OpenCV and torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: all cores)")
     args = p.parse_args()
     if args.threads:
         cv2.setNumThreads(args.threads)
-        torch.set_num_threads(args.threads)
     frames = [f.image for f in VideoFileSource(VIDEO)]
     h, w = frames[0].shape[:2]
     result = {
         "machine": {
             "cpu_cores": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
-            "cuda": torch.cuda.is_available(),
             "opencv": cv2.__version__,
-            "torch": torch.__version__,
         },
         "video": {"name": VIDEO.name, "frames": len(frames), "size": f"{w}x{h}"},
         "classical_fps_per_stream": {
             **bench_stages(frames, args.passes),
             **bench_pipeline(frames, args.passes),
-        },
-        "torch_fps": bench_torch(frames),
+        }
     }
     print(json.dumps(result, indent=2))
 

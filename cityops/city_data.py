@@ -23,6 +23,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from cityops.camera_config import CameraConfigError, cameras_path, load_camera_file
 from cityops.catalogue import LOCAL_ROLES, ROLES, Catalogue
 from cityops.city import (
     DEFAULT_RESPONSIBILITY,
@@ -36,7 +37,7 @@ from cityops.city import (
     Street,
     area_m2,
 )
-from cityops.devices import Camera, Gateway, Sensor, zones_from_json
+from cityops.devices import Camera, Gateway, Sensor
 from cityops.workcalendar import WorkCalendar
 
 FORMAT = 1
@@ -68,6 +69,7 @@ class CityData:
     gateways: tuple[Gateway, ...]
     sensors: tuple[Sensor, ...]
     cameras: tuple[Camera, ...]
+    auto_dispatch: frozenset[str] = frozenset()  # AI types dispatched without review (capture_review.yml)
 
     @cached_property
     def _camera_by_id(self) -> dict[str, Camera]:
@@ -356,6 +358,33 @@ def _check_responsibility(city: CityModel, catalogue: Catalogue) -> None:
 # ----------------------------------------------------------------------------------------- devices
 
 
+def _capture_review(directory: Path, catalogue: Catalogue) -> frozenset[str]:
+    """``capture_review.yml``: ``auto_dispatch: [ai_type, ...]``, the capture types trusted to open and dispatch
+    their case without a duty officer's 确认立案. No file, or no list: every type waits for review."""
+    import yaml  # only this file and cameras.yml are YAML
+
+    path = directory / "capture_review.yml"
+    if not path.is_file():
+        return frozenset()
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise CityDataError(f"{path.name}: not valid YAML: {err}") from None
+    doc = {} if doc is None else doc
+    if not isinstance(doc, dict) or set(doc) - {"auto_dispatch"}:
+        extra = sorted(map(str, set(doc) - {"auto_dispatch"})) if isinstance(doc, dict) else []
+        raise CityDataError(f"{path.name}: must be a mapping with only auto_dispatch"
+                            + (f" (unknown: {', '.join(extra)})" if extra else ""))
+    types = doc.get("auto_dispatch") or []
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise CityDataError(f"{path.name}: auto_dispatch must be a list of AI types")
+    unknown = [t for t in types if t not in catalogue.ai_types()]
+    if unknown:
+        raise CityDataError(f"{path.name}: auto_dispatch names {', '.join(unknown)}, not an AI type of "
+                            f"catalogue.csv ({', '.join(catalogue.ai_types())})")
+    return frozenset(types)
+
+
 def _convert(raw: str, kind: str, where: str, column: str) -> object:
     if kind == "str":
         if not raw:
@@ -427,34 +456,18 @@ def _check_place(city: CityModel, lon: float, lat: float, grid_code: str, where:
 
 
 def _cameras(directory: Path, city: CityModel) -> tuple[Camera, ...]:
-    path = directory / "cameras.json"
-    items = _json(path)
-    if not isinstance(items, list):
-        raise CityDataError(f"{path.name}: must be a JSON list of cameras")
-    out: list[Camera] = []
-    seen: set[str] = set()
-    for n, item in enumerate(items):
-        where = f"{path.name} item {n}"
-        if not isinstance(item, dict):
-            raise CityDataError(f"{where}: a camera must be an object")
-        cam_id = _text(item, "id", where)
-        where = f"{where} (id {cam_id})"
-        if cam_id in seen:
-            raise CityDataError(f"{where}: camera {cam_id} is listed twice")
-        lon, lat = _lonlat([item.get("lon"), item.get("lat")], where, "lon, lat")
-        grid_code = _text(item, "grid_code", where)
-        _check_place(city, lon, lat, grid_code, where)
-        try:
-            zones = zones_from_json(item.get("zones") or [])
-            fps = float(item.get("sample_fps", 5.0))
-        except (KeyError, TypeError, ValueError) as err:
-            raise CityDataError(f"{where}: {err}") from None
-        if not zones:
-            raise CityDataError(f"{where}: a camera needs at least one zone")
-        out.append(Camera(cam_id, _text(item, "name_zh", where), lon, lat, grid_code, zones, fps,
-                          item.get("source") or None))
-        seen.add(cam_id)
-    return tuple(out)
+    """``cameras.yml`` (or ``CITYOPS_CAMERAS_FILE``), checked by ``cityops.camera_config``, each camera in its grid."""
+    from cityops.settings import get_settings  # lazy: settings read the environment
+
+    settings = get_settings()
+    path = cameras_path(settings) if settings.city_dir == directory.resolve() else directory / "cameras.yml"
+    try:
+        cameras = load_camera_file(path, known_grids=set(city.grids)).to_devices()
+    except CameraConfigError as err:
+        raise CityDataError(str(err)) from None
+    for cam in cameras:
+        _check_place(city, cam.lon, cam.lat, cam.grid_code, f"{path.name}: camera {cam.id}")
+    return cameras
 
 
 # ----------------------------------------------------------------------------------------- entry points
@@ -485,7 +498,7 @@ def load_city_data(directory: Path) -> CityData:
     _ = city.index  # built once here, so a worker's first batch does not pay for it
     gateways = _gateways(directory, districts)
     return CityData(directory, city, tz, catalogue, calendar, gateways, _sensors(directory, city, gateways),
-                    _cameras(directory, city))
+                    _cameras(directory, city), auto_dispatch=_capture_review(directory, catalogue))
 
 
 @lru_cache(maxsize=4)

@@ -1,4 +1,5 @@
-"""Field devices of the city: sensors (noise, dust, smoke) and cameras with their zones.
+"""Field devices of the city: sensors (noise, dust, smoke) and cameras with their zones
+(cameras are configured in ``cameras.yml``, read by ``detectors/camera_config.py``).
 
 These are contract types: the simulator and replayers publish readings for these sensors, the sensor
 agent judges them by their ``zone_class`` and ``interval_s``, and the detectors apply each camera's
@@ -72,9 +73,16 @@ class Zone:
     ai_types: tuple[str, ...]  # violation types watched in this zone
     allowed: tuple[TimeWindow, ...] = ()  # windows in which those types are permitted
     min_dwell_s: float = 60.0
+    # Smallest box that counts in this zone (both apply): a fraction of the frame height, and pixels of height.
+    min_height_frac: float = 0.0
+    min_height_px: float = 0.0
 
     def allowed_at(self, t: time) -> bool:
         return any(w.contains(t) for w in self.allowed)
+
+    def min_height(self, frame_height: int) -> float:
+        """The smallest box height, in pixels, that counts in this zone for a frame this tall."""
+        return max(self.min_height_frac * frame_height, self.min_height_px)
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,12 @@ class Camera:
     grid_code: str
     zones: tuple[Zone, ...] = field(default_factory=tuple)
     sample_fps: float = 5.0
-    source: str | None = None  # a video path or stream URL for cameras that really stream in the demo
+    source: str | None = None  # a video path or stream URL (credentials as ${ENV} placeholders, expanded on open)
+    detector: str = "coco+classical"  # coco | classical | coco+classical (detectors/camera_config.py)
+    masks: tuple[tuple[tuple[float, float], ...], ...] = ()  # normalised polygons where detections are ignored
+    min_height_frac: float = 0.0  # boxes smaller than this (fraction of frame height) are ignored …
+    min_height_px: float = 0.0  # … or than this many pixels tall
+    label_map: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the camera's own label → ai_types overrides
 
 
 def zones_from_json(items: Sequence[dict]) -> tuple[Zone, ...]:

@@ -27,6 +27,7 @@ ids, and that this table lists every family.
 | ``co:cases:open:scores`` | string | the geo set's scores, comma-separated, rebuilt by the hotspot timer | 30 s |
 | ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
 | ``co:cases:laststep`` | sorted set | open cases by the time of their latest step (stale-case expiry) | while open |
+| ``co:cases:d:{day}:{scope}:{id}`` | sorted set | cases reported that day, by report time (search) | 400 d |
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
 | ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric (``expired``: stale cases) | 400 days |
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
@@ -38,16 +39,26 @@ ids, and that this table lists every family.
 | ``co:win:{m,q,h}:{bucket}:{sensor_id}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
 | ``co:sensors:seen`` | sorted set | when each sensor's data last *arrived* (wall clock), for offline alerts | live |
 | ``co:camrecent:{camera_id}`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
+| ``co:camstatus:{camera_id}`` | hash | a camera's latest health (``at``; ``json``: its ``CameraStatus``) | 7 days |
 | ``co:outbox`` | stream | case events the processors derived (IoT, AI, commands), until applied | until applied |
 | ``co:repeat:queue`` | stream | newly reported located cases waiting for the repeated-problem check | until checked |
 | ``co:repeat:geo:{category}`` | geo set | positions of that category's recent reports | the repeat window (settings) |
 | ``co:repeat:t:{category}`` | sorted set | report times of the same cases | the repeat window (settings) |
 | ``co:repeats:d:{day}:{scope}:{id}`` | sorted set | repeated problems reported that day (score: report time) | 400 d |
 | ``co:captures`` | stream | latest AI captures, newest last | capped at 10,000 entries |
+| ``co:capqueue:h:{hour}`` | sorted set | captures queued for review that hour, by last_seen | review window + 1 h |
+| ``co:capreview:{event_id}`` | hash | one capture's review record: what the reviewer sees, status | review window |
+| ``co:capstats:d:{day}`` | hash | captures queued, confirmed, false alarms per camera and per type | 400 days |
+| ``co:caplag:d:{day}`` | list | capture → dispatch seconds of the cases dispatched that day | newest 5,000 |
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``), at most ~2,000,000 entries |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
 | ``co:dlq:recent`` | stream | latest dead letters with their reasons | capped at 1,000 entries |
 | ``co:meta:heartbeats:{group}`` | hash | each worker process's last beat (every 5 s) | pruned after 1 h |
+| ``co:unkdev:gateways`` | sorted set | registered gateways with readings of unknown devices, by last arrival | live |
+| ``co:unkdev:strangers`` | sorted set | unregistered gateway ids that did, by last arrival | newest 1,000 |
+| ``co:unkdev:d:{day}`` | hash | readings of unknown devices that arrived that day, field = gateway id | 30 days |
+| ``co:unkdev:ids:{gateway_id}`` | sorted set | a gateway's unknown device ids by last arrival | newest 200, 30 days |
+| ``co:unkdev:n:{gateway_id}`` | hash | readings per unknown device id of those 200 | 30 days |
 
 Scopes of counters: ``city`` (id ``350200``), ``district``, ``street``, ``community``, ``grid``,
 ``department``, ``category``, ``source``. Alert ids are ``{kind}:{id}:{fixed parts}`` (``sla:{case}:{stage}:{ts}``,
@@ -117,6 +128,15 @@ def open_cases_by_step() -> str:
     return f"{PREFIX}:cases:laststep"
 
 
+def cases_by_day(day: str, scope: str, scope_id: str) -> str:
+    """Cases reported on ``day`` in one scope (of ``CASE_SEARCH_SCOPES``), by report time: the case search's index
+    (``cityops/read/case_search.py``), so a search by date and place or category never reads every case."""
+    return f"{PREFIX}:cases:d:{day}:{scope}:{scope_id}"
+
+
+CASE_SEARCH_SCOPES = ("city", "district", "street", "grid", "category", "source")
+
+
 def overdue(scope: str, scope_id: str) -> str:
     return f"{PREFIX}:overdue:{scope}:{scope_id}"
 
@@ -167,6 +187,14 @@ def camera_recent(camera_id: str) -> str:
     return f"{PREFIX}:camrecent:{camera_id}"
 
 
+CAMERA_STATUS_RETENTION_S = 7 * DAY  # a camera silent for a week (taken down) drops out of the health page
+
+
+def camera_status(camera_id: str) -> str:
+    """A camera's latest health as its detector process last sent it (``streams/agents/camera_status.py``)."""
+    return f"{PREFIX}:camstatus:{camera_id}"
+
+
 def outbox() -> str:
     return f"{PREFIX}:outbox"
 
@@ -195,6 +223,31 @@ def captures() -> str:
     return f"{PREFIX}:captures"
 
 
+CAPTURE_LAG_CAP = 5_000  # samples of capture → dispatch time kept per day (median, p90 need no more)
+
+
+def capture_queue(hour: str) -> str:
+    """Captures queued for review in one local hour (``YYYYMMDDHH``), by last_seen: hourly so that the queue
+    expires by itself (no timer removes what nobody reviewed)."""
+    return f"{PREFIX}:capqueue:h:{hour}"
+
+
+def capture_review(event_id: str) -> str:
+    """A capture that waits for (or had) a duty officer's review: its record, status and decision."""
+    return f"{PREFIX}:capreview:{event_id}"
+
+
+def capture_stats_daily(day: str) -> str:
+    """Reviews of one local day: ``queued``, ``confirmed``, ``false_alarm``, ``auto`` and per camera and type
+    (``reviewed:camera:{id}``, ``false_alarm:type:{ai_type}``, ...), the false-alarm rates' inputs."""
+    return f"{PREFIX}:capstats:d:{day}"
+
+
+def capture_lag_daily(day: str) -> str:
+    """Capture → dispatch seconds of the AI cases dispatched that local day (newest ``CAPTURE_LAG_CAP``)."""
+    return f"{PREFIX}:caplag:d:{day}"
+
+
 def audit() -> str:
     return f"{PREFIX}:audit"
 
@@ -210,6 +263,37 @@ def dlq_recent() -> str:
 def signin_failures(subject: str) -> str:
     """Failed console sign-ins of one account or client address (``subject`` is already hashed)."""
     return f"{PREFIX}:signin:{subject}"
+
+
+UNKNOWN_DEVICES_RETENTION_S = 30 * DAY  # the admin page's total counts the days kept
+UNKNOWN_DEVICE_IDS_CAP = 200  # unknown device ids kept per gateway (newest by arrival)
+UNKNOWN_GATEWAYS_CAP = 1_000  # unregistered gateway ids tracked (newest by arrival): a spray of ids stays bounded
+
+
+def unknown_device_gateways() -> str:
+    """Registered gateways that sent readings of devices the registry does not know, by last arrival."""
+    return f"{PREFIX}:unkdev:gateways"
+
+
+def unknown_device_strangers() -> str:
+    """Gateway ids not in the registry that sent such readings: capped, and one dropped loses its keys and today's
+    count with it, so a spray of ids cannot grow Redis."""
+    return f"{PREFIX}:unkdev:strangers"
+
+
+def unknown_devices_daily(day: str) -> str:
+    """Readings of unknown devices that arrived on ``day``, per gateway id."""
+    return f"{PREFIX}:unkdev:d:{day}"
+
+
+def unknown_device_ids(gateway_id: str) -> str:
+    """A gateway's unknown device ids by last arrival (the newest ``UNKNOWN_DEVICE_IDS_CAP``)."""
+    return f"{PREFIX}:unkdev:ids:{gateway_id}"
+
+
+def unknown_device_counts(gateway_id: str) -> str:
+    """Readings per unknown device id of one gateway (the ids of ``unknown_device_ids``)."""
+    return f"{PREFIX}:unkdev:n:{gateway_id}"
 
 
 def heartbeats(group: str) -> str:

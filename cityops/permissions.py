@@ -13,6 +13,10 @@ disagree; a Kafka producer that is not the console gains nothing by sending what
 | ``close`` 关闭 / 结案 | admin | admin | no console page offers it; 结案 is the supervision centre's decision, taken
   after 核查 through the case topic, so a command only an admin may send is the exception, not the path |
 
+On a ``capture`` (one waiting in the duty console's review queue, ``streams/command_projection.py``):
+``confirm`` 确认立案 (opens and dispatches its case) and ``false_alarm`` 误报 (discards it, counted per camera and
+type), both duty; no other action applies to a capture, and ``confirm`` to nothing else.
+
 Roles are cumulative (``leader`` < ``duty`` < ``admin``, :func:`cityops.auth.role_at_least`): ``leader``
 (big screen, briefing) sends no command at all.
 """
@@ -25,13 +29,16 @@ from types import MappingProxyType
 from cityops.auth import ROLES, role_at_least
 from cityops.schemas import CommandAction
 
-TARGET_KINDS = ("alert", "case")
+TARGET_KINDS = ("alert", "case", "capture")
 
 _DUTY = {CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM}
+_ON_ALERTS_AND_CASES = [a for a in CommandAction if a is not CommandAction.CONFIRM]
 
 # (action, target kind) → the lowest role that may send it. A pair that is not here nobody may send.
 COMMAND_ROLES: Mapping[tuple[CommandAction, str], str] = MappingProxyType(
-    {(action, kind): ("duty" if action in _DUTY else "admin") for action in CommandAction for kind in TARGET_KINDS})
+    {(action, kind): ("duty" if action in _DUTY else "admin") for action in _ON_ALERTS_AND_CASES
+     for kind in ("alert", "case")}
+    | {(CommandAction.CONFIRM, "capture"): "duty", (CommandAction.FALSE_ALARM, "capture"): "duty"})
 
 
 def required_role(action: CommandAction, target_kind: str) -> str | None:

@@ -414,6 +414,7 @@ class CommandAction(StrEnum):
     ESCALATE = "escalate"  # 督办
     FALSE_ALARM = "false_alarm"  # 误报
     CLOSE = "close"  # 关闭 / 结案
+    CONFIRM = "confirm"  # 确认立案: a duty officer confirms an AI capture, which opens and dispatches its case
 
 
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
@@ -430,7 +431,7 @@ class OperatorCommand(_Message):
 
     command_id: Id
     action: CommandAction
-    target_kind: Literal["alert", "case"]
+    target_kind: Literal["alert", "case", "capture"]  # capture: one waiting in the review queue (its event_id)
     target_id: Id
     user: ShortText
     role: Literal["leader", "duty", "admin"]

@@ -10,6 +10,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis read model |
 | ``CITYOPS_VAR`` | ``<repo>/var`` | runtime data: Redis AOF, evidence, briefings, logs |
 | ``CITYOPS_CITY_DIR`` | ``<repo>/cities/xiamen`` | the city's data folder (model, devices, catalogue; city-data.md) |
+| ``CITYOPS_CAMERAS_FILE`` | ``<city dir>/cameras.yml`` | the cameras, their sources, detectors and zones (YAML) |
 | ``CITYOPS_TZ`` | city.json's ``timezone`` | the city's time zone (day/hour buckets, working calendar) |
 | ``CITYOPS_TOPIC_PREFIX`` | ``cityops`` | prefix of every Kafka topic |
 | ``CITYOPS_PARTITIONS`` | ``4`` | partitions per topic when the platform creates them |
@@ -43,6 +44,14 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_COMMAND_KEY_FILE`` | ``<var>/command-keys`` | read when ``CITYOPS_COMMAND_KEYS`` is empty; made once, 0600 |
 | ``CITYOPS_COMMAND_MAX_AGE_S`` | ``120`` | a command issued longer ago than this when it arrives is refused (stale) |
 | ``CITYOPS_COMMAND_MAX_AHEAD_S`` | ``30`` | … and one issued further than this in the future (sender's clock) |
+| ``CITYOPS_API_HOST`` | ``127.0.0.1`` | bind address of the API process (``python -m cityops api``; docs/api.md) |
+| ``CITYOPS_API_PORT`` | ``8600`` | its port |
+| ``CITYOPS_APIKEYS_FILE`` | ``<city dir>/apikeys.json`` | client systems' API keys (``python -m cityops apikeys``) |
+| ``CITYOPS_API_ACK_TIMEOUT_S`` | ``5`` | seconds a report waits for the broker's ack before the API answers 503 |
+| ``CITYOPS_MQTT_URL`` | ``mqtt://127.0.0.1:1883`` | gateways' MQTT broker (amqtt; Mosquitto/EMQX: deploy.md) |
+| ``CITYOPS_MQTT_BRIDGE_USER`` | ``cityops-bridge`` | the bridge's MQTT user (subscribes to every gateway's readings) |
+| ``CITYOPS_MQTT_BRIDGE_PASSWORD`` | empty | its password; empty: ``<var>/mqtt-bridge-secret``, made once, 0600 |
+| ``CITYOPS_MQTT_CLIENT_ID`` | ``cityops-bridge`` | bridge's fixed client id (persistent session) |
 
 Rule and model settings, read when they are used (so a test or an operator's shell can change them
 between calls) through :func:`env_text` and :func:`env_number` below:
@@ -53,12 +62,13 @@ between calls) through :func:`env_text` and :func:`env_number` below:
 | ``CITYOPS_SCORE_WEIGHTS`` | ``closure=0.3,…`` | weights of 综合指标值, summing to 1 (cityops/metrics.py) |
 | ``CITYOPS_RULE_SUSTAIN_S`` | ``300`` | seconds an exceedance lasts before its alert fires (a kind's spec may say) |
 | ``CITYOPS_RULE_CLEAR_S`` | ``300`` | seconds back inside the limits (less hysteresis) before it clears (the same) |
-| ``CITYOPS_PM10_LIMIT`` | ``80`` | µg/m³, 15-minute mean at a construction site |
+| ``CITYOPS_PM10_LIMIT`` | ``80`` | µg/m³, limit of the rolling PM10 mean at a construction site |
+| ``CITYOPS_DUST_WINDOW_MIN`` | ``15`` | minutes of the rolling PM10 mean (the city's rule: 15 or 60; 1..60) |
 | ``CITYOPS_MIN_CONFIDENCE`` | ``0.5`` | AI captures below this confidence are set aside |
 | ``CITYOPS_CAPTURE_WINDOW_S`` | ``600`` | a capture overlapping one accepted this recently is the same object |
 | ``CITYOPS_DETECT_START`` | now | ISO time of a video file's first frame (``detect --start``) |
-| ``CITYOPS_MODEL`` | ``fixtures/models/cityops_tiny.pt`` | weights of the PyTorch detector |
-| ``CITYOPS_MODEL_SHA256`` | the pin of the bundled model | sha256 the weights must have (detectors/weights.py) |
+| ``CITYOPS_COCO_BACKEND`` | ``auto`` | the COCO detector's backend: ``auto``, ``opencv`` or ``torch`` |
+| ``CITYOPS_STATUS_INTERVAL_S`` | ``5`` | seconds between a camera's health messages (topic camera-status) |
 | ``CITYOPS_TANSU_SHA256`` | the pin of the bundled tansu | sha256 the broker binary must have (``CALF_TANSU_BIN``) |
 | ``CITYOPS_STALE_CASE_DAYS`` | ``400`` | days an open case may go without a step before it is expired (≤ 3650) |
 
@@ -191,6 +201,7 @@ class Settings:
     briefing_langs: str = "zh"
     briefing_targets: str = "closure=0.98,on_time=0.90,handling=0.95,rework=0.05,score=90"
     users_file: Path | None = None  # None: <var_dir>/users.json
+    cameras_file: Path | None = None  # None: <city_dir>/cameras.yml
     console_lang: str = "zh"
     signin_max_failures: int = 5
     signin_lockout_s: int = 300
@@ -204,6 +215,14 @@ class Settings:
     command_key_file: Path | None = None  # None: <var_dir>/command-keys
     command_max_age_s: float = 120.0
     command_max_ahead_s: float = 30.0
+    api_host: str = "127.0.0.1"
+    api_port: int = 8600
+    apikeys_file: Path | None = None  # None: <city_dir>/apikeys.json
+    api_ack_timeout_s: float = 5.0
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_bridge_user: str = "cityops-bridge"
+    mqtt_bridge_password: str = field(default="", repr=False)
+    mqtt_client_id: str = "cityops-bridge"
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "PLAIN"
     kafka_sasl_username: str = ""
@@ -241,6 +260,8 @@ class Settings:
             briefing_langs=_env("CITYOPS_BRIEFING_LANGS", cls.briefing_langs),
             briefing_targets=_env("CITYOPS_BRIEFING_TARGETS", cls.briefing_targets),
             users_file=Path(_env("CITYOPS_USERS_FILE", "")).resolve() if _env("CITYOPS_USERS_FILE", "") else None,
+            cameras_file=(Path(_env("CITYOPS_CAMERAS_FILE", "")).resolve()
+                          if _env("CITYOPS_CAMERAS_FILE", "") else None),
             console_lang=_env("CITYOPS_CONSOLE_LANG", cls.console_lang),
             signin_max_failures=_env_int("CITYOPS_SIGNIN_MAX_FAILURES", cls.signin_max_failures),
             signin_lockout_s=_env_int("CITYOPS_SIGNIN_LOCKOUT_S", cls.signin_lockout_s),
@@ -250,11 +271,20 @@ class Settings:
             forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", cls.forwarded_allow_ips),
             producer_buffer=_env_int("CITYOPS_PRODUCER_BUFFER", cls.producer_buffer),
             producer_give_up_s=_env_float("CITYOPS_PRODUCER_GIVE_UP_S", cls.producer_give_up_s),
+            mqtt_url=_env("CITYOPS_MQTT_URL", cls.mqtt_url),
+            mqtt_bridge_user=_env("CITYOPS_MQTT_BRIDGE_USER", cls.mqtt_bridge_user),
+            mqtt_bridge_password=_env("CITYOPS_MQTT_BRIDGE_PASSWORD", ""),
+            mqtt_client_id=_env("CITYOPS_MQTT_CLIENT_ID", cls.mqtt_client_id),
             command_keys=_env("CITYOPS_COMMAND_KEYS", ""),
             command_key_file=(Path(_env("CITYOPS_COMMAND_KEY_FILE", "")).resolve()
                               if _env("CITYOPS_COMMAND_KEY_FILE", "") else None),
             command_max_age_s=_env_float("CITYOPS_COMMAND_MAX_AGE_S", cls.command_max_age_s),
             command_max_ahead_s=_env_float("CITYOPS_COMMAND_MAX_AHEAD_S", cls.command_max_ahead_s),
+            api_host=_env("CITYOPS_API_HOST", cls.api_host),
+            api_port=_env_int("CITYOPS_API_PORT", cls.api_port),
+            apikeys_file=(Path(_env("CITYOPS_APIKEYS_FILE", "")).resolve()
+                          if _env("CITYOPS_APIKEYS_FILE", "") else None),
+            api_ack_timeout_s=_env_float("CITYOPS_API_ACK_TIMEOUT_S", cls.api_ack_timeout_s),
             kafka_security_protocol=_env("KAFKA_SECURITY_PROTOCOL", cls.kafka_security_protocol).upper(),
             kafka_sasl_mechanism=_env("KAFKA_SASL_MECHANISM", cls.kafka_sasl_mechanism).upper(),
             kafka_sasl_username=_env("KAFKA_SASL_USERNAME", ""),
@@ -304,6 +334,11 @@ class Settings:
     @property
     def redis_dir(self) -> Path:
         return self.var_dir / "redis"
+
+    @property
+    def mqtt_bridge_secret_path(self) -> Path:
+        """Where the bridge's generated MQTT password lives when ``CITYOPS_MQTT_BRIDGE_PASSWORD`` is empty."""
+        return self.var_dir / "mqtt-bridge-secret"
 
     @property
     def command_key_path(self) -> Path:

@@ -7,6 +7,7 @@
 | 分级钻取 drill-down | ``pages/drill.py`` | leader and above |
 | 值班台 duty console | ``pages/duty.py`` | duty and above |
 | 案件详情 case detail | ``pages/case.py`` | duty and above |
+| 摄像头 cameras (health, frames, zones; admins edit zones) | ``pages/cameras.py`` | duty and above |
 | 用户管理 users | ``pages/admin.py`` | admin |
 
 Pages are plain scripts run by ``st.navigation``; this script only sets the page up, signs the user
@@ -62,7 +63,8 @@ monitor.append(_page("drill.py", "page_drill", "🗺️", "drill"))
 sections[t("section_monitor", lg)] = monitor
 if auth.role_at_least(role, "duty"):
     sections[t("section_ops", lg)] = [_page("duty.py", "page_duty", "🚨", "duty"),
-                                      _page("case.py", "page_case", "📁", "case")]
+                                      _page("case.py", "page_case", "📁", "case"),
+                                      _page("cameras.py", "page_cameras", "📷", "cameras")]
 if auth.role_at_least(role, "admin"):
     sections[t("section_admin", lg)] = [_page("admin.py", "page_admin", "👤", "admin")]
 

@@ -5,9 +5,10 @@ small messages a minute; the message carries only ``evidence_ref``, a path relat
 store (``CAMERA/YYYYMMDD/<event_id>.jpg``), which the console resolves. Every path is built from
 sanitised parts and checked to stay inside the store, so a hostile camera id cannot write elsewhere.
 
-Privacy: faces can be blurred with OpenCV's frontal-face Haar cascade (OpenCV's own file when the wheel
-ships it, else the copy in ``detectors/data``; if neither loads, face blurring is reported unavailable,
-never faked), and any list of regions (e.g. plates found by another model) can be blurred generically.
+Privacy: faces are blurred by default (``CITYOPS_BLUR_FACES``, default ``1``; ``0`` turns it off) with
+OpenCV's frontal-face Haar cascade (OpenCV's own file when the wheel ships it, else the copy in
+``detectors/data``). If neither loads, nothing is faked: the evidence itself says ``faces NOT blurred`` and a
+warning is logged. Any list of regions (e.g. plates found by another model) can be blurred generically.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from cityops.settings import env_text
 from detectors.base import Box
 from detectors.zones import PixelZone
 
@@ -112,14 +114,22 @@ class FaceBlurrer:
         return blur_regions(image, self.faces(image))
 
 
+def blur_faces_default() -> bool:
+    """``CITYOPS_BLUR_FACES``: faces are blurred unless it is ``0`` (or ``false``/``no``/``off``)."""
+    return env_text("CITYOPS_BLUR_FACES", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+UNBLURRED_NOTE = "faces NOT blurred: no face detector here"  # on the evidence itself when blurring was asked for
+
+
 @dataclass
 class EvidenceStore:
-    """Writes the two JPEGs of a capture under ``root``."""
+    """Writes the two JPEGs of a capture under ``root``; faces blurred unless ``blur_faces`` is off."""
 
     root: Path
     tz: tzinfo
     quality: int = 85
-    blur_faces: bool = False
+    blur_faces: bool = field(default_factory=blur_faces_default)
     blur: Sequence[tuple[float, float, float, float]] = ()  # normalised regions always blurred
     _faces: FaceBlurrer | None = None
 
@@ -151,6 +161,7 @@ class EvidenceStore:
             blur_regions(
                 clean, [(int(a * w), int(b * h), int(c * w), int(d * h)) for a, b, c, d in self.blur]
             )
+        unblurred = self._faces is not None and not self._faces.available
         if self._faces is not None:
             self._faces(clean)
         b = box.clipped(w, h)
@@ -173,6 +184,11 @@ class EvidenceStore:
                 1,
                 cv2.LINE_AA,
             )
+        if unblurred:  # say so on the evidence rather than pretend it is blurred
+            for img in (annotated, crop):
+                if img.size:
+                    cv2.putText(img, UNBLURRED_NOTE, (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX,
+                                0.4, (0, 165, 255), 1, cv2.LINE_AA)
         params = [cv2.IMWRITE_JPEG_QUALITY, self.quality]
         if not cv2.imwrite(str(frame_path), annotated, params):
             raise OSError(f"could not write {frame_path}")

@@ -9,9 +9,10 @@ and a local time outside the zone's allowed windows (a night market 18:00–23:0
 "illegally" at 19:00). A track is captured at most once, whatever zones it wanders through: the duty
 officer wants one case per parked car, not one per frame.
 
-Label → ai_type: :data:`DEFAULT_LABEL_MAP` gives each detector label the violation types it can stand
-for, in order of preference; a camera or zone may override it (``label_map`` in cameras_demo.json, or
-the model's sidecar JSON for a production model). The first type the zone watches wins.
+Label → ai_type: the data file ``detectors/data/label_map.yml`` gives each detector label (COCO classes,
+``stall``, the classical detectors' labels) the violation types it can stand for, in order of preference;
+a camera may override single labels (``label_map`` in cameras.yml). The first type the zone watches wins.
+A zone's minimum object size (``min_object_size``) keeps boxes too small to be what the zone is about out.
 """
 
 from __future__ import annotations
@@ -20,37 +21,44 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import get_args
+
+import yaml
 
 from cityops.devices import Camera, Zone
-from cityops.schemas import Detection
+from cityops.schemas import AiType, Detection
 from detectors.base import Box
 from detectors.tracking import Track
 from detectors.zones import PixelZone, pixel_zones
 
 LabelMap = Mapping[str, Sequence[str]]
 
-DEFAULT_LABEL_MAP: dict[str, tuple[str, ...]] = {
-    # Something that arrived and stayed: on a road a parked vehicle, on a pavement goods or rubbish.
-    "stationary_object": (
-        "illegal_parking",
-        "shop_overflow",
-        "stacked_materials",
-        "exposed_garbage",
-        "dumped_muck",
-        "street_vending",
-        "street_drying",
-        "garbage_overflow",
-    ),
-    "vehicle": ("illegal_parking",),
-    "car": ("illegal_parking",),
-    "truck": ("illegal_parking", "uncovered_muck_truck"),
-    "bus": ("illegal_parking",),
-    "bicycle": ("ebike_parking",),
-    "motorcycle": ("ebike_parking",),
-    "ebike": ("ebike_parking",),
-    # A person who stays put on a pavement is how a street or mobile vendor looks to a camera.
-    "person": ("street_vending", "mobile_vendor", "shop_overflow"),
-}
+LABEL_MAP_FILE = Path(__file__).resolve().parent / "data" / "label_map.yml"
+
+
+def load_label_map(path: Path = LABEL_MAP_FILE) -> dict[str, tuple[str, ...]]:
+    """Label → violation types from a YAML data file; a fault names the file and the label."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path.name}: cannot be read as YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name}: must map detector labels to lists of violation types")
+    known = set(get_args(AiType))
+    out: dict[str, tuple[str, ...]] = {}
+    for label, types in data.items():
+        if not isinstance(types, list) or not types or any(t not in known for t in types):
+            raise ValueError(f"{path.name}: {label}: {types!r} must be a list of violation types (AiType)")
+        out[str(label)] = tuple(types)
+    return out
+
+
+@lru_cache(maxsize=1)
+def default_label_map() -> dict[str, tuple[str, ...]]:
+    """``detectors/data/label_map.yml``, read once (callers copy before changing it)."""
+    return load_label_map()
 
 
 # Largest mean speed, in object sizes (the larger of box width and height) per second, measured from
@@ -66,6 +74,7 @@ MAX_SPEED: dict[str, float] = {
     "bicycle": 0.1,
     "motorcycle": 0.1,
     "ebike": 0.1,
+    "stall": 0.15,  # a stall's box is the union of its items' boxes, which come and go a little
     "person": 0.35,
 }
 DEFAULT_MAX_SPEED = 0.35
@@ -123,7 +132,7 @@ class RuleEngine:
     ) -> None:
         self.camera = camera
         self.tz = tz
-        self.label_map = dict(label_map or DEFAULT_LABEL_MAP)
+        self.label_map = dict(label_map or default_label_map())
         self.zone_label_maps = dict(zone_label_maps or {})
         self.min_confidence = min_confidence
         self.grace_s = grace_s
@@ -159,7 +168,7 @@ class RuleEngine:
         for track in tracks:
             for pz in self.zones_for(width, height):
                 zid = pz.id
-                if not pz.contains_box(track.box):
+                if not pz.contains_box(track.box) or track.box.height < pz.zone.min_height(height):
                     continue
                 last = track.zone_seen.get(zid)
                 if last is None or (t - last).total_seconds() > self.grace_s or self._too_fast(track, zid, t):

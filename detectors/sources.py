@@ -11,12 +11,15 @@ streams, the wall clock at the moment the frame arrived.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -30,6 +33,37 @@ DEFAULT_FPS = 25.0
 
 class SourceError(RuntimeError):
     """A source that cannot be opened or yields no frame at all; the message says which and why."""
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(url: str, environ: dict[str, str] | None = None) -> str:
+    """``${NAME}`` placeholders of a source URL from the environment (credentials never live in cameras.yml).
+
+    Values in the ``user:password@`` part are percent-encoded, so a password may hold ``@`` or ``:``.
+    A missing variable is a :class:`SourceError` naming it (never its value).
+    """
+    env = os.environ if environ is None else environ
+    scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0] if sep else ""
+    userinfo_end = len(scheme) + len(sep) + authority.rfind("@") if "@" in authority else -1
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if not env.get(name):
+            raise SourceError(f"environment variable {name} (named in the camera's source) is not set")
+        return quote(env[name], safe="") if m.start() < userinfo_end else env[name]
+
+    return _PLACEHOLDER.sub(value, url)
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")
+
+
+def redact(text: str) -> str:
+    """The text (a URL, or a message holding URLs) without credentials, for logs and camera status."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +215,11 @@ class StreamSource:
         self.size: tuple[int, int] | None = None
         self.message = ""
         self.delays: list[float] = []  # the backoff delays actually waited (for logs and tests)
+        self.reconnecting = False  # backing off after a drop, until the next good frame (camera health)
 
     def _redacted(self) -> str:
         """The URL without credentials, for logs."""
-        if "@" in self.url and "://" in self.url:
-            scheme, rest = self.url.split("://", 1)
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return self.url
+        return redact(self.url)
 
     def __iter__(self) -> Iterator[Frame]:
         sampler = Sampler(self.sample_fps)
@@ -195,13 +227,15 @@ class StreamSource:
         index = 0
         t0 = self.clock()
         while True:
-            cap = self.capture_factory(self.url)
+            # Placeholders are expanded at each (re)connect, so rotated credentials are picked up.
+            cap = self.capture_factory(expand_env(self.url))
             if cap.isOpened():
                 while self.max_frames is None or self.stats.frames_read < self.max_frames:
                     ok, image = cap.read()
                     if not ok or image is None:
                         break
                     failures = 0  # a good read resets the backoff
+                    self.reconnecting = False
                     now = self.clock()
                     self.stats.frames_read += 1
                     index += 1
@@ -222,6 +256,7 @@ class StreamSource:
                 return
             delay = min(self.backoff_s * (2**failures), self.max_backoff_s)
             failures += 1
+            self.reconnecting = True
             self.stats.reconnects += 1
             self.delays.append(delay)
             log.warning(

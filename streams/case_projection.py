@@ -111,6 +111,11 @@ class CaseView:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.name != "case_id" and not (f.name == "expired" and not self.expired)}
 
+    def search_scopes(self, city_code: str) -> list[tuple[str, str]]:
+        """The scopes whose day index lists the case (``keys.CASE_SEARCH_SCOPES``): set at its report."""
+        return [(scope, scope_id) for scope, scope_id in self.scopes(city_code)
+                if scope in keys.CASE_SEARCH_SCOPES and scope_id]
+
     def scopes(self, city_code: str) -> list[tuple[str, str]]:
         out = [("city", city_code), ("district", self.district)]
         if self.grid:
@@ -197,9 +202,11 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         if event.lon is not None and event.lat is not None:
             eff.geoadd(keys.open_cases(), event.lon, event.lat, event.case_id)
             _queue_repeat_check(eff, event, category.code)
+        _index_for_search(eff, view, ctx, view.search_scopes(ctx.city.code))
     if event.action is CaseAction.REGISTER:
         view.t_register = stamp
         if event.category_code and event.category_code != view.category:
+            _move_in_search(eff, view, ctx, event.category_code)
             view.category = event.category_code
             view.weight = _category(ctx.catalogue, view.category).weight
     if event.action is CaseAction.DISPATCH:
@@ -243,6 +250,25 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         if revived:  # the timer set the expiry of a closed case: longer than any stale window, so it acts first
             eff.expire(case_key, REVIVED_RETENTION_S).expire(keys.case_timeline(event.case_id), REVIVED_RETENTION_S)
     return eff, view
+
+
+def _index_for_search(eff: Effects, view: CaseView, ctx: CaseContext, scopes: list[tuple[str, str]]) -> None:
+    """Add a reported case to the case search's day indexes (``keys.cases_by_day``) of its report day, kept as
+    long as a closed case: searches by date and place, category or source then read only matching days."""
+    reported = datetime.fromisoformat(view.t_report)
+    day = keys.day_bucket(reported.astimezone(ctx.tz))
+    for scope, scope_id in scopes:
+        key = keys.cases_by_day(day, scope, scope_id)
+        eff.zadd(key, reported.timestamp(), view.case_id).expire(key, CLOSED_CASE_RETENTION_S)
+
+
+def _move_in_search(eff: Effects, view: CaseView, ctx: CaseContext, category: str) -> None:
+    """A registration that re-classifies the case moves it to its new category's day index."""
+    if not view.t_report:
+        return
+    day = keys.day_bucket(datetime.fromisoformat(view.t_report).astimezone(ctx.tz))
+    eff.zrem(keys.cases_by_day(day, "category", view.category), view.case_id)
+    _index_for_search(eff, view, ctx, [("category", category)])
 
 
 def _queue_repeat_check(eff: Effects, event: CaseEvent, category: str) -> None:

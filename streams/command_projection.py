@@ -8,6 +8,13 @@
 | ``false_alarm`` 误报 | cleared as a false alarm; its case is voided | voids (作废) the case |
 | ``close`` 关闭/结案 | cleared | closes (结案) a verified case |
 
+On a ``capture`` waiting in the review queue (:func:`project_capture_command`): ``confirm`` 确认立案 opens and
+dispatches its case with the steps a trusted type gets at once (same ids: a double click or a re-sent
+command opens one case) and ``false_alarm`` 误报 discards it, its alert cleared as a false alarm; either way
+it leaves the queue and is counted per camera and type (false-alarm rate = 误报 / reviewed). A command on a
+capture that no longer waits (already confirmed or discarded, dispatched without review, expired, unknown)
+is refused with that reason.
+
 Case steps are not written here: they are published as case events (ids derived from the command id,
 so a re-sent command changes nothing) and the case agent applies them under the lifecycle rules. The
 audit record keeps who (name and role) and with which key the console signed, when it was issued (``at``,
@@ -25,8 +32,9 @@ from datetime import datetime
 import orjson
 
 from cityops import keys
-from cityops.alerts import Alert
-from cityops.schemas import CaseAction, CaseEvent, CommandAction, OperatorCommand, derived_id
+from cityops.alerts import Alert, capture_alert_id
+from cityops.schemas import CaseAction, CaseEvent, CommandAction, Detection, OperatorCommand, derived_id
+from streams.detection_projection import DetectionContext, capture_case_events, capture_review_s, record_lag
 from streams.effects import Effects
 
 AUDITED = ("state", "severity", "acknowledged", "acknowledged_by", "escalated", "false_alarm", "department")
@@ -75,6 +83,8 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
                     "closed", "voided", "rejected", None):
                 step(CaseAction.VOID)
         elif cmd.action is CommandAction.DISPATCH:
+            if case_id and not alert_case:  # e.g. an AI capture still waiting for review: 确认立案 opens its case
+                raise CommandRefused(f"alert {cmd.target_id}: its case {case_id} is not open, nothing to dispatch")
             step(CaseAction.DISPATCH, department_id=cmd.department_id)
             after = {"department": cmd.department_id}
         key = keys.alert(cmd.target_id)
@@ -94,15 +104,74 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
         key = keys.case(cmd.target_id)
     if after:
         eff.hset(key, after)
-    before = {k: target.get(k) for k in AUDITED if k in target}
-    record = {"command_id": cmd.command_id, "user": cmd.user, "role": cmd.role, "kid": cmd.kid, "at": stamp,
-              "received_at": received_at.isoformat(), "action": cmd.action.value,
+    _audit(eff, cmd, received_at, {k: target.get(k) for k in AUDITED if k in target}, after, cases)
+    return CommandOutcome(eff, cases)
+
+
+def _audit(eff: Effects, cmd: OperatorCommand, received_at: datetime, before: Mapping[str, object],
+           after: Mapping[str, object], cases: list[CaseEvent]) -> None:
+    """The audit record and the feed's echo of a command (``after``: only the audited fields are kept)."""
+    record = {"command_id": cmd.command_id, "user": cmd.user, "role": cmd.role, "kid": cmd.kid,
+              "at": cmd.issued_at.isoformat(), "received_at": received_at.isoformat(), "action": cmd.action.value,
               "target_kind": cmd.target_kind, "target_id": cmd.target_id, "department_id": cmd.department_id,
-              "note": cmd.note, "before": before, "after": {**before, **{k: v for k, v in after.items()
-                                                                       if k in AUDITED}},
+              "note": cmd.note, "before": dict(before), "after": {**before, **{k: v for k, v in after.items()
+                                                                             if k in AUDITED}},
               "case_steps": [c.action.value for c in cases]}
     eff.xadd_kept_for(keys.audit(), keys.AUDIT_RETENTION_S, orjson.dumps(record).decode(), keys.AUDIT_MAXLEN)
     eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, Alert.command_record(
         command_id=cmd.command_id, target_kind=cmd.target_kind, target_id=cmd.target_id, action=cmd.action.value,
         user=cmd.user, at=cmd.issued_at).to_json())
+
+
+_NOT_PENDING = {"confirmed": "is already confirmed (确认立案) by {reviewed_by}: case {case_id}",
+                "false_alarm": "was already discarded as a false alarm (误报) by {reviewed_by}",
+                "auto": "was dispatched without review (its type is trusted, capture_review.yml): case {case_id}"}
+
+
+def project_capture_command(cmd: OperatorCommand, capture: Mapping[str, str], ctx: DetectionContext, *,
+                            received_at: datetime) -> CommandOutcome:
+    """确认立案 or 误报 on a capture of the review queue; ``capture`` is its ``keys.capture_review`` hash."""
+    name = f"capture {cmd.target_id}"
+    if not capture:
+        raise CommandRefused(f"unknown {name}: never queued for review, or it expired unreviewed")
+    status = capture.get("status", "")
+    if status != "pending":
+        reason = _NOT_PENDING.get(status, "is {status}, not waiting for review")
+        raise CommandRefused(f"{name} " + reason.format(status=status, reviewed_by=capture.get("reviewed_by", "?"),
+                                                        case_id=capture.get("case_id", "?")))
+    try:
+        det = Detection.model_validate_json(capture.get("detection", ""))
+    except ValueError as err:
+        raise CommandRefused(f"{name}: its stored record is unreadable ({str(err)[:120]})") from None
+    waited = (cmd.issued_at - det.last_seen).total_seconds()
+    if waited > capture_review_s():
+        raise CommandRefused(f"{name} expired unreviewed: seen {waited:.0f} s before the command, the review "
+                             f"window is {capture_review_s():.0f} s (CITYOPS_CAPTURE_REVIEW_S)")
+    camera = ctx.cameras.get(det.camera_id)
+    if camera is None:
+        raise CommandRefused(f"{name}: camera {det.camera_id!r} is no longer in the city data")
+    confirm = cmd.action is CommandAction.CONFIRM
+    if not confirm and cmd.action is not CommandAction.FALSE_ALARM:
+        raise CommandRefused(f"{cmd.action.value} does not apply to a capture (确认立案 confirm or 误报 false_alarm)")
+    eff = Effects(cmd.command_id)
+    stamp = cmd.issued_at.isoformat()
+    after = {"status": "confirmed" if confirm else "false_alarm", "reviewed_by": cmd.user, "reviewed_at": stamp,
+             "command_id": cmd.command_id}
+    eff.hset(keys.capture_review(det.event_id), after)  # its expiry stays: refusals say why until then
+    eff.zrem(keys.capture_queue(keys.hour_bucket(det.last_seen.astimezone(ctx.tz))), det.event_id)
+    stats = keys.capture_stats_daily(keys.day_bucket(cmd.issued_at.astimezone(ctx.tz)))
+    outcome = "confirmed" if confirm else "false_alarm"
+    for prefix in ("reviewed", outcome):
+        eff.hincrby(stats, prefix).hincrby(stats, f"{prefix}:camera:{det.camera_id}")
+        eff.hincrby(stats, f"{prefix}:type:{det.ai_type}")
+    eff.expire(stats, keys.DAILY_RETENTION_S)
+    cases: list[CaseEvent] = []
+    if confirm:
+        cases = capture_case_events(det, camera, ctx, at=cmd.issued_at, actor=cmd.user)
+        record_lag(eff, det, max(cmd.issued_at, det.last_seen), ctx.tz)
+    else:  # its alert is cleared as a false alarm, as 误报 on an alert does
+        alert_key = keys.alert(capture_alert_id(det.event_id))
+        eff.hset(alert_key, {"state": "cleared", "cleared_at": stamp, "cleared_by": cmd.user, "false_alarm": 1})
+        eff.expire(alert_key, keys.DAILY_RETENTION_S)
+    _audit(eff, cmd, received_at, {"state": status}, {"state": after["status"]}, cases)
     return CommandOutcome(eff, cases)

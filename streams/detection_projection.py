@@ -12,9 +12,21 @@ Rules, in order (each refusal is counted with its reason, never silently dropped
    (IoU ≥ 0.5) a capture of the same type on the same camera within ``CITYOPS_CAPTURE_WINDOW_S``
    (default 600 s) is the same object seen again by a new track.
 
-An accepted capture opens a case (source 视频AI抓拍) with report, register and dispatch steps whose
-ids derive from the capture id, so re-sending never opens a second case; the evidence reference rides
-along on the case.
+An accepted capture raises its ``ai_capture`` alert and then, by type (``cities/<city>/capture_review.yml``):
+
+- a **trusted** type (``auto_dispatch``) opens its case at once (source 视频AI抓拍) with report, register and
+  dispatch steps whose ids derive from the capture id, so re-sending never opens a second case; the
+  evidence reference rides along on the case;
+- **every other type waits for a duty officer's review** (AI 抓拍 → 值班员确认 → 派遣): it enters the review
+  queue (``keys.capture_queue`` by hour, ``keys.capture_review`` its record) until 确认立案 opens the very same
+  case (:func:`capture_case_events`, same ids) or 误报 discards it (``streams/command_projection.py``). A
+  capture waits at most ``CITYOPS_CAPTURE_REVIEW_S`` (default 7200 s) after its last_seen: then it leaves the
+  queue unreviewed (the hourly queue keys and the record expire; a command on it is refused as expired) and
+  shows as queued but not reviewed in the day's figures.
+
+Capture → dispatch time (last_seen to the dispatch step: 0 for a trusted type, whose case is dispatched at the
+capture's time, the 确认立案's time otherwise) is sampled per day (``keys.capture_lag_daily``) for the duty
+console's median and p90.
 """
 
 from __future__ import annotations
@@ -45,6 +57,11 @@ def capture_window_s() -> float:
     return env_number("CITYOPS_CAPTURE_WINDOW_S", 600)
 
 
+def capture_review_s() -> float:
+    """How long after its last_seen a capture may wait in the review queue (then it expires unreviewed)."""
+    return env_number("CITYOPS_CAPTURE_REVIEW_S", 7200)
+
+
 def iou(a: list[float], b: list[float]) -> float:
     x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
@@ -58,6 +75,7 @@ class DetectionContext:
     city: CityModel
     catalogue: Catalogue
     tz: ZoneInfo
+    auto_dispatch: frozenset[str] = frozenset()  # AI types opened and dispatched without review
 
 
 @dataclass
@@ -118,30 +136,66 @@ def _judge(det: Detection, recent: list[dict], ctx: DetectionContext) -> Detecti
         key = keys.kpi_daily(day, scope, scope_id)
         eff.hincrby(key, Metric.CAPTURES.value).hincrby(key, Metric.CAPTURES.per(det.ai_type))
         eff.expire(key, keys.DAILY_RETENTION_S)
-    case_id = derived_id("AI", det.event_id)
+    case_id = capture_case_id(det)
+    trusted = det.ai_type in ctx.auto_dispatch
     record = det.model_dump(mode="json", exclude_none=True) | {"case_id": case_id, "grid": camera.grid_code,
                                                                "lon": camera.lon, "lat": camera.lat,
-                                                               "camera_name": camera.name_zh}
+                                                               "camera_name": camera.name_zh,
+                                                               "review": "auto" if trusted else "pending"}
     eff.xadd(keys.captures(), keys.CAPTURES_MAXLEN, orjson.dumps(record).decode())
     eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, Alert.ai_capture(
         capture_event_id=det.event_id, case_id=case_id, camera_id=camera.id, ai_type=det.ai_type,
         evidence_ref=det.evidence_ref, grid=camera.grid_code, lon=camera.lon, lat=camera.lat,
         at=det.last_seen).to_json())
-    return DetectionOutcome(eff, _case_events(det, camera, case_id, ctx))
+    review_key, ttl = keys.capture_review(det.event_id), int(capture_review_s())
+    stats = keys.capture_stats_daily(day)
+    eff.hincrby(stats, "auto" if trusted else "queued").expire(stats, keys.DAILY_RETENTION_S)
+    stored = {"status": "auto" if trusted else "pending", "detection": det.model_dump_json(exclude_none=True),
+              "case_id": case_id, "camera_name": camera.name_zh, "grid": camera.grid_code,
+              "district": ctx.city.grids[camera.grid_code].district_code}
+    eff.hset(review_key, stored).expire(review_key, ttl)  # a command on it is refused with why (auto, expired)
+    if not trusted:  # waits for 确认立案 or 误报
+        queue = keys.capture_queue(keys.hour_bucket(local))
+        eff.zadd(queue, t, det.event_id).expire(queue, ttl + 3600)
+        return DetectionOutcome(eff, [])
+    # Dispatched by the platform at the capture's own time (the case's dispatch step says so): a replay or a
+    # re-sent capture gives the same read model, whenever the worker gets to it.
+    record_lag(eff, det, det.last_seen, ctx.tz)
+    return DetectionOutcome(eff, capture_case_events(det, camera, ctx))
 
 
-def _case_events(det: Detection, camera: Camera, case_id: str, ctx: DetectionContext) -> list[CaseEvent]:
+def capture_case_id(det: Detection) -> str:
+    """The case an accepted capture opens (at once or on 确认立案): one id, so it is only ever one case."""
+    return derived_id("AI", det.event_id)
+
+
+def record_lag(eff: Effects, det: Detection, dispatched_at: datetime, tz: ZoneInfo) -> None:
+    """One capture → dispatch sample (seconds, never negative: clocks differ) in the day of the dispatch."""
+    key = keys.capture_lag_daily(keys.day_bucket(dispatched_at.astimezone(tz)))
+    lag = max(0.0, (dispatched_at - det.last_seen).total_seconds())
+    eff.rpush_capped(key, keys.CAPTURE_LAG_CAP, orjson.dumps(round(lag, 1)).decode())
+    eff.expire(key, keys.DAILY_RETENTION_S)
+
+
+def capture_case_events(det: Detection, camera: Camera, ctx: DetectionContext, *, at: datetime | None = None,
+                        actor: str | None = None) -> list[CaseEvent]:
+    """The report, register and dispatch steps of a capture's case. Reported at its last_seen by the detector;
+    registered and dispatched ``at`` by ``actor`` (default: then, by the detector), i.e. when and by whom a
+    duty officer confirmed it. The ids derive from the capture alone, so however often it is confirmed or
+    re-sent, there is one case."""
+    case_id = capture_case_id(det)
     category = ctx.catalogue.by_ai_type(det.ai_type)
     department = ctx.city.responsible_department(category.owner_role, camera.grid_code)
-    at: datetime = det.last_seen
-    common = {"case_id": case_id, "event_time": at, "actor": f"AI/{det.detector}"}
+    seen = {"case_id": case_id, "event_time": det.last_seen, "actor": f"AI/{det.detector}"}
+    decided = {"case_id": case_id, "event_time": max(at or det.last_seen, det.last_seen),
+               "actor": actor or seen["actor"]}
     return [
         CaseEvent(event_id=derived_id(case_id, "report"), action=CaseAction.REPORT, source=CaseSource.AI_VIDEO,
                   category_code=category.code, lon=camera.lon, lat=camera.lat, grid_id=camera.grid_code,
                   description=f"{camera.name_zh} 抓拍 {category.minor_zh} (置信度 {det.confidence:.2f}, "
                               f"停留 {det.dwell_s:.0f} 秒)", evidence_ref=det.evidence_ref, origin_ref=det.event_id,
-                  **common),
-        CaseEvent(event_id=derived_id(case_id, "register"), action=CaseAction.REGISTER, **common),
+                  **seen),
+        CaseEvent(event_id=derived_id(case_id, "register"), action=CaseAction.REGISTER, **decided),
         CaseEvent(event_id=derived_id(case_id, "dispatch"), action=CaseAction.DISPATCH, department_id=department,
-                  **common),
+                  **decided),
     ]

@@ -91,6 +91,18 @@ class Effects:
             self.ops.append(("ZADDM", key, flat, "", ""))
         return self
 
+    def zadd_capped(self, key: str, flat: list[str], cap: int, owned_fields: Sequence[str] = (),
+                    owned_key_prefixes: Sequence[str] = ()) -> Effects:
+        """Add members ([score, member, ...]) and keep the ``cap`` highest-scored; a member dropped takes with it
+        its field in each hash of ``owned_fields`` and the key ``prefix + member`` of each ``owned_key_prefixes``.
+
+        Why in the same script: a bounded index whose members own other keys must never leave those behind
+        (an attacker spraying ids would otherwise grow Redis through the owned keys)."""
+        if flat:
+            owned = [["h", k] for k in owned_fields] + [["k", p] for p in owned_key_prefixes]
+            self.ops.append(("ZADDCAP", key, flat, str(int(cap)), owned))
+        return self
+
     def hset_if_exists(self, key: str, mapping: dict[str, object]) -> Effects:
         """Set fields only on a hash that exists (never create a stub of something another writer owns)."""
         for k, v in mapping.items():

@@ -56,8 +56,9 @@ def sensor_context() -> SensorContext:
 
 @lru_cache(maxsize=1)
 def detection_context() -> DetectionContext:
-    cameras = {c.id: c for c in get_city_data().cameras}
-    return DetectionContext(cameras, city(), get_catalogue(), get_settings().tz)
+    data = get_city_data()
+    cameras = {c.id: c for c in data.cameras}
+    return DetectionContext(cameras, city(), get_catalogue(), get_settings().tz, data.auto_dispatch)
 
 
 @lru_cache(maxsize=1)

@@ -13,12 +13,15 @@ aggregates as ``energy``, noise, the *energy* sum Σ10^(L/10), so LAeq = 10·log
 - ``co:win:q:{YYYYMMDD}:{sensor}``: 15-minute buckets (kept 3 days)
 - ``co:win:h:{YYYYMMDD}:{sensor}``: hourly buckets (kept 14 days)
 
-Rules (see :mod:`streams.sensor_rules`): what a kind judges (each reading, or the mean of the current
-15-minute window: dust), its limits by site, zone class and hour, its sustain, clear and hysteresis, and the
-case category and severity of its episodes all come from the kind's spec (:mod:`cityops.sensor_kinds`),
-looked up once per batch and sensor, never per reading. Each firing is an *episode*: one alert and one case
+Rules (see :mod:`streams.sensor_rules`): what a kind judges (each reading, or the rolling mean of its last
+``window_min`` minutes: noise's 20-minute LAeq, dust's 15-minute or hourly PM10 mean), its limits by site,
+zone class and hour, its sustain, clear and hysteresis, the case category and severity of its episodes (by
+the limit that applies: a construction site's 施工噪声, a road-side zone's 交通噪声) and the night-maximum
+rule (noise) all come from the kind's spec (:mod:`cityops.sensor_kinds`), looked up once per batch and
+sensor, never per reading. The rolling window's per-minute buckets and both rules' states are kept in the
+sensor's hash (``roll``; ``phase``…; ``mx_phase``…). Each firing is an *episode*: one alert and one case
 (source 物联感知) dispatched by the responsibility map; its id derives from the sensor and the episode
-number, so a re-sent envelope can never open a second case.
+number (shared by the sensor's rules), so a re-sent envelope can never open a second case.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from cityops.devices import Sensor
 from cityops.fast_envelope import ReadingColumns
 from cityops.schemas import CaseAction, CaseEvent, CaseSource, SensorReading, derived_id
 from streams.effects import Effects, Window
-from streams.sensor_rules import NORMAL, RuleState, band_for, is_low, step
+from streams.sensor_rules import NORMAL, PENDING, Rolling, RuleState, is_low, shared_episode, step
 
 MINUTE_TTL, QUARTER_TTL, HOUR_TTL = 2 * 3600, 3 * keys.DAY, 14 * keys.DAY
 
@@ -81,18 +84,18 @@ class SensorState:
     sensor_id: str
     stored_time: str = ""  # ISO time of the newest reading, as stored
     rule: RuleState = field(default_factory=RuleState)
-    quarter: str = ""  # the 15-minute bucket the dust mean below belongs to
-    quarter_n: int = 0
-    quarter_s: float = 0.0
+    roll: Rolling = field(default_factory=Rolling)  # the rolling window's per-minute buckets (judged = "window")
+    night: RuleState = field(default_factory=RuleState)  # the night-maximum rule (noise)
     offline_alert: str = ""  # the device-offline alert raised while the sensor was silent, if any
     # Per window kind, the newest reading's bucket with what it holds; None: not known (a new sensor, or
     # state kept before pointers existed), and then the script folds every amount (see Running).
     running: dict[str, Running | None] = field(default_factory=lambda: dict.fromkeys(WINDOW_KINDS))
     # What the hash holds, so that a write leaves out what has not changed: its fields as text, the rule
-    # and the dust mean as values (None: not stored yet), the minute the window pointers name.
+    # and the rolling window as values (None: not stored yet), the minute the window pointers name.
     stored: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     stored_rule: tuple | None = field(default=None, repr=False, compare=False)
-    stored_quarter: tuple | None = field(default=None, repr=False, compare=False)
+    stored_night: tuple | None = field(default=None, repr=False, compare=False)
+    stored_roll: str | None = field(default=None, repr=False, compare=False)
     pointed: str = field(default="", repr=False, compare=False)
     _time: datetime | None = field(default=None, repr=False, compare=False)  # ``time`` parsed, once
 
@@ -114,20 +117,29 @@ class SensorState:
     @classmethod
     def from_hash(cls, sensor_id: str, data: Mapping[str, str],
                   buckets: Mapping[str, Sequence[str | None]] | None = None) -> SensorState:
-        """From the sensor hash and, per window kind, the stored (n, s, x) of the bucket its pointer names."""
+        """From the sensor hash and, per window kind, the stored (n, s, x) of the bucket its pointer names.
+
+        A hash written before rolling windows (with ``quarter``, ``quarter_n``, ``quarter_s``: the old
+        restarted quarter-hour mean) loads as well: its rule state and episode count carry on, the old mean is
+        not read (it cannot be split into minutes) and the window fills again from the next readings.
+        """
         rule = RuleState(data.get("phase", "normal"), float(data.get("since", 0) or 0),
                          int(data.get("episode", 0) or 0), float(data.get("peak", 0) or 0))
+        night = RuleState(data.get("mx_phase", "normal"), float(data.get("mx_since", 0) or 0),
+                          int(data.get("mx_episode", 0) or 0), float(data.get("mx_peak", 0) or 0))
         running: dict[str, Running | None] = dict.fromkeys(WINDOW_KINDS)
         for kind, name in POINTER_FIELDS.items():
             pointer = data.get(name)
             if pointer and buckets is not None and kind in buckets:
                 running[kind] = Running.from_stored(pointer, buckets[kind])
-        state = cls(sensor_id, data.get("time", ""), rule, data.get("quarter", ""), int(data.get("quarter_n", 0) or 0),
-                    float(data.get("quarter_s", 0) or 0), data.get("offline_alert", ""), running, dict(data))
+        state = cls(sensor_id, data.get("time", ""), rule, Rolling.from_text(data.get("roll", "")), night,
+                    data.get("offline_alert", ""), running, dict(data))
         if "phase" in data:
             state.stored_rule = (rule.phase, rule.since, rule.episode, rule.peak)
-        if "quarter" in data:
-            state.stored_quarter = (state.quarter, state.quarter_n, state.quarter_s)
+        if "mx_phase" in data:
+            state.stored_night = (night.phase, night.since, night.episode, night.peak)
+        if "roll" in data:
+            state.stored_roll = data["roll"]
         return state
 
 
@@ -211,7 +223,6 @@ class _Minute:
     hh: str  # hourly bucket
     mm: str  # minute bucket
     quarter: str  # HHMM of the quarter-hour bucket
-    quarter_id: str  # day + quarter: which dust quarter-hour mean a reading belongs to
     # per window kind (m, q, h): the key's period, the bucket and its place in time (Running.order)
     buckets: tuple[tuple[str, str, str], tuple[str, str, str], tuple[str, str, str]]
 
@@ -221,6 +232,7 @@ class _Time:
     """A reading time worked out once per distinct time: readings of a gateway tick share it."""
 
     micros: int  # exact microseconds since the epoch: lateness and "is it the newest" without rounding
+    minute_no: int  # whole minutes since the epoch: the rolling window's bucket
     epoch: float  # epoch seconds as ``datetime.timestamp()`` gives them (rules, dedupe memory)
     local: datetime
     minute: _Minute
@@ -234,14 +246,22 @@ class _Slot:
     and the windows are rolled up from the runs at the end (see ``_Batch.windows``).
     """
 
-    __slots__ = ("sensor", "state", "rule", "energy", "quarter_mean", "timing", "last", "newest", "amounts",
-                 "values", "runs", "minute", "limit_hour", "low", "limit")
+    __slots__ = ("sensor", "spec", "limits", "state", "rule", "energy", "width", "need", "span", "category",
+                 "night_max", "timing", "last", "newest", "amounts", "values", "runs", "minute", "limit_hour", "low",
+                 "limit", "start", "night_limit", "amount_band")
 
     def __init__(self, sensor: Sensor, state: SensorState, spec: sensor_kinds.KindSpec,
-                 timing: tuple[float, float, float]) -> None:
-        self.sensor, self.state, self.rule, self.timing = sensor, state, state.rule, timing
-        # from the kind's spec, once per sensor and batch: windows sum energy (dB), the rule judges the quarter mean
-        self.energy, self.quarter_mean = spec.aggregation == "energy", spec.judged == "quarter_mean"
+                 timing: tuple[float, float, float], judging: tuple[sensor_kinds.Limit | None, int, str]) -> None:
+        self.sensor, self.spec, self.state, self.rule, self.timing = sensor, spec, state, state.rule, timing
+        # from the kind's spec, once per sensor and batch: windows sum energy (dB); the limit that applies, its
+        # rolling window (minutes; 0: each reading is judged) and the category its episodes open (_Batch.judging)
+        self.energy = spec.aggregation == "energy"
+        self.limits, self.width, self.category = judging
+        self.span = max(1.0, sensor.interval_s / 60.0)  # minutes one reading stands for
+        self.need = spec.min_coverage * self.width  # minutes of data before the window's mean counts
+        self.night_max = spec.night_max
+        self.start, self.night_limit = 0, math.inf  # the window's first minute (its period's), the night-max limit
+        self.amount_band = (-math.inf, math.inf)  # the band in window amounts (noise: energies), a hair narrower
         last = state.last_time()
         self.last: int | None = None if last is None else (last - _EPOCH) // _MICROSECOND
         self.newest: tuple[ReadingColumns, int, _Time] | None = None  # the newest reading of this batch
@@ -285,6 +305,7 @@ class _Batch:
         self._minutes: dict[str, _Minute] = {}
         self._specs = sensor_kinds.kinds()
         self._timing = {kind: spec.timing() for kind, spec in self._specs.items()}
+        self._judged: dict[tuple[str, str, str, str], tuple[sensor_kinds.Limit | None, int, str]] = {}
         # With summer time, a local bucket can come round twice, and "newer than the newest reading's
         # bucket" no longer means "empty": then every bucket is folded by the script (see windows).
         self.running_known = _no_summer_time(ctx.tz)
@@ -297,9 +318,22 @@ class _Batch:
             state = self.states.get(sensor_id)
             if state is None:
                 state = self.states[sensor_id] = SensorState(sensor_id)
-            slot = _Slot(sensor, state, self._specs[sensor.kind], self._timing[sensor.kind])
+            slot = _Slot(sensor, state, self._specs[sensor.kind], self._timing[sensor.kind], self._judging(sensor))
         self.slots[sensor_id] = slot
         return slot
+
+    def _judging(self, sensor: Sensor) -> tuple[sensor_kinds.Limit | None, int, str]:
+        """The limit that applies to the sensor, its window's minutes (0: none; no limit: nothing to judge) and
+        the category its episodes open, once per batch and (kind, metric, site kind, zone class)."""
+        key = (sensor.kind, sensor.metric, sensor.site_kind, sensor.zone_class)
+        got = self._judged.get(key)
+        if got is None:
+            spec = self._specs[sensor.kind]
+            limits = spec.rule(sensor.metric, sensor.site_kind, sensor.zone_class)
+            code = spec.category_of(limits)  # a city whose catalogue lacks the zone's category: the kind's
+            got = self._judged[key] = (limits, spec.window_of(limits) if limits is not None else 0,
+                                       code if code in self.ctx.catalogue else spec.case_category)
+        return got
 
     def _time(self, t: datetime) -> _Time:
         """Local time, epoch and buckets of a reading time, worked out once per distinct time."""
@@ -309,9 +343,10 @@ class _Batch:
         minute = self._minutes.get(hour + mm)
         if minute is None:
             day, quarter = keys.day_bucket(local), hh + self.MINUTES[local.minute // 15 * 15]
-            minute = self._minutes[hour + mm] = _Minute(day, hour, hh, mm, quarter, day + quarter, (
+            minute = self._minutes[hour + mm] = _Minute(day, hour, hh, mm, quarter, (
                 (hour, mm, hour + mm), (day, quarter, day + quarter), (day, hh, day + hh)))
-        got = self._times[t] = _Time((t - _EPOCH) // _MICROSECOND, t.timestamp(), local, minute)
+        micros = (t - _EPOCH) // _MICROSECOND
+        got = self._times[t] = _Time(micros, micros // 60_000_000, t.timestamp(), local, minute)
         return got
 
     def envelope(self, index: int, columns: ReadingColumns) -> None:
@@ -349,32 +384,75 @@ class _Batch:
             if minute is not slot.minute:
                 slot.runs.append((minute, len(slot.amounts)))
                 slot.minute = minute
-            slot.amounts.append(10.0 ** (value / 10.0) if slot.energy else value)  # noise: energy(value)
+            amount = 10.0 ** (value / 10.0) if slot.energy else value  # noise: energy(value)
+            slot.amounts.append(amount)
             slot.values.append(value)
-            judged = value
-            if slot.quarter_mean:
-                if state.quarter != minute.quarter_id:
-                    state.quarter, state.quarter_n, state.quarter_s = minute.quarter_id, 0, 0.0
-                state.quarter_n += 1
-                state.quarter_s += value
-                judged = state.quarter_s / state.quarter_n
+            if slot.width:  # the rolling window takes late readings too, while their minute is in it
+                roll = state.roll
+                bucket = roll.buckets.get(at.minute_no) if is_newest else None
+                if bucket is None:
+                    roll.add(at.minute_no, amount, at.minute_no if is_newest else last // 60_000_000, slot.width)
+                else:  # the newest minute again (Rolling.add, inline: the common case of frequent readings)
+                    bucket[0] += 1
+                    bucket[1] += amount
+                    mean = bucket[2] = bucket[1] / bucket[0]
+                    bucket[3] = None
+                    if mean > roll.hi:
+                        roll.hi = mean
+                    if mean < roll.lo:
+                        roll.lo = mean
             if not is_newest:
                 continue
             if slot.newest is None:
                 self.newest.append(slot)
             slot.newest, slot.last = (columns, i, at), at.micros
-            if minute.hour != slot.limit_hour:  # day and night limits change on the hour
-                sensor = slot.sensor
-                slot.limit_hour = minute.hour
-                slot.low, slot.limit = band_for(sensor.kind, sensor.metric, sensor.site_kind, sensor.zone_class,
-                                                at.local)
-            if slot.rule.phase == NORMAL and slot.low <= judged <= slot.limit:  # step would change nothing
-                continue
+            if minute.hour != slot.limit_hour:  # day and night limits (and periods) change on the hour
+                self._limits(slot, minute.hour, at.local)
+            judged = value
+            if slot.width and slot.rule.phase == NORMAL and slot.amount_band[0] <= state.roll.lo \
+                    and state.roll.hi <= slot.amount_band[1]:  # Rolling's bounds
+                judged = math.nan  # every minute of the window is within the band: so is its mean
+            elif slot.width:
+                judged, complete = state.roll.level(at.minute_no, slot.width, slot.start, slot.need, slot.span,
+                                                    slot.energy)  # type: ignore[misc]
+                if not complete and not judged > slot.limit:  # too little data to say it is inside: wait
+                    judged = math.nan
+            if slot.night_max is not None and (state.night.phase != NORMAL or value > slot.night_limit):
+                self._night_max(slot, value, at, t)
+            if judged != judged or (slot.rule.phase == NORMAL and slot.low <= judged <= slot.limit):
+                continue  # undetermined (nan), or step would change nothing
+            if slot.night_max is not None and slot.rule.phase in (NORMAL, PENDING):
+                slot.rule.episode = shared_episode((slot.rule, state.night))
             change = step(slot.rule, at.epoch, judged, slot.limit, *slot.timing, slot.low)
             if change is not None:
                 low = is_low(slot.rule, slot.low)
+                metric = f"{slot.sensor.metric.upper()},{slot.width}min" if slot.width else slot.sensor.metric.upper()
                 _episode(self.out, slot.sensor, change.kind, change.episode, judged,
-                         slot.low if low else slot.limit, low, t, self.ctx)
+                         slot.low if low else slot.limit, low, t, self.ctx, slot.category, metric)
+
+    def _limits(self, slot: _Slot, hour: str, local: datetime) -> None:
+        """The sensor's band, night-maximum limit and window start for this local hour (once per sensor and hour)."""
+        slot.limit_hour = hour
+        slot.low, slot.limit = slot.spec.band_of(slot.limits, local)
+        sensor = slot.sensor
+        slot.night_limit = slot.spec.night_max_limit(sensor.site_kind, sensor.zone_class, local)
+        if slot.width and slot.spec.window_in_period:
+            slot.start = int(slot.spec.period_start(local).timestamp()) // 60
+        if slot.width:  # a hair inside, so that rounding in the dB conversion can never make "within" wrong
+            low, high = (10.0 ** (b / 10.0) for b in (slot.low, slot.limit)) if slot.energy else (slot.low, slot.limit)
+            slot.amount_band = (low + abs(low) * 1e-9 if math.isfinite(low) else low,
+                                high - abs(high) * 1e-9 if math.isfinite(high) else high)
+
+    def _night_max(self, slot: _Slot, value: float, at: _Time, t: datetime) -> None:
+        """The night-maximum rule on one (newest) reading: above the night limit plus its margin, at night."""
+        night, nm = slot.state.night, slot.night_max
+        if night.phase in (NORMAL, PENDING):
+            night.episode = shared_episode((slot.rule, night))
+        change = step(night, at.epoch, value, slot.night_limit, nm.sustain_s, nm.clear_s,  # type: ignore[union-attr]
+                      slot.spec.hysteresis)
+        if change is not None:
+            _episode(self.out, slot.sensor, change.kind, change.episode, value, slot.night_limit, False, t, self.ctx,
+                     slot.category, nm.metric_label.upper(), alert_metric=nm.metric_label)  # type: ignore[union-attr]
 
     def _set_aside(self, index: int, columns: ReadingColumns, i: int, reason: str | None) -> None:
         """A reading that is not counted: late (with its reason) or, without one, of an unknown sensor."""
@@ -522,7 +600,7 @@ def _emit(fields: dict[str, list[str]], bucket: Running) -> None:
 
 def _changed_fields(slot: _Slot) -> list[str]:
     """The sensor hash's fields to write after a batch, as [field, value, ...]: the newest reading's, the
-    rule's and the dust mean's, each left out when it is what the hash already holds."""
+    rules' and the rolling window's, each left out when it is what the hash already holds."""
     state, stored = slot.state, slot.state.stored
     flat: list[str] = []
     if slot.newest is not None:
@@ -544,10 +622,18 @@ def _changed_fields(slot: _Slot) -> list[str]:
     if now != state.stored_rule:
         state.stored_rule = now
         flat += ("phase", rule.phase, "since", repr(rule.since), "episode", str(rule.episode), "peak", repr(rule.peak))
-    quarter = (state.quarter, state.quarter_n, state.quarter_s)
-    if quarter != state.stored_quarter:
-        state.stored_quarter = quarter
-        flat += ("quarter", state.quarter, "quarter_n", str(state.quarter_n), "quarter_s", repr(state.quarter_s))
+    night = state.night
+    now = (night.phase, night.since, night.episode, night.peak)
+    if slot.night_max is not None and now != state.stored_night:
+        state.stored_night = now
+        flat += ("mx_phase", night.phase, "mx_since", repr(night.since), "mx_episode", str(night.episode),
+                 "mx_peak", repr(night.peak))
+    if slot.width and slot.last is not None:
+        state.roll.trim(slot.last // 60_000_000, slot.width)
+        roll = state.roll.to_text()
+        if roll != state.stored_roll:
+            state.stored_roll = roll
+            flat += ("roll", roll)
     return flat
 
 
@@ -566,23 +652,23 @@ def _pointers(sensor_id: str, minute: _Minute) -> dict[str, str]:
 
 
 def _episode(out: SensorOutcome, sensor: Sensor, kind: str, episode: int, value: float, limit: float, low: bool,
-             at: datetime, ctx: SensorContext) -> None:
-    """An episode fired or cleared: its alert and, when it fires, its case; ``limit`` is the one crossed
-    (``low``: the lower one)."""
+             at: datetime, ctx: SensorContext, category: str, label: str, alert_metric: str | None = None) -> None:
+    """An episode fired or cleared: its alert and, when it fires, its case, filed under ``category``; ``limit``
+    is the one crossed (``low``: the lower one), ``label`` what was judged (as the case text shows it)."""
     spec = sensor_kinds.spec(sensor.kind)
     case_id = f"IOT-{sensor.id}-{episode}"
     eff = out.effects
     if kind == "fired":
         alert = Alert.sensor_exceedance(
             sensor_id=sensor.id, sensor_kind=sensor.kind, episode=episode, severity=Severity(spec.severity),
-            metric=sensor.metric, value=value, limit=limit, unit=sensor.unit, at=at, case_id=case_id,
+            metric=alert_metric or sensor.metric, value=value, limit=limit, unit=sensor.unit, at=at, case_id=case_id,
             grid=sensor.grid_code, district=ctx.city.grids[sensor.grid_code].district_code, lon=sensor.lon,
             lat=sensor.lat, name_zh=sensor.name_zh)
         eff.hset(keys.alert(alert.id), alert.to_hash())
         eff.expire(keys.alert(alert.id), 400 * keys.DAY)
         eff.zadd(keys.active_alerts(), at.timestamp(), alert.id)
         eff.xadd(keys.alerts(), keys.ALERTS_MAXLEN, alert.to_json())
-        out.cases.extend(_case_events(sensor, spec, case_id, alert.id, value, limit, low, at, ctx))
+        out.cases.extend(_case_events(sensor, spec, case_id, alert.id, value, limit, low, at, ctx, category, label))
     else:
         _clear(eff, Alert.sensor_cleared(sensor_id=sensor.id, sensor_kind=sensor.kind, episode=episode,
                                          case_id=case_id, at=at))
@@ -596,13 +682,13 @@ def _clear(eff: Effects, clearing: Alert) -> None:
 
 
 def _case_events(sensor: Sensor, spec: sensor_kinds.KindSpec, case_id: str, alert_id: str, value: float,
-                 limit: float, low: bool, at: datetime, ctx: SensorContext) -> list[CaseEvent]:
+                 limit: float, low: bool, at: datetime, ctx: SensorContext, code: str, label: str) -> list[CaseEvent]:
     """Report, register and dispatch of the one case an episode opens (ids fixed by the episode), filed under
-    the kind's case category."""
-    category = ctx.catalogue.get(spec.case_category)
+    the category of the limit that applies (:meth:`cityops.sensor_kinds.KindSpec.category_of`)."""
+    category = ctx.catalogue.get(code)
     department = ctx.city.responsible_department(category.owner_role, sensor.grid_code)
     crossed = "低于限值" if low else "超过限值"
-    text = f"{sensor.name_zh}: {sensor.metric.upper()} {value:.1f} {sensor.unit} {crossed} {limit:g}"
+    text = f"{sensor.name_zh}: {label} {value:.1f} {sensor.unit} {crossed} {limit:g}"
     common = {"case_id": case_id, "event_time": at, "actor": "物联感知平台"}
     return [
         CaseEvent(event_id=derived_id(case_id, "report"), action=CaseAction.REPORT, source=CaseSource.IOT_SENSOR,

@@ -16,8 +16,10 @@ from streams.sensor_projection import POINTER_FIELDS, SensorState
 
 # The fields the projection starts from (SensorState.from_hash, and what a write leaves out when unchanged);
 # the window pointers come last.
-FIELDS = ("time", "phase", "since", "episode", "peak", "quarter", "quarter_n", "quarter_s", "offline_alert",
-          "kind", "metric", "unit", "offline", *POINTER_FIELDS.values())
+# A hash written before rolling windows holds quarter, quarter_n and quarter_s instead of roll and mx_*: they
+# are not read, and it loads as a state whose window fills again (SensorState.from_hash).
+FIELDS = ("time", "phase", "since", "episode", "peak", "roll", "mx_phase", "mx_since", "mx_episode", "mx_peak",
+          "offline_alert", "kind", "metric", "unit", "offline", *POINTER_FIELDS.values())
 
 # Per sensor (KEYS), its FIELDS (ARGV) and then, for each pointer ("key bucket"), the n, s and x stored in
 # that bucket: one JSON array of arrays, false for what is not stored. Positions, not names, keep it small.

@@ -6,14 +6,18 @@ with the admin's name and address; the page lists the latest sign-ins and accoun
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 from redis.exceptions import RedisError
 
 from cityops import auth, console_audit, read
+from cityops.read.unknown_devices import gateways_with_unknown_devices
 from dashboard.auth_gate import client_address, label_of, load_accounts, require_role
 from dashboard.common import lang, redis_client, settings
 from dashboard.i18n import ROLE_LABELS, t
+from dashboard.views.unknown_devices import unknown_devices_rows
 
 who = require_role("admin")
 lg = lang()
@@ -64,6 +68,16 @@ if others:
             console_audit.account_change(redis_client(), console_audit.USER_REMOVE, label_of(who), client_address(),
                                          victim)
             st.rerun()
+
+st.markdown(f"**{t('unknown_devices', lg)}**")
+try:
+    unknowns = gateways_with_unknown_devices(redis_client(), time.time(), settings().tz)
+except RedisError:
+    unknowns = []
+if unknowns:
+    st.dataframe(pd.DataFrame(unknown_devices_rows(unknowns, settings().tz, lg)), hide_index=True)
+else:
+    st.caption(t("unknown_devices_none", lg))
 
 try:
     trail = [a for a in read.audit_trail(redis_client(), 200) if a.get("kind") in ("signin", "account")][:50]

@@ -8,7 +8,7 @@ feed (refreshed every second) shows the new state. The page never writes Redis i
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +17,11 @@ from redis.exceptions import RedisError
 
 from cityops import read
 from cityops.schemas import CommandAction
+from dashboard import evidence
 from dashboard.auth_gate import recheck, require_role
 from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
 from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label, t
+from dashboard.views import capture_review as review_views
 from dashboard.views import duty as views
 from dashboard.views.common import md_escape
 
@@ -147,7 +149,8 @@ def actions() -> None:
     pressed: CommandAction | None = None
     if b1.button(t("act_acknowledge", lg), type="primary", key="btn_ack"):
         pressed = CommandAction.ACKNOWLEDGE
-    if b2.button(t("act_dispatch", lg), key="btn_dispatch", disabled=not row["case_id"]):
+    # An AI capture's case opens only with 确认立案 in the review queue; until then there is nothing to dispatch.
+    if b2.button(t("act_dispatch", lg), key="btn_dispatch", disabled=not row["case_id"] or row["type"] == "ai_capture"):
         pressed = CommandAction.DISPATCH
     if b3.button(t("act_escalate", lg), key="btn_escalate"):
         pressed = CommandAction.ESCALATE
@@ -172,7 +175,105 @@ def actions() -> None:
     st.toast(f"{t('sent', lg)}: {label(ALERT_TYPE, row['type'], lg)} · {t('act_' + pressed.value, lg)}")
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def _thumb(ref: str, box: tuple | None, frame: tuple | None, width: int) -> bytes | None:
+    """Evidence thumbnails cached by reference (bounded): a refresh does not re-read the JPEGs."""
+    path = evidence.resolve(settings().evidence_dir, ref)
+    if path is None:
+        return None
+    try:
+        return evidence.thumbnail(path, box, frame, width=width)
+    except OSError:
+        return None
+
+
+REVIEW_SHOWN = 8  # captures shown with their evidence at once (oldest first: the 5-minute target)
+
+
+@st.fragment(run_every=2.0)
+def capture_review() -> None:
+    """待审核抓拍: AI captures of types that are not trusted wait here for 确认立案 (opens and dispatches the case)
+    or 误报 (discards it, counted per camera and type); the figures say how the desk keeps the 5-minute target."""
+    from streams.detection_projection import capture_review_s
+
+    recheck("duty")
+    tz, now = settings().tz, datetime.now(settings().tz)
+    days = [(now - timedelta(days=i)).strftime("%Y%m%d") for i in range(7)]
+    try:
+        queue = read.review_queue(redis_client(), now, capture_review_s(), tz, limit=REVIEW_SHOWN)
+        stats = read.review_stats(redis_client(), days)
+        lag = review_views.lag_summary(read.dispatch_lags(redis_client(), days[:1]))
+    except RedisError as err:
+        st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
+        return
+    rt = review_views.text
+    st.markdown(f"**{rt('title', lg)}** ({queue.waiting})")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(rt("waiting_total", lg), queue.waiting)
+    fmt = review_views.fmt_duration
+    m2.metric(f"{rt('lag', lg)} · {rt('median', lg)}", fmt(lag["median_s"], lg) if lag["n"] else "—")
+    m3.metric(f"{rt('lag', lg)} · {rt('p90', lg)}", fmt(lag["p90_s"], lg) if lag["n"] else "—",
+              delta=f"{rt('target', lg)} {fmt(lag['target_s'], lg)}", delta_color="normal" if lag["meets_target"]
+              else "inverse")
+    reviewed = stats.totals.get("reviewed", 0)
+    m4.metric(rt("rates", lg), f"{stats.totals.get('false_alarm', 0) / reviewed:.0%}" if reviewed else "—",
+              delta=f"{rt('reviewed', lg)} {reviewed}", delta_color="off")
+    st.caption(f"{rt('samples', lg)}: {lag['n']} · {rt('target', lg)} p90 ≤ {fmt(lag['target_s'], lg)}")
+    sent: dict[str, float] = st.session_state.setdefault("review_sent", {})
+    rows = [r for r in review_views.queue_rows(queue.rows, cat, lg) if time.time() - sent.get(r["event_id"], 0)
+            > PENDING_S]
+    if not rows:
+        st.caption(rt("none", lg))
+    for row in rows:
+        with st.container(border=True, key=f"review_{row['event_id']}"):
+            c1, c2, c3, c4 = st.columns([2.2, 1, 2.2, 1.2])
+            frame = _thumb(row["evidence_ref"], tuple(row["box"]) if row["box"] else None, row["frame"], 320)
+            crop = _thumb(row["crop_ref"], None, None, 140) if row["crop_ref"] else None
+            if frame:
+                c1.image(frame)
+            else:
+                c1.caption(rt("no_evidence", lg))
+            if crop:
+                c2.image(crop)
+            c3.markdown(md_escape(f"{row['camera']} · {row['type']}"))
+            c3.caption(md_escape(f"{rt('zone', lg)} {row['zone']} · {rt('confidence', lg)} {row['confidence']} · "
+                                 f"{rt('dwell', lg)} {row['dwell']} · {rt('waiting', lg)} {row['waiting']}"))
+            if row["late"]:
+                c3.caption(f":red[{rt('waiting', lg)} > {fmt(review_views.DISPATCH_TARGET_S, lg)}]")
+            pressed = None
+            if c4.button(rt("confirm", lg), key=f"confirm_{row['event_id']}", type="primary"):
+                pressed = CommandAction.CONFIRM
+            if c4.button(rt("false_alarm", lg), key=f"discard_{row['event_id']}"):
+                pressed = CommandAction.FALSE_ALARM
+            if pressed is not None:
+                recheck("duty", touch=True)
+                try:
+                    delivered = send_command(pressed, "capture", row["event_id"])
+                except Exception as err:  # noqa: BLE001 - the officer must see any failure to send
+                    st.error(f"{t('send_failed', lg)}: {type(err).__name__}")
+                    continue
+                sent[row["event_id"]] = time.time()
+                if not delivered:
+                    st.warning(t("send_queued", lg))
+                st.toast(f"{rt('sent', lg)}: {row['camera']} · {rt(pressed.value, lg)}")
+    names = {cam.id: cam.name_zh for cam in _cameras()}
+    rates = review_views.rate_rows(stats, names, cat, lg)
+    if rates:
+        with st.expander(f"{rt('rates', lg)} (7 d)"):
+            st.dataframe(pd.DataFrame([{rt(r["scope"] if r["scope"] == "type" else "camera", lg): r["name"],
+                                        rt("reviewed", lg): r["reviewed"], rt("false_alarm", lg): r["false_alarm"],
+                                        rt("rates", lg): r["rate_label"]} for r in rates]), hide_index=True)
+
+
+@st.cache_resource
+def _cameras() -> tuple:
+    from cityops.city_data import get_city_data
+
+    return get_city_data().cameras
+
+
 feed()
+capture_review()
 actions()
 try:
     trail = [a for a in read.audit_trail(redis_client(), 50) if "kind" not in a][:10]  # commands only

@@ -4,6 +4,7 @@ stale cases), and the start-up task.
 Importing this package registers them on :data:`streams.app.app`."""
 
 from streams.agents import (  # noqa: F401
+    camera_status,
     cases,
     commands,
     detections,

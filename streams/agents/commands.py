@@ -30,7 +30,7 @@ from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
 from streams.app import app
-from streams.command_projection import CommandRefused, project_command
+from streams.command_projection import CommandRefused, project_capture_command, project_command
 from streams.deadletter import refuse
 from streams.effects import SERVER_CONDITIONS, Effects
 from streams.outbox import stage
@@ -99,10 +99,12 @@ async def process(events: Sequence[EventT]) -> None:
     decoded = await _allowed(await drop_repeats(decoded, lambda m: m.command_id), settings, received_at, effects)
     r = runtime.redis()
     for event, cmd in decoded:  # one at a time: a command sees the effects of the one before it
-        target_key = keys.alert(cmd.target_id) if cmd.target_kind == "alert" else keys.case(cmd.target_id)
+        target_key = {"alert": keys.alert, "case": keys.case, "capture": keys.capture_review}[cmd.target_kind](
+            cmd.target_id)
         try:
             target = await r.hgetall(target_key)
-            alert_case = await r.hgetall(keys.case(target["case_id"])) if target.get("case_id") else {}
+            alert_case = await r.hgetall(keys.case(target["case_id"])) \
+                if target.get("case_id") and cmd.target_kind == "alert" else {}
         except ResponseError as err:  # its target's key is no hash: this command's problem, not the batch's
             if isinstance(err, SERVER_CONDITIONS):
                 raise
@@ -110,7 +112,10 @@ async def process(events: Sequence[EventT]) -> None:
                                         cmd.command_id))
             continue
         try:
-            outcome = project_command(cmd, target, alert_case, received_at=received_at)
+            if cmd.target_kind == "capture":  # 确认立案 / 误报 on a capture waiting for review
+                outcome = project_capture_command(cmd, target, runtime.detection_context(), received_at=received_at)
+            else:
+                outcome = project_command(cmd, target, alert_case, received_at=received_at)
         except CommandRefused as err:
             effects.append(await refuse(event, topic, event.message.value, str(err), "transition", cmd.command_id))
             continue

@@ -1,4 +1,5 @@
-"""AI captures → judged by the capture rules; accepted ones open a case dispatched to the right department."""
+"""AI captures → judged by the capture rules; accepted ones of a trusted type open a case dispatched to the
+right department, the others wait in the duty officer's review queue (streams/detection_projection.py)."""
 
 from __future__ import annotations
 

@@ -7,10 +7,12 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from faust.types import EventT
 
 from cityops import keys
+from cityops.city_data import get_city_data
 from cityops.fast_envelope import ReadingColumns, decode_columns
 from cityops.schemas import CaseEvent, ContractError, decode_sensor_envelope, encode
 from cityops.settings import get_settings
@@ -24,6 +26,7 @@ from streams.outbox import stage
 from streams.sensor_projection import SensorOutcome, SensorState, project_envelopes
 from streams.sensor_store import read_states_checked
 from streams.topics import CASES, SENSORS
+from streams.unknown_devices import count_unknown_devices
 
 cases_topic = CASES.channel()  # derived case events go here (tests put a recorder in its place)
 
@@ -194,9 +197,18 @@ async def _with_refusals(part: list, outcome: SensorOutcome, topic: str,  # noqa
                                     f"{envelope.envelope_id}/{reading.sensor_id}", suffix=f"/{reading.sensor_id}"))
     for eff in refused:  # counted with the readings, so a crash can never keep one and lose the other
         outcome.effects.ops.extend(eff.ops)
+    count_unknown_devices(outcome.effects, ((owner[outcome.origin[id(r)]][1].gateway_id, r.sensor_id)
+                                            for r in outcome.unknown), _registered_gateways(), time.time(),
+                          get_settings().tz)  # with their dead letters: applied once, with the envelope
     stage(outcome.effects, outcome.cases)  # derived case events too (see streams/outbox.py)
     outcome.effects.ttl = get_settings().envelope_dedupe_ttl_s
     return outcome.effects
+
+
+@lru_cache(maxsize=1)
+def _registered_gateways() -> frozenset[str]:
+    """The gateway ids of the city's registry (an unregistered one's unknown devices are tracked capped)."""
+    return frozenset(g.id for g in get_city_data().gateways)
 
 
 async def _apply_and_publish(effects: Effects, cases: list[CaseEvent]) -> ApplyResult:

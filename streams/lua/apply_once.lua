@@ -52,7 +52,7 @@ local function num_arg(v)
   return x ~= nil and x == x
 end
 local CREATES = {HINCRBY='hash', HINCRBYFLOAT='hash', HSET='hash', HSETEX='hash', HSETNX='hash', HFOLD='hash',
-                 HMAX='hash', ZADDM='zset', ZADD='zset', GEOADD='zset', SADD='set', RPUSHCAP='list',
+                 HMAX='hash', ZADDM='zset', ZADDCAP='zset', ZADD='zset', GEOADD='zset', SADD='set', RPUSHCAP='list',
                  XADD='stream', XADDKEEP='stream'}
 local KEEPS = {HSETXX='hash', ZREM='zset'}  -- need the type, never create the key
 local NUMERIC = {HINCRBY=true, HINCRBYFLOAT=true, HFOLD=true, HMAX=true}
@@ -111,10 +111,23 @@ local function check(ops)
           end
         end
       end
-    elseif op == 'ZADDM' then
+    elseif op == 'ZADDM' or op == 'ZADDCAP' then
       if type(a) ~= 'table' or #a % 2 ~= 0 then return why('scores and members do not pair up') end
       for j = 1, #a, 2 do
         if not num_arg(a[j]) then return why('score ' .. tostring(a[j]) .. ' is not a number') end
+      end
+      if op == 'ZADDCAP' then  -- b: the cap; ops[i+4]: what each member owns, {{'h', hash} | {'k', key prefix}}
+        if not (int_arg(b) and tonumber(b) > 0) then return why('cap ' .. tostring(b) .. ' is not positive') end
+        if type(ops[i+4]) ~= 'table' then return why('no owned keys') end
+        for _, owned in ipairs(ops[i+4]) do
+          if type(owned) ~= 'table' or type(owned[2]) ~= 'string' or (owned[1] ~= 'h' and owned[1] ~= 'k') then
+            return why('bad owned key')
+          end
+          if owned[1] == 'h' then
+            err = typed(owned[2], 'hash', false)
+            if err then return err end
+          end
+        end
       end
     elseif op == 'HINCRBY' then
       if not int_arg(b) then return why('increment ' .. tostring(b) .. ' is not an integer') end
@@ -235,6 +248,18 @@ while i <= #ops do
     redis.call('EXPIRE', k, b)
   elseif op == 'ZADDM' then  -- unpack in slices: Lua's stack limit is a few thousand values
     for j = 1, #a, 1000 do redis.call('ZADD', k, unpack(a, j, math.min(j + 999, #a))) end
+  elseif op == 'ZADDCAP' then  -- add, keep the `b` highest-scored, and drop what the dropped members owned
+    for j = 1, #a, 1000 do redis.call('ZADD', k, unpack(a, j, math.min(j + 999, #a))) end
+    local over = redis.call('ZCARD', k) - tonumber(b)
+    if over > 0 then
+      local dropped = redis.call('ZRANGE', k, 0, over - 1)
+      redis.call('ZREMRANGEBYRANK', k, 0, over - 1)
+      for _, owned in ipairs(c) do
+        for _, m in ipairs(dropped) do
+          if owned[1] == 'h' then redis.call('HDEL', owned[2], m) else redis.call('DEL', owned[2] .. m) end
+        end
+      end
+    end
   elseif op == 'HSETNX' then redis.call('HSETNX', k, a, b)
   elseif op == 'HSETXX' then
     if redis.call('EXISTS', k) == 1 then redis.call('HSET', k, a, b) end

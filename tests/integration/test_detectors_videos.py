@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"{VIDEOS} is absent
 
 def _run(camera_id: str, out: Path | None = None, **kw):
     cam = camera_by_id(camera_id)
+    kw.setdefault("mode", "classical")  # these labels measure the classical pipeline (COCO: test_detect_yaml_camera)
     run = build_run(cam, cam.source or "", get_settings(), out=out, start=START, **kw)
     if out is None:
         run.pipeline.evidence = None
@@ -96,7 +97,8 @@ def test_corrupt_file_ends_with_a_clear_message(tmp_path: Path, capsys):
     with pytest.raises(SourceError, match="corrupt or unsupported"):
         list(VideoFileSource(bad))
     rc = cityops_main(
-        ["detect", "--source", str(bad), "--camera", "CAM-DEMO-TRAFFIC", "--out", str(tmp_path / "o")]
+        ["detect", "--source", str(bad), "--camera", "CAM-DEMO-TRAFFIC", "--out", str(tmp_path / "o"),
+         "--detector", "classical"]
     )
     err = capsys.readouterr().err
     assert rc == 1 and "broken.mp4" in err and "corrupt or unsupported" in err
@@ -113,6 +115,8 @@ def test_cli_out_writes_decodable_json_lines_and_evidence(tmp_path: Path, monkey
             "CAM-DEMO-VTEST",
             "--out",
             str(tmp_path),
+            "--detector",
+            "classical",
         ]
     )
     assert rc == 0

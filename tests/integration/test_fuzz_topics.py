@@ -30,6 +30,7 @@ from redis import Redis
 
 from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
+from cityops.city_data import get_city_data
 from cityops.schemas import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, decode
 from cityops.settings import Settings
 from fixtures.xiamen import load_city
@@ -322,7 +323,8 @@ def test_forged_replayed_and_above_role_commands_are_refused_each_with_its_reaso
 
 
 def _unknown_sensor_key(key: str) -> bool:
-    return key.startswith(keys.sensor("NO-SUCH-SENSOR-"))
+    """What only the hostile traffic makes: unknown sensors' hashes (must not exist) and their counts per gateway."""
+    return key.startswith((keys.sensor("NO-SUCH-SENSOR-"), "co:unkdev:"))
 
 
 def test_valid_traffic_is_counted_exactly_as_without_the_hostile_traffic(fuzz_run: FuzzRun) -> None:
@@ -337,7 +339,10 @@ def test_valid_traffic_is_counted_exactly_as_without_the_hostile_traffic(fuzz_ru
     plan = fuzz_run.plan
     reports = sum(m.topic == "cases" and orjson.loads(m.payload)["action"] == "report" for m in plan.phase1_valid)
     detections = sum(m.topic == "detections" for m in plan.phase1_valid)
-    assert fuzz_run.counters["received"] == reports + detections + fuzz_run.iot_cases
+    trusted = get_city_data().auto_dispatch  # the other captures wait for review: no case yet
+    dispatched = sum(m.topic == "detections" and orjson.loads(m.payload)["ai_type"] in trusted
+                     for m in plan.phase1_valid)
+    assert fuzz_run.counters["received"] == reports + dispatched + fuzz_run.iot_cases
     assert fuzz_run.counters["captures"] == detections
     assert len(fuzz_run.audit) == len(plan.phase2_valid)  # re-sent and conflicting command ids changed nothing
 
@@ -354,6 +359,13 @@ def test_html_and_script_in_free_text_are_kept_as_the_text_sent(fuzz_run: FuzzRu
 
 
 def test_readings_of_unknown_sensors_leave_nothing_in_the_read_model(fuzz_run: FuzzRun) -> None:
-    junk = [k for k in fuzz_run.model_fuzz if _unknown_sensor_key(k)]
+    junk = [k for k in fuzz_run.model_fuzz if k.startswith(keys.sensor("NO-SUCH-SENSOR-"))]
     seen = [s for s in fuzz_run.sensors_seen if s.startswith("NO-SUCH-SENSOR-")]
     assert junk == [] and seen == [], f"{len(junk)} sensor hashes and {len(seen)} arrival marks of unknown sensors"
+    # ... but each is counted for its gateway (the admin page's 未登记设备), once, however often it was re-sent
+    sent = {orjson.loads(m.payload)["readings"][0]["sensor_id"] for m in fuzz_run.plan.hostile()
+            if m.kind == "unknown_sensor"}
+    daily = [v for k, v in fuzz_run.model_fuzz.items() if k.startswith("co:unkdev:d:")]
+    assert sum(int(day.get("GW-FUZZ", 0)) for day in daily) == len(sent)
+    ids = {member for member, _ in fuzz_run.model_fuzz[keys.unknown_device_ids("GW-FUZZ")]}
+    assert len(ids) == min(len(sent), keys.UNKNOWN_DEVICE_IDS_CAP) and ids <= sent

@@ -8,60 +8,32 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from cityops import integrity
 from cityops.integrity import IntegrityError, sha256_of
 from cityops.services import broker
-from detectors.factory import DEFAULT_MODEL, load_shared
-from detectors.torch_detector import TorchDetector, load_detector
-from detectors.weights import PINNED_WEIGHTS
+from detectors.coco import CocoOpenCV
+from detectors.coco_model import GRAPH_FILE, PBTXT_FILE, PINNED_SHA256, check_files, model_files
 from tests.support.workers import REPO_ROOT, subprocess_env
 
 
-class _Other(torch.nn.Module):
-    """A different, perfectly loadable TorchScript program: what a swapped weights file would be."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 0
-
-
-def _swapped_model(tmp_path: Path) -> Path:
-    path = tmp_path / DEFAULT_MODEL.name
-    torch.jit.script(_Other()).save(str(path))
-    shutil.copy(DEFAULT_MODEL.with_suffix(".json"), path.with_suffix(".json"))
-    return path
+def test_the_shipped_coco_model_matches_its_pins() -> None:
+    files = model_files()
+    assert sha256_of(files.graph) == PINNED_SHA256[GRAPH_FILE] and sha256_of(files.pbtxt) == PINNED_SHA256[PBTXT_FILE]
+    assert CocoOpenCV().name == "coco/opencv"
 
 
-def test_the_bundled_model_matches_its_pin() -> None:
-    assert sha256_of(DEFAULT_MODEL) == PINNED_WEIGHTS[DEFAULT_MODEL.name]
-    assert isinstance(load_shared("torch"), TorchDetector)
-
-
-def test_swapped_weights_are_refused_naming_the_file_and_both_digests(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("CITYOPS_MODEL_SHA256", raising=False)
-    path = _swapped_model(tmp_path)
-    actual = sha256_of(path)
-    for load in (load_detector, TorchDetector, lambda p: load_shared("torch", str(p))):
-        with pytest.raises(IntegrityError) as err:
-            load(path)
-        message = str(err.value)
-        assert str(path) in message and actual in message and PINNED_WEIGHTS[DEFAULT_MODEL.name] in message
-        assert "CITYOPS_MODEL_SHA256" in message
-
-
-def test_a_model_of_the_operators_loads_only_with_its_sum_pinned(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("CITYOPS_MODEL_SHA256", raising=False)
-    path = tmp_path / "street.pt"
-    shutil.copy(DEFAULT_MODEL, path)
-    shutil.copy(DEFAULT_MODEL.with_suffix(".json"), path.with_suffix(".json"))
-    with pytest.raises(IntegrityError, match=r"none pinned"):
-        load_detector(path)
-    monkeypatch.setenv("CITYOPS_MODEL_SHA256", sha256_of(path).upper())
-    assert isinstance(load_detector(path), TorchDetector)
-    monkeypatch.setenv("CITYOPS_MODEL_SHA256", "0" * 64)
-    with pytest.raises(IntegrityError):
-        load_detector(DEFAULT_MODEL)  # the operator's pin replaces the bundled one
+def test_a_swapped_graph_is_refused_naming_the_file_and_both_digests(tmp_path) -> None:
+    """The genuine graph with bytes appended still parses as a GraphDef: only its digest tells it apart."""
+    files = model_files()
+    graph = tmp_path / GRAPH_FILE
+    shutil.copy(files.graph, graph)
+    with graph.open("ab") as f:
+        f.write(b"\0payload")
+    with pytest.raises(IntegrityError) as err:
+        check_files(graph, files.pbtxt)
+    message = str(err.value)
+    assert str(graph) in message and sha256_of(graph) in message and PINNED_SHA256[GRAPH_FILE] in message
 
 
 def _tampered_tansu(tmp_path: Path) -> Path:

@@ -52,7 +52,8 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
                                                "event_time": t}),
            orjson.dumps(good_case[0] | {"event_id": "P3", "case_id": "P3", "lon": "118.1"})]
     envelope = {"envelope_id": "env-1", "gateway_id": "GW-T", "sent_at": t, "readings": [
-        {"sensor_id": "NS-0001-LAEQ", "kind": "noise", "value": 72.5, "unit": "dB(A)", "time": t},
+        # 68.5: under the night-maximum rule's 70 (55 + 15), so no case opens whatever the time of day
+        {"sensor_id": "NS-0001-LAEQ", "kind": "noise", "value": 68.5, "unit": "dB(A)", "time": t},
         {"sensor_id": "NS-0002-LAEQ", "kind": "noise", "value": float("nan") if False else 500.0, "unit": "dB(A)",
          "time": t}]}
     capture = {"event_id": "cap-1", "camera_id": "CAM-0001", "ai_type": "illegal_parking", "confidence": 0.9,
@@ -97,7 +98,7 @@ def test_events_flow_through_faust_into_redis(stack_env, redis_client, tmp_path)
     case = read.case(redis_client, "P1")
     assert case["state"] == "dispatched" and case["district"] == "350203" and case["department"] == "DSAN-350203"
     assert case["address"] == "<script>alert(1)</script>"  # stored as text
-    assert read.latest_sensors(redis_client, 0)[0].value == 72.5
+    assert read.latest_sensors(redis_client, 0)[0].value == 68.5
     reasons = [d["reason"] for d in read.recent_dead_letters(redis_client)]
     assert any("not valid JSON" in r for r in reasons)
     assert any("close for a case that was never reported" in r for r in reasons)

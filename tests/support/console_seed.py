@@ -135,7 +135,8 @@ def seed_captures(r: Redis, now: datetime, n: int = 20, evidence_refs: Iterable[
     (as the case agent would count it: the big screen's AI-capture tile counts those cases)."""
     city, catalogue, tz = load_city(), get_catalogue(), get_settings().tz
     cameras = [c for c in load_cameras() if c.zones]
-    ctx = DetectionContext({c.id: c for c in cameras}, city, catalogue, tz)
+    ctx = DetectionContext({c.id: c for c in cameras}, city, catalogue, tz,
+                           auto_dispatch=frozenset(catalogue.ai_types()))  # seeded cases, no review queue
     case_ctx = CaseContext(city, catalogue, get_calendar(), tz, max_lateness_s=10 * 86400.0)
     refs = list(evidence_refs)
     applier = Applier(r)

@@ -170,8 +170,12 @@ BAD = [
                        "LV-GW-01,60,x"), "sensors.csv line 7: lon 'abc' is not a number"),
     (lambda f: _append(f, "sensors.csv", "LV-NS-09,noise,laeq,dB(A),S,construction,2,120.104205,30.2023,"
                        "990101001001001,LV-GW-09,60,x"), "sensors.csv line 7: gateway 'LV-GW-09' is not in gateways"),
-    (lambda f: _replace(f, "cameras.json", '"grid_code": "990102001001002"', '"grid_code": "990101001001001"'),
-     "cameras.json item 0 (id LV-CAM-01): 120.117807,30.2024 lies outside its grid 990101001001001"),
+    (lambda f: _replace(f, "cameras.yml", 'grid_code: "990102001001002"', 'grid_code: "990101001001001"'),
+     "cameras.yml: camera LV-CAM-01: 120.117807,30.2024 lies outside its grid 990101001001001"),
+    (lambda f: _replace(f, "cameras.yml", 'grid_code: "990102001001002"', 'grid_code: "990109001001001"'),
+     "cameras.yml: camera LV-CAM-01: grid_code: '990109001001001' is not a grid of the city"),
+    (lambda f: _replace(f, "cameras.yml", "[1.0, 0.3], [1.0, 0.9]", "[1.0, 0.3], [1.4, 0.9]"),
+     "cameras.yml: camera LV-CAM-01: zones[1].polygon: point 3 (1.4, 0.9) is outside 0..1"),
     (lambda f: _replace(f, "catalogue.csv", "code,family", "kode,family"), "catalogue.csv line 1: header must be"),
     (lambda f: _append(f, "holidays.csv", "2026-13-01,holiday,x,x"), "holidays.csv line 179: date '2026-13-01'"),
 ]

@@ -66,3 +66,6 @@ def test_refusals():
         project(cmd("close", kind="case", target="XM1"), {"state": "dispatched"}, {})
     out = project(cmd("close", kind="case", target="XM1"), {"state": "verified"}, {})
     assert out.cases[0].action is CaseAction.CLOSE
+    capture_alert = {"id": "ai:det-1", "state": "active", "case_id": "AI-det-1"}  # capture waiting for review
+    with pytest.raises(CommandRefused, match="its case AI-det-1 is not open"):
+        project(cmd("dispatch", department_id="DSQ-350203"), capture_alert, {})

@@ -202,17 +202,23 @@ def test_freshness_window(offset_s, ok):
 
 
 def test_the_role_table():
-    assert set(COMMAND_ROLES) == {(a, k) for a in CommandAction for k in ("alert", "case")}
+    on_alerts = [a for a in CommandAction if a is not CommandAction.CONFIRM]
+    on_captures = {(CommandAction.CONFIRM, "capture"), (CommandAction.FALSE_ALARM, "capture")}
+    assert set(COMMAND_ROLES) == {(a, k) for a in on_alerts for k in ("alert", "case")} | on_captures
     duty = [CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM]
     for kind in ("alert", "case"):
         assert allowed_actions("leader", kind) == []
         assert allowed_actions("duty", kind) == duty
-        assert allowed_actions("admin", kind) == list(CommandAction)
+        assert allowed_actions("admin", kind) == on_alerts
         assert required_role(CommandAction.CLOSE, kind) == "admin"
     assert command_refusal("duty", CommandAction.CLOSE, "case") == \
         "role duty may not send close on a case (needs admin)"
     assert "unknown role" in command_refusal("root", CommandAction.ACKNOWLEDGE, "case")
     assert "no role may send" in command_refusal("admin", CommandAction.ACKNOWLEDGE, "camera")
+    review = [CommandAction.FALSE_ALARM, CommandAction.CONFIRM]  # 误报 and 确认立案 on a queued capture: duty
+    assert allowed_actions("leader", "capture") == [] and allowed_actions("duty", "capture") == review
+    assert allowed_actions("admin", "capture") == review
+    assert "no role may send confirm on a case" in command_refusal("admin", CommandAction.CONFIRM, "case")
 
 
 def test_the_agent_checks_the_signed_role():

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cityops import keys
 from cityops.catalogue import get_catalogue
 from cityops.schemas import CaseAction, Detection
 from fixtures.xiamen import load_cameras, load_city
@@ -17,7 +18,10 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture(scope="module")
 def ctx():
-    return DetectionContext({c.id: c for c in load_cameras()}, load_city(), get_catalogue(), TZ)
+    """Street vending trusted (capture_review.yml's auto_dispatch): accepted captures open their case at once; the
+    review queue's path is tests/unit/test_capture_review.py."""
+    return DetectionContext({c.id: c for c in load_cameras()}, load_city(), get_catalogue(), TZ,
+                            auto_dispatch=frozenset({"street_vending"}))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,7 @@ def det(camera_id: str, **kw) -> Detection:
     return Detection(**(base | kw))
 
 
-def test_accepted_capture_opens_a_dispatched_case(ctx, market_camera):
+def test_accepted_capture_of_a_trusted_type_opens_a_dispatched_case(ctx, market_camera):
     out = project_detection(det(market_camera.id, zone_id="sidewalk"), [], ctx)
     assert out.reason == ""
     assert [c.action for c in out.cases] == [CaseAction.REPORT, CaseAction.REGISTER, CaseAction.DISPATCH]
@@ -45,8 +49,10 @@ def test_accepted_capture_opens_a_dispatched_case(ctx, market_camera):
     street = ctx.city.grids[market_camera.grid_code].street_code
     assert dispatch.department_id == f"SSQ-{street}"
     assert out.effects.event_id == capture_id(det(market_camera.id)) == f"cap:{market_camera.id}:street_vending:5"
-    counted = [op[2] for op in out.effects.ops if op[0] == "HINCRBY"]
-    assert counted == ["captures", "captures:street_vending"] * 2, "city and district, stored names unchanged"
+    counted = [(op[1], op[2]) for op in out.effects.ops if op[0] == "HINCRBY"]
+    kpis = [f for k, f in counted if k.startswith("co:kpi:")]
+    assert kpis == ["captures", "captures:street_vending"] * 2, "city and district, stored names unchanged"
+    assert (keys.capture_stats_daily("20261124"), "auto") in counted, "counted as dispatched without review"
 
 
 @pytest.mark.parametrize(

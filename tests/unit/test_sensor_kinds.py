@@ -38,7 +38,9 @@ def test_every_kind_loads_in_order_and_the_contract_names_them():
 def test_the_specs_hold_what_the_code_used_to():
     noise, dust, smoke = (sensor_kinds.spec(k) for k in ("noise", "dust", "smoke"))
     assert noise.aggregation == "energy" and noise.hysteresis == 3.0 and noise.case_category == "E0303"
-    assert dust.judged == "quarter_mean" and dust.hysteresis == 10.0 and dust.case_category == "E0304"
+    assert dust.judged == "window" and dust.window_min == 15 and dust.hysteresis == 10.0 \
+        and dust.case_category == "E0304"
+    assert noise.judged == "window" and noise.window_min == 20 and noise.window_in_period
     assert smoke.timing() == (0.0, 0.0, 0.0) and smoke.states == {0.0: "normal", 1.0: "alarm"} and smoke.urgent
     assert (noise.severity, dust.severity, smoke.severity) == ("major", "major", "critical")
     assert noise.units == ("dB(A)", "dBA") and dust.units == ("ug/m3", "µg/m³") and smoke.units == ("state", "")
@@ -46,7 +48,7 @@ def test_the_specs_hold_what_the_code_used_to():
     classes = ("0", "1", "2", "3", "4a", "4b", "9")
     assert [limit_for("noise", "laeq", "road", z, t) for z in classes for t in (DAY, NIGHT)] \
         == [50, 40, 55, 45, 60, 50, 65, 55, 70, 55, 70, 60, 60, 50]
-    assert limit_for("dust", "pm25", "construction", "2", DAY) == 75.0
+    assert limit_for("dust", "pm25", "construction", "2", DAY) is None  # a 24-hour limit: never on short windows
     assert limit_for("smoke", "alarm", "building", "2", NIGHT) == 0.5
     assert limit_for("nosuchkind", "x", "", "", DAY) is None
 
