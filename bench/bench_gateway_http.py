@@ -5,12 +5,18 @@ simulator's shape) both ways:
 
 1. ``direct``: one :class:`cityops.bus.Publisher` sends the envelopes to the sensors topic and waits until
    the broker acknowledged all of them: what the broker takes from one producer.
-2. ``http``: ``python -m cityops api`` (one uvicorn process) receives them as ``POST /api/v1/gateways/{id}/
+2. ``direct_acked``: the same publisher (``pending_limit`` as the API's) with ``--connections`` senders that
+   each wait for their envelope's ack before sending the next: what ``--connections`` clients that need an
+   ack per envelope can reach through one producer without HTTP (the ceiling of the HTTP figure).
+3. ``http``: ``python -m cityops api`` (one uvicorn process) receives them as ``POST /api/v1/gateways/{id}/
    readings`` with each gateway's token from ``--connections`` keep-alive connections, spread over
    ``--clients`` load processes, each request answered only after the broker's ack. The load processes
    use a minimal HTTP/1.1 client on raw sockets, so the client costs as little as it can.
 
-Prints one JSON object (envelopes/s and readings/s each way, the ratio, HTTP status counts, the machine).
+Prints one JSON object: envelopes/s and readings/s each way, the ratios, HTTP status counts, the API process's
+CPU time per envelope (what it costs whatever the machine's other load: ``1 / api_cpu_us_per_envelope`` is the
+rate one free core would reach), the load processes' CPU, and the machine (CPUs, load average before and after,
+the HTTP parser and event loop the API's uvicorn chose).
 Run: ``.venv/bin/python bench/bench_gateway_http.py [--envelopes 40000] [--readings 20]``.
 Target: ≥ 5,000 envelopes/s per API process.
 """
@@ -23,6 +29,8 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -74,6 +82,36 @@ def bench_direct(settings: Settings, items: list[tuple[str, bytes]]) -> float:
             return time.perf_counter() - start
 
     return len(items) / asyncio.run(go())
+
+
+def bench_direct_acked(settings: Settings, items: list[tuple[str, bytes]], concurrency: int) -> float:
+    async def go() -> float:
+        async with Publisher(settings, pending_limit=500) as pub:
+            loop = asyncio.get_running_loop()
+
+            async def sender(share: list[tuple[str, bytes]]) -> None:
+                for key, payload in share:
+                    done = loop.create_future()
+                    await pub.send(settings.topics.sensors, key, payload, wait=False, done=done)
+                    await done
+
+            start = time.perf_counter()
+            await asyncio.gather(*(sender(items[i::concurrency]) for i in range(concurrency)))
+            return time.perf_counter() - start
+
+    return len(items) / asyncio.run(go())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of the child processes waited for so far (the load processes, once joined)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load(port: int, requests: list[bytes], connections: int, out: mp.Queue) -> None:
@@ -145,8 +183,13 @@ def main() -> dict:
         items = envelopes(args.envelopes, args.readings)
         tokens = {gw: add_key(city, gw) for gw in sorted({gw for gw, _ in items})}
         bench_direct(settings, items[:2000])  # warm-up: topic metadata, broker caches
+        load_before = [round(x, 2) for x in os.getloadavg()]
         direct = bench_direct(settings, items)
         print(f"direct: {direct:,.0f} envelopes/s", file=sys.stderr)
+        bench_direct_acked(settings, items[:2000], args.connections)  # warm-up
+        direct_acked = bench_direct_acked(settings, items, args.connections)
+        print(f"direct, an ack per envelope, {args.connections} senders: {direct_acked:,.0f} envelopes/s",
+              file=sys.stderr)
         with (tmp / "api.log").open("wb") as log:
             api = subprocess.Popen([sys.executable, "-m", "cityops", "api", "--port", str(aport)], cwd=ROOT,
                                    env=subprocess_env() | env, stdout=log, stderr=subprocess.STDOUT)
@@ -157,14 +200,22 @@ def main() -> dict:
             time.sleep(0.2)
         warm = [(gw, body.replace(b"-bench-", b"-warm-")) for gw, body in items[:2000]]
         bench_http(aport, warm, tokens, args.clients, args.connections)
+        api_cpu0, load_cpu0 = cpu_seconds(api.pid), children_cpu_seconds()
         http, statuses = bench_http(aport, items, tokens, args.clients, args.connections)
-        print(f"http: {http:,.0f} envelopes/s {statuses}", file=sys.stderr)
+        api_cpu_us = (cpu_seconds(api.pid) - api_cpu0) * 1e6 / args.envelopes
+        load_cpu_us = (children_cpu_seconds() - load_cpu0) * 1e6 / args.envelopes
+        print(f"http: {http:,.0f} envelopes/s {statuses}; API CPU {api_cpu_us:.0f} µs per envelope", file=sys.stderr)
+        server = re.search(r"api: HTTP parser (\S+), event loop (\S+)", (tmp / "api.log").read_text())
         return {"bench": "gateway_http", "envelopes": args.envelopes, "readings_per_envelope": args.readings,
-                "direct_envelopes_per_s": round(direct), "http_envelopes_per_s": round(http),
-                "http_readings_per_s": round(http * args.readings), "http_vs_direct": round(http / direct, 3),
+                "direct_envelopes_per_s": round(direct), "direct_acked_envelopes_per_s": round(direct_acked),
+                "http_envelopes_per_s": round(http), "http_readings_per_s": round(http * args.readings),
+                "http_vs_direct": round(http / direct, 3), "http_vs_direct_acked": round(http / direct_acked, 3),
+                "api_cpu_us_per_envelope": round(api_cpu_us, 1), "load_cpu_us_per_envelope": round(load_cpu_us, 1),
                 "statuses": statuses, "clients": args.clients, "connections": args.connections,
-                "target_envelopes_per_s": 5000, "cpus": os.cpu_count(), "machine": platform.processor()
-                or platform.machine(), "python": platform.python_version()}
+                "target_envelopes_per_s": 5000, "nproc": os.cpu_count(), "loadavg_before": load_before,
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                "api_server": f"{server[1]}, {server[2]}" if server else "unknown",
+                "machine": platform.processor() or platform.machine(), "python": platform.python_version()}
     finally:
         if api is not None:
             stop_process(api)

@@ -245,6 +245,7 @@ def main() -> dict:
 
         _wait(lambda: "Worker]: Ready" in wlog.read_text(errors="replace"), 120, "worker", procs[0])
         _wait(api_up, 60, "api", procs[1])
+        load_before = [round(x, 2) for x in os.getloadavg()]
         print(f"baseline: direct producer at {args.rate:g}/s for {args.seconds:g} s …", file=sys.stderr, flush=True)
         baseline = asyncio.run(direct(s, redis_url, args.rate, args.seconds))
         print(f"  {baseline}", file=sys.stderr, flush=True)
@@ -255,6 +256,8 @@ def main() -> dict:
         print(f"  {measured}", file=sys.stderr, flush=True)
         return {"bench": "open311", "rate": args.rate, "seconds": args.seconds, "poll_ms": args.poll_ms,
                 "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
+                "nproc": os.cpu_count(), "loadavg_before": load_before,
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
                 "baseline_direct_producer": baseline, "open311_post_to_get": measured}
     finally:
         for proc in procs:

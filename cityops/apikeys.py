@@ -16,22 +16,18 @@ The file is written atomically (0600 temp file, fsync, rename) under a lock; a r
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
 import math
-import os
 import re
 import secrets
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cityops.private_files import FollowedFile, file_lock, write_private_json
 from cityops.schemas import CaseSource
 
 FILE_NAME = "apikeys.json"
@@ -205,39 +201,12 @@ def _payload(clients: Mapping[str, ApiClient]) -> dict:
 
 
 def save_api_clients(path: Path, clients: Mapping[str, ApiClient]) -> None:
-    """Atomic write (0600 temp file, fsync, rename): never half a file, never readable by others."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".apikeys-", suffix=".json")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_payload(clients), fh, ensure_ascii=False, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """One writer at a time: two operators changing keys at once never lose a change."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    write_private_json(path, _payload(clients))
 
 
 def update_api_clients(path: Path, change: Callable[[dict[str, ApiClient]], dict[str, ApiClient]]) -> ApiClients:
     """Load, apply ``change``, save, under the lock."""
-    with _file_lock(Path(path)):
+    with file_lock(Path(path)):
         clients = dict(load_api_clients(path).clients)
         fresh = change(clients)
         save_api_clients(path, fresh)
@@ -290,34 +259,15 @@ def _active(clients: Mapping[str, ApiClient], client_id: str) -> ApiClient:
 
 class ReloadingApiClients:
     """Clients that follow the file: an ``add``, ``rotate`` or ``revoke`` takes effect at the next request without
-    a restart (one ``stat`` per call; the file is re-read only when it changed). A file broken while the API runs
-    keeps the last good keys rather than locking every client out; at start a broken file is an error."""
+    a restart. A file broken while the API runs keeps the last good keys rather than locking every client out;
+    at start a broken file is an error."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
-        self._current = ApiClients({})
-        self._refresh(strict=True)
+        self._file = FollowedFile(Path(path), load_api_clients, ApiClients({}), (ApiKeysError,))
 
-    def _refresh(self, *, strict: bool = False) -> None:
-        try:
-            st = self.path.stat()
-            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._stamp and not strict:
-            return
-        try:
-            fresh = load_api_clients(self.path)
-        except (ApiKeysError, OSError):
-            if strict:
-                raise
-            return
-        self._current, self._stamp = fresh, stamp
+    @property
+    def path(self) -> Path:
+        return self._file.path
 
     def authenticate(self, key: object) -> ApiClient | None:
-        with self._lock:
-            self._refresh()
-            current = self._current
-        return current.authenticate(key)
+        return self._file.current().authenticate(key)

@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import re
 import secrets
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+
+from cityops.private_files import file_lock, write_private_json
 
 ROLES = ("leader", "duty", "admin")
 ROLE_ZH = {"leader": "领导", "duty": "值班员", "admin": "管理员"}
@@ -190,41 +188,14 @@ def load_users(path: Path) -> dict[str, User]:
 
 
 def save_users(path: Path, users: dict[str, User]) -> None:
-    """Write atomically (a 0600 temp file, fsync, rename) so a crash never leaves half a users file and
-    no moment exists where the hashes are readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"users": [asdict(u) for u in sorted(users.values(), key=lambda u: u.username)]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".users-", suffix=".json")  # created 0600
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, ensure_ascii=False, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """One writer at a time (console replicas, the CLI): read-modify-write never loses a change."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    """Written whole and 0600 (``cityops.private_files``): never half a users file, never readable by others."""
+    write_private_json(path, {"users": [asdict(u) for u in sorted(users.values(), key=lambda u: u.username)]})
 
 
 def update_users(path: Path, change: Callable[[dict[str, User]], dict[str, User]], *,
                  create: bool = False) -> dict[str, User]:
     """Load, apply ``change`` and save under a lock; ``create`` starts from no users when the file is missing."""
-    with _file_lock(path):
+    with file_lock(path):
         if create and not path.exists():
             users: dict[str, User] = {}
         else:
@@ -258,7 +229,7 @@ def ensure_users_file(path: Path, demo: Path, *, allow_demo: bool) -> None:
         return
     if not allow_demo:
         raise AuthError(FIRST_ADMIN_HELP.format(path=path))
-    with _file_lock(path):
+    with file_lock(path):
         if not path.exists():
             save_users(path, load_users(demo))
 
@@ -281,7 +252,7 @@ def upgrade_hash(path: Path, username: str, password: str) -> bool:
     """After a successful sign-in: rewrite the user's hash at today's parameters if it is weaker.
     Returns whether it was rewritten. The password is checked again under the lock, so a concurrent
     password change by an admin is never overwritten with the old password."""
-    with _file_lock(path):
+    with file_lock(path):
         users = load_users(path)
         user = users.get(username)
         if user is None or not needs_rehash(user.password_hash) or not verify_password(password, user.password_hash):

@@ -38,12 +38,11 @@ from the environment when the stream is opened (``detectors.sources.expand_env``
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import yaml
 
 from cityops.devices import Camera, TimeWindow, Zone
+from cityops.private_files import file_lock
 from cityops.schemas import AiType
 
 if TYPE_CHECKING:
@@ -582,17 +582,6 @@ def _header(text: str) -> str:
     return "\n".join(head)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """One writer at a time (console replicas): read-modify-write never loses another's change."""
-    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, text: str) -> None:
     """Write beside the file and rename over it: a reader sees the old file or the new, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -617,7 +606,7 @@ def save_zone_polygon(path: Path, camera_id: str, zone_id: str, polygon: Sequenc
     """
     path = Path(path)
     new = [[round(float(x), 4), round(float(y), 4)] for x, y in polygon]
-    with _file_lock(path):
+    with file_lock(path):
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         data = _read_yaml(path)
         parse_cameras(data, path.name)  # the file must be valid before it is changed

@@ -335,6 +335,11 @@ class CityModel:
         g = self.grids[grid_code]
         return {"district": g.district_code, "street": g.street_code, "community": g.community_code, "grid": g.code}
 
+    def street_of(self, code: str) -> str | None:
+        """The street of a grid or community code (None for neither): how a search by grid finds its day index."""
+        area = self.grids.get(code) or self.communities.get(code)
+        return area.street_code if area is not None else None
+
     def streets_of(self, district_code: str) -> list[Street]:
         return [s for s in self.streets.values() if s.district_code == district_code]
 

@@ -38,6 +38,8 @@ from cityops.city import (
     area_m2,
 )
 from cityops.devices import Camera, Gateway, Sensor
+from cityops.notify_routes import FILE_NAME as NOTIFY_FILE
+from cityops.notify_routes import NO_ROUTES, Routes, RoutesError, load_routes
 from cityops.workcalendar import WorkCalendar
 
 FORMAT = 1
@@ -70,6 +72,7 @@ class CityData:
     sensors: tuple[Sensor, ...]
     cameras: tuple[Camera, ...]
     auto_dispatch: frozenset[str] = frozenset()  # AI types dispatched without review (capture_review.yml)
+    notify: Routes = NO_ROUTES  # who is told what (notify.yml; cityops/notify_routes.py)
 
     @cached_property
     def _camera_by_id(self) -> dict[str, Camera]:
@@ -498,7 +501,17 @@ def load_city_data(directory: Path) -> CityData:
     _ = city.index  # built once here, so a worker's first batch does not pay for it
     gateways = _gateways(directory, districts)
     return CityData(directory, city, tz, catalogue, calendar, gateways, _sensors(directory, city, gateways),
-                    _cameras(directory, city), auto_dispatch=_capture_review(directory, catalogue))
+                    _cameras(directory, city), auto_dispatch=_capture_review(directory, catalogue),
+                    notify=_notify(directory, city, catalogue))
+
+
+def _notify(directory: Path, city: CityModel, catalogue: Catalogue) -> Routes:
+    """``notify.yml``: the notification routes, every district, department and category checked against the city."""
+    try:
+        return load_routes(directory / NOTIFY_FILE, districts=set(city.districts), departments=set(city.departments),
+                           categories={c.code for c in catalogue})
+    except RoutesError as err:
+        raise CityDataError(str(err)) from None
 
 
 @lru_cache(maxsize=4)

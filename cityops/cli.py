@@ -38,8 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wait": ("cityops.services.readiness", "wait until the broker and Redis answer"),
     "migrate-keys": ("cityops.migrate_keys",
                      "rename read-model keys of the old layout to today's (workers stopped); --dry-run counts only"),
+    "notify": ("notify.process", "send alerts, SLA reminders and briefings to the chat groups and mail of notify.yml"),
     "briefing": ("dashboard.briefing.command",
                  "write the daily briefing (每日简报) as PNG, PDF and Markdown; --schedule runs daily"),
+    "cases": ("cityops.cases_cli", "export the cases of a search (案件查询) as xlsx or csv: export --from --to …"),
 }
 
 

@@ -13,21 +13,18 @@ city's registry (``gateways.csv``) get keys.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import sys
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from cityops.private_files import FollowedFile, file_lock, write_private_json
 
 FILE_NAME = "gateway_keys.json"
 MAX_TOKEN_LEN = 256  # longer "tokens" are refused before any hashing
@@ -115,37 +112,14 @@ def load_gateway_credentials(city_dir: Path) -> GatewayCredentials:
 
 class ReloadingGatewayCredentials:
     """Credentials that follow the file: a ``rotate`` or ``revoke`` takes effect at the next verify without a
-    restart (one ``stat`` per call; the file is re-read only when it changed). A file broken while running
-    keeps the last good keys rather than locking every gateway out."""
+    restart; a file broken while running keeps the last good keys rather than locking every gateway out."""
 
     def __init__(self, city_dir: Path) -> None:
-        self._path = keys_path(city_dir)
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
-        self._current = GatewayCredentials({})
-        self._refresh(strict=True)
-
-    def _refresh(self, *, strict: bool = False) -> None:
-        try:
-            st = self._path.stat()
-            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._stamp and not strict:
-            return
-        try:
-            fresh = load_gateway_credentials(self._path.parent)
-        except (GatewayCredentialsError, OSError):
-            if strict:
-                raise
-            return
-        self._current, self._stamp = fresh, stamp
+        self._file = FollowedFile(keys_path(city_dir), lambda path: load_gateway_credentials(path.parent),
+                                  GatewayCredentials({}), (GatewayCredentialsError,))
 
     def verify(self, gateway_id: str, token: str) -> bool:
-        with self._lock:
-            self._refresh()
-            current = self._current
-        return current.verify(gateway_id, token)
+        return self._file.current().verify(gateway_id, token)
 
 
 def _payload(keys: Mapping[str, tuple[GatewayKey, ...]]) -> dict:
@@ -153,39 +127,14 @@ def _payload(keys: Mapping[str, tuple[GatewayKey, ...]]) -> dict:
 
 
 def save_gateway_credentials(city_dir: Path, credentials: GatewayCredentials) -> None:
-    """Atomic write (0600 temp file, fsync, rename): never half a file, never readable by others."""
-    path = keys_path(city_dir)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gateway_keys-", suffix=".json")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_payload(credentials.keys), fh, ensure_ascii=False, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _file_lock(city_dir: Path) -> Iterator[None]:
-    """One writer at a time: two operators rotating at once never lose a key."""
-    fd = os.open(Path(city_dir) / f".{FILE_NAME}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    write_private_json(keys_path(city_dir), _payload(credentials.keys))
 
 
 def update_gateway_credentials(city_dir: Path,
                                change: Callable[[dict[str, tuple[GatewayKey, ...]]], dict[str, tuple[GatewayKey, ...]]]
                                ) -> GatewayCredentials:
     """Load, apply ``change``, save, under the lock."""
-    with _file_lock(city_dir):
+    with file_lock(keys_path(city_dir)):
         keys = dict(load_gateway_credentials(city_dir).keys)
         fresh = GatewayCredentials(change(keys))
         save_gateway_credentials(city_dir, fresh)

@@ -53,12 +53,21 @@ ids, and that this table lists every family.
 | ``co:audit`` | stream | operator commands (who, when, what) | 400 days (``MINID``), at most ~2,000,000 entries |
 | ``co:dlq:d:{YYYYMMDD}`` | hash | dead letters per day, field = ``topic:stage`` | 400 days |
 | ``co:dlq:recent`` | stream | latest dead letters with their reasons | capped at 1,000 entries |
+| ``co:dlq:h:{YYYYMMDDHH}`` | hash | per hour, field = ``topic:stage:reason class`` (死信 page) | 14 days |
 | ``co:meta:heartbeats:{group}`` | hash | each worker process's last beat (every 5 s) | pruned after 1 h |
 | ``co:unkdev:gateways`` | sorted set | registered gateways with readings of unknown devices, by last arrival | live |
 | ``co:unkdev:strangers`` | sorted set | unregistered gateway ids that did, by last arrival | newest 1,000 |
 | ``co:unkdev:d:{day}`` | hash | readings of unknown devices that arrived that day, field = gateway id | 30 days |
 | ``co:unkdev:ids:{gateway_id}`` | sorted set | a gateway's unknown device ids by last arrival | newest 200, 30 days |
 | ``co:unkdev:n:{gateway_id}`` | hash | readings per unknown device id of those 200 | 30 days |
+| ``co:notify:msg:{message_id}`` | hash | one notification to one channel: state, attempts, last error, body | 30 days |
+| ``co:notify:due`` | sorted set | notifications waiting to be sent, by when the next attempt is due | until sent |
+| ``co:notify:log`` | sorted set | every notification by when it was raised (the admin page) | newest 5,000 |
+| ``co:notify:held`` | sorted set | alerts held back by a flood window, by when the window closes | until summarised |
+| ``co:notify:cursor`` | hash | the notify process's checkpoint: the last alert-feed entry it routed | live |
+
+The ``co:notify:*`` keys have one writer, the notify process (``python -m cityops notify``, package ``notify``);
+the admin page reads them (``cityops/read/notifications.py``). Nothing else writes them.
 
 Scopes of counters: ``city`` (id ``350200``), ``district``, ``street``, ``community``, ``grid``,
 ``department``, ``category``, ``source``. Alert ids are ``{kind}:{id}:{fixed parts}`` (``sla:{case}:{stage}:{ts}``,
@@ -134,7 +143,9 @@ def cases_by_day(day: str, scope: str, scope_id: str) -> str:
     return f"{PREFIX}:cases:d:{day}:{scope}:{scope_id}"
 
 
-CASE_SEARCH_SCOPES = ("city", "district", "street", "grid", "category", "source")
+# No grid or community index: most grid-days hold one case, so their keys would cost more than the cases (a search
+# by grid or community reads its street's day and checks the case's own grid / community).
+CASE_SEARCH_SCOPES = ("city", "district", "street", "category", "source")
 
 
 def overdue(scope: str, scope_id: str) -> str:
@@ -260,6 +271,11 @@ def dlq_recent() -> str:
     return f"{PREFIX}:dlq:recent"
 
 
+def dlq_hourly(hour: str) -> str:
+    """Dead letters per local hour by topic, stage and reason class (``streams/deadletter.reason_class``)."""
+    return f"{PREFIX}:dlq:h:{hour}"
+
+
 def signin_failures(subject: str) -> str:
     """Failed console sign-ins of one account or client address (``subject`` is already hashed)."""
     return f"{PREFIX}:signin:{subject}"
@@ -294,6 +310,31 @@ def unknown_device_ids(gateway_id: str) -> str:
 def unknown_device_counts(gateway_id: str) -> str:
     """Readings per unknown device id of one gateway (the ids of ``unknown_device_ids``)."""
     return f"{PREFIX}:unkdev:n:{gateway_id}"
+
+
+NOTIFY_RETENTION_S = 30 * DAY
+NOTIFY_LOG_CAP = 5_000
+
+
+def notification(message_id: str) -> str:
+    """One (alert or report, route, channel) notification; its id is ``{route}:{channel}:{subject}``."""
+    return f"{PREFIX}:notify:msg:{message_id}"
+
+
+def notifications_due() -> str:
+    return f"{PREFIX}:notify:due"
+
+
+def notifications_log() -> str:
+    return f"{PREFIX}:notify:log"
+
+
+def notifications_held() -> str:
+    return f"{PREFIX}:notify:held"
+
+
+def notify_cursor() -> str:
+    return f"{PREFIX}:notify:cursor"
 
 
 def heartbeats(group: str) -> str:

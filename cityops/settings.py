@@ -32,6 +32,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_SIGNIN_MAX_DELAY_S`` | ``60`` | cap of that per-account wait (an account is delayed, never locked) |
 | ``CITYOPS_SIGNIN_LOCKOUT_S`` | ``300`` | failures are kept this long; an address with 4× as many is locked as long |
 | ``CITYOPS_SESSION_IDLE_S`` | ``1800`` | a console session idle this long is signed out (not the leader role) |
+| ``CITYOPS_SESSION_COOKIE_S`` | ``604800`` | life of the wall screen's signed sign-in cookie (leader); 0: none |
 | ``CITYOPS_DEMO`` | ``0`` | ``1`` creates the demo accounts when the users file is missing even off loopback |
 | ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | proxies whose ``X-Forwarded-For`` is the client address (deploy.md) |
 | ``CITYOPS_CONSOLE_LANG`` | ``zh`` | console language before a user switches (``zh`` or ``en``) |
@@ -52,6 +53,9 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_MQTT_BRIDGE_USER`` | ``cityops-bridge`` | the bridge's MQTT user (subscribes to every gateway's readings) |
 | ``CITYOPS_MQTT_BRIDGE_PASSWORD`` | empty | its password; empty: ``<var>/mqtt-bridge-secret``, made once, 0600 |
 | ``CITYOPS_MQTT_CLIENT_ID`` | ``cityops-bridge`` | bridge's fixed client id (persistent session) |
+| ``CITYOPS_METRICS_HOST`` | ``127.0.0.1`` | bind address of each process's ``/metrics`` and ``/healthz`` |
+| ``CITYOPS_METRICS_BASE_PORT`` | ``0`` | set: each process serves them on this + its ``METRICS_PORT_OFFSETS`` |
+| ``CITYOPS_METRICS_PORT_<PROCESS>`` | ``0`` | one process's port (``WORKER``, ``CONSOLE``, …); 0, no base: off |
 
 Rule and model settings, read when they are used (so a test or an operator's shell can change them
 between calls) through :func:`env_text` and :func:`env_number` below:
@@ -71,6 +75,10 @@ between calls) through :func:`env_text` and :func:`env_number` below:
 | ``CITYOPS_STATUS_INTERVAL_S`` | ``5`` | seconds between a camera's health messages (topic camera-status) |
 | ``CITYOPS_TANSU_SHA256`` | the pin of the bundled tansu | sha256 the broker binary must have (``CALF_TANSU_BIN``) |
 | ``CITYOPS_STALE_CASE_DAYS`` | ``400`` | days an open case may go without a step before it is expired (≤ 3650) |
+| ``CITYOPS_NOTIFY_RETRY_BASE_S`` | ``2`` | first wait before a notification is sent again; doubles per attempt … |
+| ``CITYOPS_NOTIFY_RETRY_MAX_S`` | ``300`` | … up to this many seconds between attempts |
+| ``CITYOPS_NOTIFY_MAX_ATTEMPTS`` | ``12`` | attempts before a notification is marked failed (admin page) |
+| ``CITYOPS_NOTIFY_SLA_WITHIN_S`` | ``1800`` | an SLA clock this close to running out is notified (``sla_due`` routes) |
 
 Kafka security:
 
@@ -175,6 +183,10 @@ class Topics:
         return [self.cases, self.sensors, self.detections, self.commands, self.camera_status, self.deadletter]
 
 
+#: Offsets from ``CITYOPS_METRICS_BASE_PORT`` of each process's metrics port (docs/deploy.md, "Monitoring").
+METRICS_PORT_OFFSETS = {"worker": 0, "console": 1, "detect": 2, "briefing": 3, "mqtt-bridge": 4, "notify": 5}
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka_broker: str = "kafka://127.0.0.1:9092"
@@ -207,6 +219,7 @@ class Settings:
     signin_lockout_s: int = 300
     signin_max_delay_s: int = 60
     session_idle_s: int = 1800
+    session_cookie_s: int = 7 * 86_400
     demo: bool = False
     forwarded_allow_ips: str = "127.0.0.1,::1"
     producer_buffer: int = 200_000
@@ -223,6 +236,8 @@ class Settings:
     mqtt_bridge_user: str = "cityops-bridge"
     mqtt_bridge_password: str = field(default="", repr=False)
     mqtt_client_id: str = "cityops-bridge"
+    metrics_host: str = "127.0.0.1"
+    metrics_base_port: int = 0
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "PLAIN"
     kafka_sasl_username: str = ""
@@ -267,6 +282,7 @@ class Settings:
             signin_lockout_s=_env_int("CITYOPS_SIGNIN_LOCKOUT_S", cls.signin_lockout_s),
             signin_max_delay_s=_env_int("CITYOPS_SIGNIN_MAX_DELAY_S", cls.signin_max_delay_s),
             session_idle_s=_env_int("CITYOPS_SESSION_IDLE_S", cls.session_idle_s),
+            session_cookie_s=_env_int("CITYOPS_SESSION_COOKIE_S", cls.session_cookie_s),
             demo=_env("CITYOPS_DEMO", "0").lower() in ("1", "true", "yes"),
             forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", cls.forwarded_allow_ips),
             producer_buffer=_env_int("CITYOPS_PRODUCER_BUFFER", cls.producer_buffer),
@@ -275,6 +291,8 @@ class Settings:
             mqtt_bridge_user=_env("CITYOPS_MQTT_BRIDGE_USER", cls.mqtt_bridge_user),
             mqtt_bridge_password=_env("CITYOPS_MQTT_BRIDGE_PASSWORD", ""),
             mqtt_client_id=_env("CITYOPS_MQTT_CLIENT_ID", cls.mqtt_client_id),
+            metrics_host=_env("CITYOPS_METRICS_HOST", cls.metrics_host),
+            metrics_base_port=_env_int("CITYOPS_METRICS_BASE_PORT", cls.metrics_base_port),
             command_keys=_env("CITYOPS_COMMAND_KEYS", ""),
             command_key_file=(Path(_env("CITYOPS_COMMAND_KEY_FILE", "")).resolve()
                               if _env("CITYOPS_COMMAND_KEY_FILE", "") else None),
@@ -294,6 +312,17 @@ class Settings:
             kafka_ssl_keyfile=_env("KAFKA_SSL_KEYFILE", ""),
             kafka_ssl_check_hostname=_env("KAFKA_SSL_CHECK_HOSTNAME", "1").lower() not in ("0", "false", "no"),
         )
+
+    def metrics_port(self, process: str) -> int:
+        """The port of ``process``'s ``/metrics`` and ``/healthz`` (cityops/observability.py): its own
+        ``CITYOPS_METRICS_PORT_<PROCESS>`` (read now), else the base port + its offset, else 0 (off)."""
+        name = f"CITYOPS_METRICS_PORT_{process.upper().replace('-', '_')}"
+        own = _env_int(name, 0)
+        if own > 0 or self.metrics_base_port <= 0:
+            return own
+        if process not in METRICS_PORT_OFFSETS:
+            raise ValueError(f"no metrics port offset for process {process!r}; set {name}")
+        return self.metrics_base_port + METRICS_PORT_OFFSETS[process]
 
     @property
     def topics(self) -> Topics:

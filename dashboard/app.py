@@ -7,8 +7,10 @@
 | 分级钻取 drill-down | ``pages/drill.py`` | leader and above |
 | 值班台 duty console | ``pages/duty.py`` | duty and above |
 | 案件详情 case detail | ``pages/case.py`` | duty and above |
+| 案件查询 case search and export | ``pages/case_search.py`` | leader and above (opening a case: duty) |
 | 摄像头 cameras (health, frames, zones; admins edit zones) | ``pages/cameras.py`` | duty and above |
 | 用户管理 users | ``pages/admin.py`` | admin |
+| 死信 dead letters (refusals over time, raw payloads as text) | ``pages/dead_letters.py`` | admin |
 
 Pages are plain scripts run by ``st.navigation``; this script only sets the page up, signs the user
 in and builds the menu, so each page is testable on its own (AppTest) with a user in the session.
@@ -35,6 +37,7 @@ st.set_page_config(page_title="CityOps 城市运行管理", page_icon="🏙️",
                    initial_sidebar_state="collapsed")
 
 user = auth_gate.current_user()
+auth_gate.write_cookie_changes()
 lg = lang()
 role = user["role"] if user is not None else "admin"  # before sign-in: every page is known, none is run
 
@@ -60,13 +63,15 @@ sections: dict[str, list[st.Page]] = {}
 monitor = [_page("bigscreen.py", "page_bigscreen", "📊", "bigscreen", default=True)]
 monitor.append(_page("briefing.py", "page_briefing", "📰", "briefing"))
 monitor.append(_page("drill.py", "page_drill", "🗺️", "drill"))
+monitor.append(_page("case_search.py", "page_case_search", "🔎", "case_search"))
 sections[t("section_monitor", lg)] = monitor
 if auth.role_at_least(role, "duty"):
     sections[t("section_ops", lg)] = [_page("duty.py", "page_duty", "🚨", "duty"),
                                       _page("case.py", "page_case", "📁", "case"),
                                       _page("cameras.py", "page_cameras", "📷", "cameras")]
 if auth.role_at_least(role, "admin"):
-    sections[t("section_admin", lg)] = [_page("admin.py", "page_admin", "👤", "admin")]
+    sections[t("section_admin", lg)] = [_page("admin.py", "page_admin", "👤", "admin"),
+                                        _page("dead_letters.py", "page_dead_letters", "📮", "dead_letters")]
 
 if user is None:
     st.navigation(sections, position="hidden").run()

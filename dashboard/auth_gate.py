@@ -8,6 +8,11 @@ asks again. A session without interaction for ``CITYOPS_SESSION_IDLE_S`` ends, e
 role's (the big screen runs unattended on the wall and shows nothing it could change). Sign-out
 clears the whole session state.
 
+The leader role also gets a signed, expiring cookie (``cityops/session_cookie.py``) so the wall screen stays
+signed in across a reload: a new browser session reads it once, and signs in without the form only when the
+signature and expiry hold, the account still exists with that role, and the session was not revoked
+(sign-out, a password change by an admin). Other roles are asked again, as their idle timeout wants.
+
 Each attempt is counted in Redis before its password is checked (``cityops/signin_guard.py``):
 growing per-account delays, per-address locks. Sign-ins, failures, refusals, sign-outs and ended
 sessions go to the audit trail with the client address (``cityops/console_audit.py``).
@@ -15,6 +20,7 @@ sessions go to the audit trail with the client address (``cityops/console_audit.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -22,8 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
-from cityops import auth, console_audit
+from cityops import auth, console_audit, session_cookie
 from cityops.settings import REPO_ROOT
 from cityops.signin_guard import SigninGuard, SigninPolicy, subjects
 from dashboard.common import app_title, lang, redis_client, settings
@@ -146,7 +153,83 @@ def _attempt(name: str, password: str, lg: str) -> None:
     st.session_state["lang"] = keep_lang
     st.session_state["user"] = found.public
     st.session_state["last_seen"] = time.time()
+    st.session_state["cookie_checked"] = True
+    _issue_cookie(found)
     st.rerun()
+
+
+def _cookie_paths() -> tuple[Path, Path]:
+    var = settings().var_dir
+    return var / "console-cookie-secret", var / "console-revoked.json"
+
+
+def revocations() -> session_cookie.Revocations:
+    return session_cookie.Revocations(_cookie_paths()[1])
+
+
+def _issue_cookie(found: auth.User) -> None:
+    """Leaders (the wall screen) get the signed cookie; it is written by the next page run."""
+    lifetime = settings().session_cookie_s
+    if found.role not in IDLE_EXEMPT_ROLES or lifetime <= 0:
+        return
+    try:
+        token, claims = session_cookie.issue(session_cookie.load_secret(_cookie_paths()[0]), found.username,
+                                             found.role, lifetime)
+    except (session_cookie.CookieRefused, OSError) as err:  # the sign-in stands, only without the cookie
+        log.warning("no sign-in cookie for %s: %s", found.username, err)
+        return
+    st.session_state["cookie_claims"] = claims
+    st.session_state["cookie_write"] = (token, lifetime)
+
+
+def _from_cookie() -> dict[str, str] | None:
+    """Once per browser session: the user the sign-in cookie names, if it still holds (see the module doc)."""
+    if st.session_state.get("cookie_checked"):
+        return None
+    st.session_state["cookie_checked"] = True
+    try:
+        token = st.context.cookies.get(session_cookie.COOKIE_NAME)
+    except Exception:  # noqa: BLE001 - outside a browser session (AppTest) there are no cookies
+        return None
+    if not isinstance(token, str) or not token:  # AppTest's context gives no string
+        return None
+    name = "?"
+    try:
+        claims = session_cookie.verify(session_cookie.load_secret(_cookie_paths()[0]), token)
+        name = claims.username
+        revocations().check(claims)
+        found = load_accounts().get(claims.username)
+        if found is None or found.role != claims.role or found.role not in IDLE_EXEMPT_ROLES:
+            raise session_cookie.CookieRefused("account changed")
+    except (session_cookie.CookieRefused, auth.AuthError, OSError) as err:
+        console_audit.record(_audit_redis(), "signin", console_audit.SIGN_IN_REFUSED, name[:64], client_address(),
+                             via="cookie", reason=str(err)[:200])
+        st.session_state["cookie_clear"] = True
+        return None
+    console_audit.record(_audit_redis(), "signin", console_audit.SIGN_IN, label_of(found.public), client_address(),
+                         via="cookie")
+    st.session_state["user"] = found.public
+    st.session_state["last_seen"] = time.time()
+    st.session_state["cookie_claims"] = claims
+    return found.public
+
+
+def write_cookie_changes() -> None:
+    """Write or clear the sign-in cookie in the browser, once, when a sign-in or sign-out asked for it.
+
+    Why a script: Streamlit 1.67 reads cookies (``st.context.cookies``) but has no call that sets one; the
+    component's frame shares the console's origin, so it sets the cookie of the top page (SameSite=Strict)."""
+    write = st.session_state.pop("cookie_write", None)
+    clear = st.session_state.pop("cookie_clear", None)
+    if write is None and not clear:
+        return
+    name = session_cookie.COOKIE_NAME
+    value, max_age = write if write is not None else ("", 0)
+    components.html(f"""<script>
+const secure = window.parent.location.protocol === "https:" ? "; Secure" : "";
+window.parent.document.cookie = {json.dumps(name)} + "=" + {json.dumps(value)} +
+  "; Path=/; Max-Age={int(max_age)}; SameSite=Strict" + secure;
+</script>""", height=0)
 
 
 def _end_session(who: dict[str, str], notice: str, reason: str) -> None:
@@ -154,6 +237,8 @@ def _end_session(who: dict[str, str], notice: str, reason: str) -> None:
                          reason=reason)
     st.session_state.clear()
     st.session_state["signin_notice"] = notice
+    st.session_state["cookie_checked"] = True
+    st.session_state["cookie_clear"] = True
 
 
 def current_user(*, touch: bool = True) -> dict[str, str] | None:
@@ -162,7 +247,7 @@ def current_user(*, touch: bool = True) -> dict[str, str] | None:
     ``touch`` marks this run as activity (page runs and decisions do; timer ticks of fragments do not)."""
     who = st.session_state.get("user")
     if not isinstance(who, dict) or "username" not in who:
-        return None
+        return _from_cookie()
     try:
         found = load_accounts().get(who["username"])
     except auth.AuthError:
@@ -186,11 +271,19 @@ def current_user(*, touch: bool = True) -> dict[str, str] | None:
 
 
 def sign_out() -> None:
-    """Audit the sign-out and clear the whole session state."""
+    """Audit the sign-out, revoke the session's cookie and clear the whole session state."""
     who = st.session_state.get("user")
     if isinstance(who, dict) and "username" in who:
         console_audit.record(_audit_redis(), "signin", console_audit.SIGN_OUT, label_of(who), client_address())
+    claims = st.session_state.get("cookie_claims")
+    if isinstance(claims, session_cookie.Claims):
+        try:
+            revocations().revoke_session(claims)
+        except (session_cookie.CookieRefused, OSError) as err:
+            log.error("could not revoke the sign-in cookie of %s: %s", claims.username, err)
     st.session_state.clear()
+    st.session_state["cookie_checked"] = True
+    st.session_state["cookie_clear"] = True
 
 
 def require_role(needed: str) -> dict[str, str]:

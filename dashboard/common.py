@@ -41,7 +41,19 @@ def _redis(url: str) -> Redis:
 
 def redis_client() -> Redis:
     """One client (connection pool) per Redis URL for the whole process."""
+    metrics_server()
     return _redis(settings().redis_url)
+
+
+@st.cache_resource
+def metrics_server():  # noqa: ANN201 - cityops.observability.MetricsServer or None
+    """The console's ``/metrics`` and ``/healthz``, once per Streamlit process, on their own port
+    (``CITYOPS_METRICS_PORT_CONSOLE``; 0: off): Streamlit serves no extra routes of its own."""
+    from cityops import observability
+
+    health = observability.Health("console")
+    health.add("redis", observability.redis_check(settings().redis_url))
+    return observability.serve("console", health)
 
 
 @st.cache_resource

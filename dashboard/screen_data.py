@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from redis import Redis
 
-from cityops import read
+from cityops import observability, read
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.metrics import Kpis, Metric, Ranked
@@ -40,6 +40,7 @@ TILE_FIELDS = (Metric.RECEIVED, Metric.REGISTERED, Metric.CLOSED, Metric.CLOSED_
                Metric.HANDLED, Metric.REWORKED)
 
 
+@observability.timed_read("big_screen")
 def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalogue, *,
                     captures: int = 40, max_positions: int = 20000) -> ScreenData:
     """All reads of one refresh; ``now`` must be in the city's time zone."""

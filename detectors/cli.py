@@ -70,8 +70,12 @@ async def publish(ticks: Iterator[tuple[list[Detection], list[CameraStatus]]], s
 
 def run(runner: Runner, out: Path | None, settings: Settings) -> int:
     """Drive the runner to its end, with camera health; print the summary; non-zero if no camera yielded a frame."""
-    from detectors.health import HealthReporter, with_health
+    from cityops import observability
+    from detectors.health import HealthReporter, cameras_check, with_health
 
+    health = observability.Health("detect")
+    health.add("cameras", cameras_check(runner.cameras))
+    metrics_server = observability.serve("detect", health)  # CITYOPS_METRICS_PORT_DETECT; None when off
     root = out / "evidence" if out is not None else settings.evidence_dir
     interval = env_number("CITYOPS_STATUS_INTERVAL_S", 5.0)
     reporter = HealthReporter(runner.cameras, root, interval_s=interval) if interval > 0 else None
@@ -83,6 +87,9 @@ def run(runner: Runner, out: Path | None, settings: Settings) -> int:
             asyncio.run(publish(ticks, settings))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()
     summary = runner.summary()
     print(json.dumps(summary, ensure_ascii=False))
     errors = [r.error for r in runner.cameras if r.error]

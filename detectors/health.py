@@ -22,6 +22,7 @@ from pathlib import Path
 
 import cv2
 
+from cityops import observability
 from cityops.schemas import CameraState, CameraStatus, Detection
 from detectors.evidence import safe_component
 from detectors.pipeline import CameraRun
@@ -100,6 +101,7 @@ class HealthReporter:
             frames = pipe.stats.frames_processed
             fps = (frames - last.frames) / (t - last.at) if t > last.at else 0.0
             self._last[cam_id] = _Last(t, frames)
+            observability.set_detector_fps(cam_id, max(fps, 0.0))
             frame = pipe.last_frame
             ref, width, height = None, None, None
             if frame is not None:
@@ -129,6 +131,16 @@ class HealthReporter:
                 error=redact(error)[:500] if error else None,
             ))
         return out
+
+
+def cameras_check(runs: Sequence[CameraRun]) -> Callable[[], tuple[bool, str]]:
+    """The detector process's ``/healthz`` check: healthy while at least one camera has not failed."""
+    def check() -> tuple[bool, str]:
+        states = {run.pipeline.camera.id: camera_state(run).value for run in runs}
+        ok = any(state != CameraState.FAILED.value for state in states.values())
+        return ok, ", ".join(f"{cam} {state}" for cam, state in sorted(states.items()))
+
+    return check
 
 
 def with_health(ticks: Iterator[list[Detection]], reporter: HealthReporter | None

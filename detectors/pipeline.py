@@ -53,11 +53,14 @@ class BoxFilter:
     """What a camera keeps of its detectors' boxes before tracking: masks, minimum size, stalls gathered.
 
     Masks and sizes are judged like zones, by the bottom-centre (where the object meets the ground) and
-    by box height (far objects are small; a minimum height drops specks and distant clutter)."""
+    by box height (far objects are small; a minimum height drops specks and distant clutter). A box covering more
+    than ``max_area_frac`` of the frame is no object: SSD boxes a whole crowd as one "person" on the overhead
+    hall clip, which would dwell and be captured."""
 
     masks: tuple[tuple[tuple[float, float], ...], ...] = ()
     min_height_frac: float = 0.0
     min_height_px: float = 0.0
+    max_area_frac: float = 0.35
 
     @classmethod
     def for_camera(cls, camera: Camera) -> BoxFilter:
@@ -66,7 +69,9 @@ class BoxFilter:
     def apply(self, boxes: Sequence[Box], width: int, height: int) -> list[Box]:
         masks = [tuple((x * width, y * height) for x, y in m) for m in self.masks]
         min_h = max(self.min_height_frac * height, self.min_height_px)
-        kept = [b for b in boxes if b.height >= min_h and not any(point_in_polygon(b.bottom_centre, m) for m in masks)]
+        max_area = self.max_area_frac * width * height
+        kept = [b for b in boxes if min_h <= b.height and b.area <= max_area
+                and not any(point_in_polygon(b.bottom_centre, m) for m in masks)]
         return gather_stalls(kept)
 
 

@@ -23,19 +23,25 @@ letter with the reason. ``extend`` (延期) keeps the state and moves the handli
 
 from __future__ import annotations
 
+from cityops.case_states import (
+    ACCEPTED,
+    CLOSED,
+    DISPATCHED,
+    FINAL_STATES,
+    HANDLED,
+    OPEN_STATES,
+    REGISTERED,
+    REJECTED,
+    REPORTED,
+    REWORKED,
+    STATE_ZH,
+    VERIFIED,
+    VOIDED,
+)
 from cityops.schemas import CaseAction
 
-REPORTED, ACCEPTED, REGISTERED, REJECTED = "reported", "accepted", "registered", "rejected"
-DISPATCHED, HANDLED, VERIFIED, REWORKED = "dispatched", "handled", "verified", "reworked"
-CLOSED, VOIDED = "closed", "voided"
-
-FINAL_STATES = frozenset({REJECTED, CLOSED, VOIDED})
-OPEN_STATES = frozenset({REPORTED, ACCEPTED, REGISTERED, DISPATCHED, HANDLED, VERIFIED, REWORKED})
-
-STATE_ZH = {
-    REPORTED: "已上报", ACCEPTED: "已受理", REGISTERED: "已立案", REJECTED: "不予立案", DISPATCHED: "已派遣",
-    HANDLED: "已处置", VERIFIED: "已核查", REWORKED: "返工中", CLOSED: "已结案", VOIDED: "已作废",
-}
+__all__ = ["ACCEPTED", "CLOSED", "DISPATCHED", "FINAL_STATES", "HANDLED", "OPEN_STATES", "REGISTERED", "REJECTED",
+           "REPORTED", "REWORKED", "STATE_ZH", "TRANSITIONS", "VERIFIED", "VOIDED", "IllegalTransition", "next_state"]
 
 # action → (states it may follow, state it leads to; None = unchanged)
 TRANSITIONS: dict[CaseAction, tuple[frozenset[str | None], str | None]] = {

@@ -51,6 +51,7 @@ def prepare() -> None:
     faust_datadir(settings).mkdir(parents=True, exist_ok=True)
 
     import streams.agents  # noqa: F401  (declares the agents and timers on the app)
+    import streams.agents.consumer_lag  # noqa: F401  (the lag gauge and the loop's liveness, cityops/observability.py)
     from streams import runtime
 
     # The registries before the consumer starts: loading the city model blocks the event loop, which on a
@@ -61,12 +62,27 @@ def prepare() -> None:
     runtime.detection_context()
 
 
+def serve_metrics() -> None:
+    """``/metrics`` and ``/healthz`` on ``CITYOPS_METRICS_PORT_WORKER`` (off when 0): healthy while Redis answers
+    and the event loop has ticked within three lag intervals."""
+    from cityops import observability
+    from cityops.settings import get_settings
+    from streams.agents import consumer_lag
+
+    health = observability.Health("worker")
+    health.add("redis", observability.redis_check(get_settings().redis_url))
+    health.add("event_loop", observability.fresh_check("last tick", consumer_lag.last_tick,
+                                                       3 * consumer_lag.LAG_INTERVAL_S))
+    observability.serve("worker", health)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Prepare the process, then hand over to Faust's worker command."""
     from cityops.settings import get_settings
     from streams.app import app
 
     prepare()
+    serve_metrics()
     sys.argv = ["cityops-worker", "worker", "--loglevel", getattr(args, "loglevel", "warn")]
     if get_settings().worker_web_port <= 0:
         sys.argv.append("--without-web")  # web_enabled=False alone does not stop the worker binding a port

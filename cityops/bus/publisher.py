@@ -54,9 +54,12 @@ class Publisher:
                  buffer_limit: int | None = None, give_up_s: float | None = None,
                  backoff: Backoff | None = None, request_timeout_ms: int = 15_000,
                  on_reconnect: Callable[[], Iterable[tuple[str, str | bytes | None, bytes]]] | None = None,
-                 connect_first: bool = True) -> None:
+                 connect_first: bool = True, linger_ms: int = 5) -> None:
         self.settings = settings or get_settings()
         self.connect_first = connect_first
+        # How long a batch waits for more messages. 5 ms suits producers that send bursts; a door whose every
+        # request waits for its own ack (the API) gains nothing from waiting, as one window is in flight at a time.
+        self.linger_ms = max(0, linger_ms)
         self.pending_limit = max(1, pending_limit)
         self.buffer = SendBuffer(buffer_limit or self.settings.producer_buffer)
         give_up = self.settings.producer_give_up_s if give_up_s is None else give_up_s
@@ -277,7 +280,7 @@ class Publisher:
     async def _try_connect(self) -> BaseException | None:
         """One attempt to start a producer; the error when the broker did not answer."""
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
-                                    linger_ms=5, request_timeout_ms=self.request_timeout_ms,
+                                    linger_ms=self.linger_ms, request_timeout_ms=self.request_timeout_ms,
                                     max_batch_size=MAX_REQUEST_SIZE, max_request_size=MAX_REQUEST_SIZE,
                                     **self._security)
         try:

@@ -1,10 +1,12 @@
-"""Case search for other systems: cases reported in a date range, filtered by place, category, source, state
-and overdue, newest first, a page at a time.
+"""Case search for other systems and the console's 案件查询: cases reported in a date range, filtered by place,
+category, source, state, overdue, 督办 (escalated) and text in address or description, newest first, a page at a
+time.
 
 Why an index per day and scope (``keys.cases_by_day``, written by the case projection at each report) and
 not a scan: a year holds hundreds of thousands of cases, and a search by district and week must read only
 that district's days. The finest place filter given (grid, then street, then district), else category, else
-source, else the whole city picks the index; every other filter is checked on the case's hash, which also
+source, else the whole city picks the index (grid, community, street, district); every other filter, the text
+match among them, is checked on the case's hash, which also
 drops an index entry whose case has gone (retention) or changed (state, overdue, a re-classification).
 
 Paging is by cursor: the (report time, case id) of the last case looked at, so new reports arriving between
@@ -18,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -35,13 +37,15 @@ FINAL_STATES = frozenset({"rejected", "closed", "voided"})
 STATE_GROUPS = {"open": frozenset(CASE_STATES) - FINAL_STATES, "final": FINAL_STATES}
 #: The fields of each case a search returns (the full hash and the timeline: ``read.case``, ``read.case_timeline``).
 SUMMARY_FIELDS = ("state", "category", "source", "district", "street", "community", "grid", "department",
-                  "urgent", "t_report", "updated_at", "stage", "deadline", "overdue", "lon", "lat", "address")
+                  "urgent", "t_report", "updated_at", "stage", "deadline", "overdue", "lon", "lat", "address",
+                  "description", "escalated", "t_close")
 MAX_RANGE_DAYS = 400  # the index's retention
 MAX_LIMIT = 500
 SCAN_BUDGET = 5000
 _CHUNK = 200
 #: Filter → index scope, finest first: the first filter given picks the index.
-_INDEX_ORDER = ("grid", "street", "district", "category", "source")
+_INDEX_ORDER = ("grid", "community", "street", "district", "category", "source")
+MAX_TEXT = 100  # characters of a text filter: a substring of an address or description, not a document
 
 
 class SearchError(ValueError):
@@ -84,11 +88,14 @@ class CaseQuery:
     end: date
     district: str | None = None
     street: str | None = None
+    community: str | None = None
     grid: str | None = None
     category: str | None = None
     source: str | None = None
     states: frozenset[str] | None = None
     overdue: bool | None = None
+    escalated: bool | None = None
+    text: str | None = None
     limit: int = 50
     cursor: Cursor | None = None
 
@@ -99,18 +106,26 @@ class CaseQuery:
             raise SearchError("from", f"a search covers at most {MAX_RANGE_DAYS} days (the cases' retention)")
         if not 1 <= self.limit <= MAX_LIMIT:
             raise SearchError("limit", f"must be 1..{MAX_LIMIT}, not {self.limit}")
+        if self.text is not None and not 1 <= len(self.text.strip()) <= MAX_TEXT:
+            raise SearchError("text", f"must be 1..{MAX_TEXT} characters besides spaces, not {len(self.text.strip())}")
         if self.states is not None:
             unknown = sorted(self.states - set(CASE_STATES))
             if unknown or not self.states:
                 raise SearchError("status", f"unknown state {unknown[0] if unknown else ''!r} (use "
                                             f"{', '.join(CASE_STATES)}, open or final)")
 
-    def index_scope(self, city_code: str) -> tuple[str, str]:
-        """The (scope, id) whose day index this search reads: the finest place filter, else category, source, city."""
+    def index_scope(self, city_code: str, street_of: Callable[[str], str | None] | None = None) -> tuple[str, str]:
+        """The (scope, id) whose day index this search reads: the finest place filter with an index (a grid's or a
+        community's street, through ``street_of``), else category, source, the city."""
         for name in _INDEX_ORDER:
             value = getattr(self, name)
-            if value is not None:
+            if value is None:
+                continue
+            if name in keys.CASE_SEARCH_SCOPES:
                 return name, value
+            street = street_of(value) if street_of is not None else None
+            if street is not None:
+                return "street", street
         return "city", city_code
 
     def matches(self, row: dict[str, str]) -> bool:
@@ -126,6 +141,12 @@ class CaseQuery:
         if self.overdue is not None:
             overdue = row.get("overdue") == "1" and row["state"] not in FINAL_STATES
             if overdue != self.overdue:
+                return False
+        if self.escalated is not None and (row.get("escalated") == "1") != self.escalated:
+            return False
+        if self.text is not None:
+            needle = self.text.strip().casefold()
+            if needle not in row.get("address", "").casefold() and needle not in row.get("description", "").casefold():
                 return False
         return True
 
@@ -162,10 +183,11 @@ def days_newest_first(start: date, end: date) -> Iterator[date]:
         day -= timedelta(days=1)
 
 
-def search_cases(r: Redis, query: CaseQuery, city_code: str, tz: ZoneInfo,
-                 scan_budget: int = SCAN_BUDGET) -> CasePage:
-    """The page of cases ``query`` asks for, reading the day indexes of its range newest first."""
-    scope, scope_id = query.index_scope(city_code)
+def search_cases(r: Redis, query: CaseQuery, city_code: str, tz: ZoneInfo, scan_budget: int = SCAN_BUDGET,
+                 street_of: Callable[[str], str | None] | None = None) -> CasePage:
+    """The page of cases ``query`` asks for, reading the day indexes of its range newest first (``street_of``: the
+    street of a grid or community code, e.g. ``CityModel.street_of``; without it such a search reads the city's)."""
+    scope, scope_id = query.index_scope(city_code, street_of)
     page = CasePage()
     cursor = query.cursor
     first_day = query.end

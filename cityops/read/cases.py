@@ -65,6 +65,24 @@ def recent_dead_letters(r: Redis, count: int = 50) -> list[dict]:
     return [value for _id, value in json_entries(r.xrevrange(keys.dlq_recent(), count=count), "dead letters")]
 
 
+def dead_letter_counts(r: Redis, hours: list[str]) -> dict[str, dict[tuple[str, str, str], int]]:
+    """Refusals per local hour bucket (``YYYYMMDDHH``) by (topic, stage, reason class), one round trip."""
+    pipe = r.pipeline(transaction=False)
+    for hour in hours:
+        pipe.hgetall(keys.dlq_hourly(hour))
+    out: dict[str, dict[tuple[str, str, str], int]] = {}
+    for hour, fields in zip(hours, pipe.execute(), strict=True):
+        counts: dict[tuple[str, str, str], int] = {}
+        for name, value in fields.items():
+            topic, stage, reason = ([*name.split(":", 2), "", ""])[:3]
+            try:
+                counts[(topic, stage, reason)] = counts.get((topic, stage, reason), 0) + int(value)
+            except ValueError as err:
+                bad_member.skip("dead letter counts", f"{hour}#{name}", err)
+        out[hour] = counts
+    return out
+
+
 def audit_trail(r: Redis, count: int = 50) -> list[dict]:
     """The newest operator commands first (who, when, what, before/after)."""
     return [value for _id, value in json_entries(r.xrevrange(keys.audit(), count=count), "audit trail")]

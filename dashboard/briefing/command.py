@@ -47,8 +47,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         langs = langs_setting(settings)
     if args.schedule:
+        from cityops import observability
         from dashboard.briefing.scheduler import run_forever
 
+        health = observability.Health("briefing")
+        health.add("redis", observability.redis_check(settings.redis_url))
+        observability.serve("briefing", health)  # on CITYOPS_METRICS_PORT_BRIEFING (0: off)
         run_forever(settings, out, langs)
         return 0
     from dashboard.briefing.compose import yesterday

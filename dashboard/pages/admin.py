@@ -13,8 +13,9 @@ import streamlit as st
 from redis.exceptions import RedisError
 
 from cityops import auth, console_audit, read
+from cityops.read.notifications import notification_states, recent_notifications
 from cityops.read.unknown_devices import gateways_with_unknown_devices
-from dashboard.auth_gate import client_address, label_of, load_accounts, require_role
+from dashboard.auth_gate import client_address, label_of, load_accounts, require_role, revocations
 from dashboard.common import lang, redis_client, settings
 from dashboard.i18n import ROLE_LABELS, t
 from dashboard.views.unknown_devices import unknown_devices_rows
@@ -52,6 +53,8 @@ with st.form("upsert_user", clear_on_submit=True):
                 redis_client(), console_audit.USER_CHANGE if name in users else console_audit.USER_ADD,
                 label_of(who), client_address(), name, role=role, display_name=before[name].display_name,
                 password_changed=bool(password))
+            if password or name in users and users[name].role != role:
+                revocations().revoke_user(name)  # the wall screen's sign-in cookies of that account stop working
             st.success(t("saved", lg))
             st.rerun()
 
@@ -78,6 +81,22 @@ if unknowns:
     st.dataframe(pd.DataFrame(unknown_devices_rows(unknowns, settings().tz, lg)), hide_index=True)
 else:
     st.caption(t("unknown_devices_none", lg))
+
+st.markdown(f"**{t('notifications', lg)}**")
+try:
+    notes = recent_notifications(redis_client(), 200)
+except RedisError:
+    notes = []
+if notes:
+    st.caption(" · ".join(f"{t('notify_' + k, lg)} {n}" for k, n in sorted(notification_states(notes).items())))
+    st.dataframe(pd.DataFrame([{
+        t("time", lg): pd.to_datetime(float(n["created"]), unit="s", utc=True).tz_convert(settings().tz)
+        .strftime("%m-%d %H:%M:%S") if n["created"] else "",
+        t("notify_route", lg): n["route"], t("notify_channel", lg): n["channel"], t("notify_title", lg): n["title"],
+        t("notify_state", lg): t("notify_" + n["state"], lg), t("notify_attempts", lg): n["attempts"],
+        t("notify_error", lg): n["last_error"]} for n in notes]), hide_index=True)
+else:
+    st.caption(t("notifications_none", lg))
 
 try:
     trail = [a for a in read.audit_trail(redis_client(), 200) if a.get("kind") in ("signin", "account")][:50]

@@ -10,16 +10,18 @@ worker per process: the rate limits are per process (doors/api/ratelimit.py).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cityops import read
+from cityops import observability, read
 from cityops.apikeys import ReloadingApiClients, keys_path
 from cityops.bus import Publisher, ensure_topics
 from cityops.city_data import get_city_data
@@ -64,6 +66,22 @@ class CityOpsApi(FastAPI):
         await self._entry(scope, receive, send)
 
 
+async def _drain(publisher: Publisher, timeout: float) -> None:
+    """Deliver what is still buffered, for at most ``timeout`` seconds, then close the producer.
+
+    Why bounded: uvicorn lets every request finish before the lifespan ends, so whatever is still buffered then
+    was answered 503 ("not taken, send again"); waiting forever for a broker that is away would only stop the
+    API from stopping."""
+    try:
+        await asyncio.wait_for(publisher.flush(), timeout)
+    except (TimeoutError, ConnectionError) as err:
+        log.warning("api: stopping with %d messages undelivered (%s); their senders were answered 503",
+                    publisher.buffered, err or "the broker did not acknowledge them in time")
+        await publisher.__aexit__(type(err), err, None)
+    else:
+        await publisher.__aexit__(None, None, None)
+
+
 def create_app(settings: Settings | None = None, *, other_routers: bool = True) -> CityOpsApi:
     """The app; its lifespan loads the city and the keys, starts the producer and connects to the read model.
 
@@ -79,7 +97,7 @@ def create_app(settings: Settings | None = None, *, other_routers: bool = True) 
         except Exception as err:  # noqa: BLE001 - the broker may be down: the publisher rides it out
             log.warning("api: could not check topics now (%s); reports wait in the producer's buffer", err)
         # connect_first=False: the API answers (reads, refusals) while the broker is down; reports get 503
-        publisher = Publisher(settings, pending_limit=500, connect_first=False)
+        publisher = Publisher(settings, pending_limit=500, connect_first=False, linger_ms=0)
         await publisher.__aenter__()
         redis = read.connect(settings)
         app.state.doors = ApiState(settings, city, publisher, redis, clients)
@@ -87,21 +105,42 @@ def create_app(settings: Settings | None = None, *, other_routers: bool = True) 
             yield
         finally:
             try:
-                await publisher.__aexit__(None, None, None)
+                await _drain(publisher, settings.api_ack_timeout_s)
             finally:
                 redis.close()
 
     app = CityOpsApi(title="CityOps API", version="1",
-                  description="Open311 GeoReport v2 intake and status, the read API and gateway readings of the "
-                              "CityOps platform. Keys: `python -m cityops apikeys` (docs/api.md).",
-                  lifespan=lifespan)
+                     description="Open311 GeoReport v2 intake and status, the read API and gateway readings of the "
+                                 "CityOps platform. Keys: `python -m cityops apikeys` (docs/api.md).",
+                     lifespan=lifespan)
     install_error_handlers(app)
+    _add_operator_routes(app)
     app.include_router(open311.router)
     for module in _optional_doors() if other_routers else []:
         app.include_router(module.router)
         for fast_path in getattr(module, "FAST_PATHS", ()):
             app.add_fast_path(fast_path)
     return app
+
+
+def _add_operator_routes(app: FastAPI) -> None:
+    """``/healthz`` (503 while Redis or the broker is away) and ``/metrics`` of this process, on its own port
+    (cityops/observability.py; the other processes serve them on ``CITYOPS_METRICS_PORT_<PROCESS>``)."""
+    observability.count_redis_round_trips("api")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> Response:
+        state: ApiState = request.app.state.doors
+        health = observability.Health("api")
+        health.add("redis", lambda: (bool(state.redis.ping()), "PING answered"))
+        health.add("broker", lambda: (not state.publisher.degraded, "reports wait in the producer's buffer"
+                                      if state.publisher.degraded else "connected"))
+        status, body = observability.healthz_response(health)
+        return Response(body, status, media_type="application/json")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(observability.metrics().render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -115,7 +154,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
-    # http/loop "auto": httptools and uvloop when installed (the C parser and loop: several times the requests/s
+    # http/loop "auto": httptools and uvloop when installed (the C parser and loop: over twice the requests/s
     # of h11 on the gateways' path), else the pure-Python ones; the log says which. No access log: a line per
     # gateway request would cost as much as the request.
     config = uvicorn.Config(create_app(settings), host=host, port=port, workers=1, log_level="info",

@@ -20,12 +20,12 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from cityops.apikeys import ApiClient
+from cityops.case_states import FINAL_STATES, STATE_ZH
 from cityops.catalogue import Catalogue, Category
 from cityops.city_data import CityData
 from cityops.schemas import CaseAction, CaseEvent, derived_id
 from doors.api.errors import ApiError
 from doors.api.geo import gcj02_to_wgs84, wgs84_to_gcj02
-from streams.lifecycle import FINAL_STATES, STATE_ZH
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 64

@@ -125,7 +125,8 @@ def cases(request: Request,
                           overdue=overdue, limit=limit, cursor=Cursor.decode(cursor) if cursor else None)
     except SearchError as err:
         raise ApiError(400, err.field, err.reason) from None
-    page = search_cases(state.redis, query, state.city.city.code, state.city.timezone)
+    page = search_cases(state.redis, query, state.city.city.code, state.city.timezone,
+                        street_of=state.city.city.street_of)
     return {"cases": page.cases, "next_cursor": page.next_cursor, "complete": page.complete,
             "scanned": page.scanned}
 

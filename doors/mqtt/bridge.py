@@ -28,12 +28,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cityops import observability
 from cityops.fast_envelope import decode_columns
 from cityops.schemas import MAX_MESSAGE_BYTES, ContractError, dead_letter, decode_sensor_envelope, encode
 from cityops.settings import Settings, get_settings
 from doors.mqtt import READINGS_FILTER, bridge_password, broker_address, gateway_of_topic
 
 log = logging.getLogger("cityops.mqtt.bridge")
+MQTT_TOPIC_LABEL = f"mqtt:{READINGS_FILTER}"  # the topic label of the bridge's consumed and refused counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +176,12 @@ class Bridge:
         except Exception as err:  # noqa: BLE001 - e.g. a dead letter over the size limit: never ack, never stop
             log.error("message %d on %s could not be sent to Kafka (%s); left unacknowledged", mid, topic, err)
             return
+        observability.metrics().events_consumed.labels(MQTT_TOPIC_LABEL).inc()
         if verdict.reason is None:
             self.forwarded += 1
         else:
             self.refused += 1
+            observability.count_refused(MQTT_TOPIC_LABEL, verdict.stage)
             log.info("refused %s: %s", topic, verdict.reason)
         self._pending.append((connection, mid, qos, done))
         done.add_done_callback(self._on_kafka_ack)
@@ -201,7 +205,17 @@ async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:
     # window is one produce request, so 2,000 keeps Kafka's round trips off the bridge's rate
     async with Publisher(settings, pending_limit=2000) as publisher:
         bridge = Bridge(settings, publisher)
-        await bridge.run(stop)
+        health = observability.Health("mqtt-bridge")
+        health.add("mqtt", lambda: (bridge.connected.is_set(), "connected" if bridge.connected.is_set()
+                                    else "not connected to the MQTT broker"))
+        health.add("kafka", lambda: (not publisher.degraded, "readings wait in the producer's buffer"
+                                     if publisher.degraded else "connected"))
+        server = observability.serve("mqtt-bridge", health)  # CITYOPS_METRICS_PORT_MQTT_BRIDGE; None when off
+        try:
+            await bridge.run(stop)
+        finally:
+            if server is not None:
+                server.close()
         log.info("bridge stopped: %d forwarded, %d refused", bridge.forwarded, bridge.refused)
 
 

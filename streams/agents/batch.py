@@ -12,9 +12,10 @@ from typing import TypeVar
 
 from faust.types import EventT
 
+from cityops import observability
 from cityops.schemas import ContractError, decode
 from streams import runtime
-from streams.deadletter import refuse
+from streams.deadletter import DEAD_LETTER_PREFIX, refuse
 from streams.effects import ApplyResult, Effects
 from streams.topics import TopicSpec
 
@@ -60,7 +61,11 @@ async def drop_repeats(items: list[tuple[EventT, M]], event_id: Callable[[M], st
 
 async def apply(effects: list[Effects]) -> list[ApplyResult]:
     """Apply each event's effects once; per event, applied, duplicate or failed (true only when applied)."""
-    return await runtime.writer().apply(effects)
+    results = await runtime.writer().apply(effects)
+    # Events applied now (a sensor part claims several envelopes); a dead letter's count is no applied event.
+    observability.count_applied(sum(1 + len(eff.claims) for eff, result in zip(effects, results, strict=True)
+                                    if result and not eff.event_id.startswith(DEAD_LETTER_PREFIX)))
+    return results
 
 
 async def apply_or_dead_letter(effects: list[Effects], origins: Sequence[Origin | None],

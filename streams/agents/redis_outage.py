@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from cityops import observability
 from cityops.bus import Backoff
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,11 @@ async def until_applied(process: Callable[[T], Awaitable[None]], batch: T, *, fi
     """``await process(batch)``, again and again with backoff while Redis is unreachable; never skips the batch."""
     backoff, since = Backoff(first_delay, 2.0, max_delay), None
     loop = asyncio.get_running_loop()
+    agent, topic, consumed = _batch_labels(process, batch)
     while True:
         try:
-            await process(batch)
+            with observability.batch(agent, topic, consumed):  # counted once, by the attempt that completes
+                await process(batch)
         except TRANSIENT as err:
             since = since if since is not None else loop.time()
             delay = backoff.next()
@@ -48,6 +51,13 @@ async def until_applied(process: Callable[[T], Awaitable[None]], batch: T, *, fi
             log.warning("Redis back: batch applied after %d attempts over %.1fs", backoff.attempts + 1,
                         loop.time() - since)
         return
+
+
+def _batch_labels(process: Callable[[T], Awaitable[None]], batch: T) -> tuple[str, str, int]:
+    """The agent (its module's name), topic and size of a batch of Faust events, for the metrics."""
+    events = batch if isinstance(batch, Sequence) else ()
+    topic = events[0].message.topic if events and hasattr(events[0], "message") else ""
+    return getattr(process, "__module__", "agent").rsplit(".", 1)[-1], topic, len(events)
 
 
 async def skip_tick_if_unavailable(tick: Callable[[], Awaitable[object]], name: str) -> None:

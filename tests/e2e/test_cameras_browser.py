@@ -22,7 +22,7 @@ import pytest
 from cityops.settings import get_settings
 from dashboard.views.cameras import zone_colour
 from detectors.camera_config import load_camera_file
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, console_process, sign_in
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, console_process, keep_offline, sign_in
 from tests.support.cameras import CAMERA, camera_file_copy, seed_status, write_latest_frame
 from tests.support.workers import free_port, subprocess_env, wait_until
 
@@ -71,16 +71,7 @@ def test_admin_redraws_a_zone_by_clicking_its_corners(console):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-
-            def guard(route) -> None:  # noqa: ANN001
-                url = route.request.url
-                if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
-                    route.continue_()
-                else:
-                    outside.append(url)
-                    route.abort()
-
-            context.route("**/*", guard)
+            keep_offline(context, outside)
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))

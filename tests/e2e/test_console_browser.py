@@ -33,6 +33,7 @@ from tests.support.browser import (
     acknowledge_chosen,
     choose_alert,
     console_process,
+    keep_offline,
     publish_overdue_case,
     sign_in,
 )
@@ -75,16 +76,7 @@ def test_console_in_a_real_browser(console):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-
-            def guard(route) -> None:  # noqa: ANN001
-                url = route.request.url
-                if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
-                    route.continue_()
-                else:
-                    outside.append(url)
-                    route.abort()
-
-            context.route("**/*", guard)
+            keep_offline(context, outside)
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -130,7 +130,9 @@ def test_forged_replayed_and_above_role_commands_are_dead_lettered_and_change_no
 
     topic = get_settings().topics.commands
     day = keys.day_bucket(datetime.now(get_settings().tz))
-    bookkeeping = {keys.dlq_recent(), keys.dlq_daily(day)} | {keys.seen(f"dlq:{topic}:0:{o}") for o in offsets}
+    hour = keys.hour_bucket(datetime.now(get_settings().tz))
+    bookkeeping = {keys.dlq_recent(), keys.dlq_daily(day), keys.dlq_hourly(hour)} | {
+        keys.seen(f"dlq:{topic}:0:{o}") for o in offsets}
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed <= bookkeeping, f"a refused command changed {sorted(changed - bookkeeping)}"
     assert redis_client.hget(keys.case("AUTH-V"), "state") == "verified"

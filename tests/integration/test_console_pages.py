@@ -395,7 +395,8 @@ def test_sign_out_clears_the_whole_session(seeded, users_file):
 # Every page script under dashboard/pages/ and the least role it needs. A new page must be added here,
 # and must check its role itself: the test runs each page with no user and with every role.
 PAGE_ROLES = {"bigscreen": "leader", "briefing": "leader", "drill": "leader", "duty": "duty", "case": "duty",
-              "cameras": "duty", "admin": "admin"}
+              "cameras": "duty", "admin": "admin", "dead_letters": "admin",
+              "case_search": "leader"}
 
 
 @pytest.mark.parametrize("page", sorted(p.stem for p in PAGES.glob("*.py") if not p.name.startswith("_")))

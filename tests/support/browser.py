@@ -30,6 +30,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 FIRST_ELEMENT = '[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]'
 
 
+def keep_offline(context, outside: list[str]) -> None:  # noqa: ANN001 - a Playwright browser context
+    """Abort every request that leaves this machine, noting its URL in ``outside``: the console must need no internet
+    (a government intranet), so a test asserts ``outside == []``."""
+
+    def guard(route) -> None:  # noqa: ANN001
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+
+
 def sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float, float]:  # noqa: ANN001
     """Open ``path`` and sign in. Returns (seconds from navigation until the sign-in form can be used,
     the monotonic time 登录 was pressed), so the user's typing is never counted."""

@@ -44,8 +44,8 @@ def test_a_report_enters_the_day_index_of_each_search_scope_with_the_cases_reten
     eff, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.CITIZEN_APP, category_code="E0101",
                                       lon=118.0894, lat=24.4798), None, ctx)
     ops = index_ops(eff)
-    expected = {("city", "350200"), ("district", view.district), ("street", view.street), ("grid", view.grid),
-                ("category", "E0101"), ("source", "citizen_app")}
+    expected = {("city", "350200"), ("district", view.district), ("street", view.street),
+                ("category", "E0101"), ("source", "citizen_app")}  # no grid or community index (keys.py says why)
     assert set(ops) == {keys.cases_by_day("20261124", s, i) for s, i in expected}  # the local day, not UTC's
     for key, key_ops in ops.items():
         assert key_ops == [("ZADD", key, repr(T.timestamp()), "S"), ("EXPIRE", key, str(CLOSED_CASE_RETENTION_S), "")]
@@ -92,7 +92,8 @@ def test_the_query_refuses_bad_parameters_naming_the_field():
 
 def test_the_finest_filter_picks_the_index_and_every_filter_is_checked_on_the_hash():
     q = CaseQuery(D, D, district="350203", grid="G1", category="E0101", states=parse_states("open"), overdue=True)
-    assert q.index_scope("350200") == ("grid", "G1")
+    assert q.index_scope("350200", {"G1": "S1"}.get) == ("street", "S1")  # a grid is found through its street's day
+    assert q.index_scope("350200") == ("district", "350203")  # without the city's map: the next index
     assert CaseQuery(D, D, district="350203", source="drone").index_scope("350200") == ("district", "350203")
     assert CaseQuery(D, D, source="drone").index_scope("350200") == ("source", "drone")
     assert CaseQuery(D, D).index_scope("350200") == ("city", "350200")
@@ -103,6 +104,24 @@ def test_the_finest_filter_picks_the_index_and_every_filter_is_checked_on_the_ha
         assert not q.matches(row | change), change
     assert not q.matches({})  # the case's hash has gone: its index entry is left out
     assert CaseQuery(D, D, overdue=False).matches(row | {"state": "closed"})  # a closed case is overdue no more
+
+
+def test_community_supervised_and_text_filters():
+    q = CaseQuery(D, D, street="S1", community="C1", escalated=True, text="  湖滨南路 ")
+    assert q.index_scope("350200", {"C1": "S1"}.get) == ("street", "S1")
+    row = {"state": "dispatched", "street": "S1", "community": "C1", "escalated": "1",
+           "address": "思明区湖滨南路88号", "description": ""}
+    assert q.matches(row)
+    assert q.matches(row | {"address": "", "description": "在湖滨南路口占道"})  # the description counts too
+    for change in ({"community": "C2"}, {"escalated": "0"}, {"address": "莲前西路"}):
+        assert not q.matches(row | change), change
+    assert not q.matches({k: v for k, v in row.items() if k != "escalated"})  # never escalated: no flag at all
+    assert CaseQuery(D, D, escalated=False).matches({"state": "reported"})
+    assert CaseQuery(D, D, text="abc").matches({"state": "reported", "description": "xxABCxx"})  # any case
+    for bad in ("", "   ", "x" * 101):
+        with pytest.raises(SearchError) as err:
+            CaseQuery(D, D, text=bad)
+        assert err.value.field == "text"
 
 
 def test_state_groups_expand():

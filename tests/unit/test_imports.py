@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("cityops", "streams", "dashboard", "detectors", "fixtures")
+PACKAGES = ("cityops", "streams", "dashboard", "detectors", "fixtures", "doors", "notify")
 #: What ``cityops`` must not import: the processes and data built on top of it.
 ABOVE_CITYOPS = ("fixtures", "streams", "dashboard", "detectors")
 

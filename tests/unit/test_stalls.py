@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from detectors.base import Box
+from detectors.pipeline import BoxFilter
 from detectors.stalls import gap, gather_stalls
 
 
@@ -46,3 +47,10 @@ def test_min_items_and_no_boxes() -> None:
     pair = [box(0, 0, 20, 40, "chair"), box(25, 0, 45, 40, "chair")]
     assert len(gather_stalls(pair, min_items=3)) == 2
     assert gather_stalls([]) == []
+
+
+def test_a_box_over_a_third_of_the_frame_is_no_object_and_is_dropped_before_tracking():
+    """SSD boxes the whole overhead crowd of the hall clip as one 'person' (1230 × 620 of 1280 × 720)."""
+    crowd = Box(13, 1, 1244, 624, "person", 0.53)
+    walker = Box(600, 300, 640, 400, "person", 0.8)
+    assert BoxFilter().apply([crowd, walker], 1280, 720) == [walker]
