@@ -23,7 +23,7 @@ import httpx
 import orjson
 from redis import Redis
 
-from cityops import keys, read
+from cityops import keys, observability, read
 from cityops.alerts import Alert, AlertKind
 from cityops.notify_routes import SLA_DUE_KIND, Route, Routes
 from cityops.read.replies import json_entries
@@ -199,14 +199,19 @@ class Notifier:
                 outbox.mark_failed(self.r, mid, f"channel {state.get('channel')} is no longer in notify.yml")
                 continue
             attempt = outbox.mark_sending(self.r, mid)
+            started = time.perf_counter()
             outcome = send(self.client, channel, mid, outbox.body_of(state))
+            seconds = time.perf_counter() - started
             if outcome.ok:
                 outbox.mark_sent(self.r, mid, self.clock())
+                observability.count_notification(channel.type, "sent", seconds)
                 sent += 1
             elif outcome.retry and attempt < self.timing.max_attempts:
                 delay = outbox.backoff(attempt, self.timing.retry_base_s, self.timing.retry_max_s)
                 outbox.mark_retry(self.r, mid, self.clock() + delay, outcome.error)
+                observability.count_notification(channel.type, "retried", seconds)
             else:
+                observability.count_notification(channel.type, "failed", seconds)
                 outbox.mark_failed(self.r, mid, outcome.error if not outcome.retry
                                    else f"gave up after {attempt} attempts: {outcome.error}")
                 log.warning("notification %s failed: %s", mid, outcome.error)
@@ -258,6 +263,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     r = read.connect(settings)
+    health = observability.Health("notify")
+    health.add("redis", lambda: (bool(r.ping()), "PING"))
+    observability.serve("notify", health)
     Notifier(r, routes, settings).run(stop)
     return 0
 

@@ -193,6 +193,14 @@ def test_every_alert_reaches_every_channel_once_through_an_outage_and_a_restart(
     waited = [row for row in rows if row["channel"] == "hook" and row["subject"] != "sensor:OLD:1"]
     assert len(waited) == 3 and all(int(row["attempts"]) >= 2 and row["last_error"] for row in waited)
 
+    # the same deliveries as Prometheus counts the operator alerts on (cityops/observability.py)
+    from cityops.observability import metrics
+
+    sent = {c: metrics().notifications.labels(c, "sent")._value.get()
+            for c in ("wecom", "dingtalk", "feishu", "webhook")}
+    assert all(n >= 4 for n in sent.values()), sent
+    assert metrics().notifications.labels("webhook", "retried")._value.get() >= 3
+
 
 def test_a_flapping_sensor_is_summarised_and_the_briefing_goes_out_with_its_png(
         redis_client, redis_url, receiver, mailbox, monkeypatch, tmp_path: Path) -> None:

@@ -46,8 +46,10 @@ def keep_offline(context, outside: list[str]) -> None:  # noqa: ANN001 - a Playw
 
 
 def sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float, float]:  # noqa: ANN001
-    """Open ``path`` and sign in. Returns (seconds from navigation until the sign-in form can be used,
-    the monotonic time 登录 was pressed), so the user's typing is never counted."""
+    """Open ``path`` as a new visitor (no cookie: a wall screen's sign-in cookie would skip the form) and sign in.
+    Returns (seconds from navigation until the sign-in form can be used, the monotonic time 登录 was pressed),
+    so the user's typing is never counted."""
+    page.context.clear_cookies()
     start = time.monotonic()
     page.goto(f"{base}/{path}")
     page.get_by_label("用户名").wait_for(timeout=30_000)

@@ -16,7 +16,7 @@ from redis import Redis
 from cityops import keys
 from cityops.bus import Publisher, ensure_topics
 from cityops.catalogue import get_catalogue
-from cityops.schemas import CaseEvent, encode
+from cityops.schemas import CaseAction, CaseEvent, encode
 from cityops.settings import Settings
 from cityops.workcalendar import get_calendar
 from fixtures.simulator.cases import CaseDayPlanner
@@ -45,10 +45,17 @@ def seeded_day(tz) -> list[tuple[str, str, bytes]]:
     planner = CaseDayPlanner(load_city(), get_catalogue(), cal, tz, seed=11, cases_per_day=CASES_PER_DAY)
     now = datetime.now(tz)
     items: list[tuple[datetime, str, str, bytes]] = []
+    twin: CaseEvent | None = None
     for pe in planner.plan_day(day):
         if pe.time < now - timedelta(minutes=5):
             event = CaseEvent.model_validate(dict(pe.event))
             items.append((pe.time, "cases", event.case_id, encode(event)))
+            if twin is None and event.action is CaseAction.REPORT and event.lon is not None:
+                twin = event
+    if twin is not None:  # the same problem reported again at the same place: the day always holds a repeat
+        again = twin.model_copy(update={"case_id": f"{twin.case_id}R", "event_id": f"{twin.event_id}R",
+                                        "event_time": twin.event_time + timedelta(minutes=30)})
+        items.append((again.event_time, "cases", again.case_id, encode(again)))
     sensors = load_sensors()
     model = SensorModel(sensors, seed=11)
     for minute in range(SENSOR_TICKS):
