@@ -71,7 +71,7 @@ between calls) through :func:`env_text` and :func:`env_number` below:
 | ``CITYOPS_MIN_CONFIDENCE`` | ``0.5`` | AI captures below this confidence are set aside |
 | ``CITYOPS_CAPTURE_WINDOW_S`` | ``600`` | a capture overlapping one accepted this recently is the same object |
 | ``CITYOPS_DETECT_START`` | now | ISO time of a video file's first frame (``detect --start``) |
-| ``CITYOPS_COCO_BACKEND`` | ``auto`` | the COCO detector's backend: ``auto``, ``opencv`` or ``torch`` |
+| ``CITYOPS_COCO_BACKEND`` | ``auto`` | COCO backend: ``auto`` (= ``torch``, on CUDA when present) or ``opencv`` |
 | ``CITYOPS_STATUS_INTERVAL_S`` | ``5`` | seconds between a camera's health messages (topic camera-status) |
 | ``CITYOPS_TANSU_SHA256`` | the pin of the bundled tansu | sha256 the broker binary must have (``CALF_TANSU_BIN``) |
 | ``CITYOPS_STALE_CASE_DAYS`` | ``400`` | days an open case may go without a step before it is expired (≤ 3650) |

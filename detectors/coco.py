@@ -67,15 +67,13 @@ class CocoOpenCV:
 def load_coco(backend: str = "auto", score_threshold: float = DEFAULT_SCORE_THRESHOLD, device: str | None = None,
               **kw: object) -> Detector:
     """The COCO detector: ``"opencv"`` (CPU), ``"torch"`` (CUDA when available, else CPU; ``device``
-    chooses), or ``"auto"`` (torch when CUDA is available, else OpenCV). ``kw``: ``labels``, ``files``,
-    ``input_size``."""
+    chooses), or ``"auto"``: the torch port on CUDA or, without a GPU, on the CPU too, where it runs the same
+    network with the same boxes faster than OpenCV's DNN (docs/detectors.md, "Benchmark"). ``kw``: ``labels``,
+    ``files``, ``input_size``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        import torch
-
-        backend = "torch" if (device or "").startswith("cuda") or (device is None and torch.cuda.is_available()) \
-            else "opencv"
+        backend = "torch"
     if backend == "opencv":
         if device not in (None, "cpu"):
             raise ValueError(f"device: the opencv backend runs on the CPU only, got {device!r}")
