@@ -264,6 +264,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("amqtt").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # amqtt's session state machine logs every step
     settings = get_settings()
     host, port, _tls = broker_address(settings)
     host, port = args.host or host, args.port or port
