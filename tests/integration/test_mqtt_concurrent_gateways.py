@@ -9,12 +9,19 @@ gateway had acknowledged must be counted exactly once in the read model.
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import subprocess
+import sys
 import time
 
 from tests.integration.test_mqtt_bridge import _readings_counted, stack  # noqa: F401 - the module's stack
-from tests.support.mqtt_stack import publish_burst
-from tests.support.workers import wait_until
+from tests.support.workers import REPO_ROOT, subprocess_env, wait_until
+
+# A fresh interpreter per gateway (not multiprocessing's spawn, which re-runs whatever ``__main__`` the test session
+# holds: after the console's AppTest tests that is a page script).
+BURST = ("import json, os, sys; from tests.support.mqtt_stack import publish_burst; "
+         "publish_burst(json.loads(os.environ['CITYOPS_BURST_ENV']), *sys.argv[1:4], int(sys.argv[4]), "
+         "float(sys.argv[5]))")
 
 PER_GATEWAY = 3000  # enough that the broker's broadcast falls behind two gateways (5,000 lost 70 % before the fix)
 
@@ -22,15 +29,13 @@ PER_GATEWAY = 3000  # enough that the broker's broadcast falls behind two gatewa
 def test_concurrent_gateways_in_separate_processes_lose_nothing(stack) -> None:  # noqa: F811
     env, r, tokens = stack["env"], stack["redis"], stack["tokens"]
     sensors = {"LV-GW-01": "LV-NS-01", "LV-GW-02": "LV-NS-02"}
-    spawn = multiprocessing.get_context("spawn")
-    start_at = time.time() + 4  # both connected by then (spawn imports paho and the project)
-    gateways = [spawn.Process(target=publish_burst, args=(env, gw, tokens[gw], sensor, PER_GATEWAY, start_at))
-                for gw, sensor in sensors.items()]
+    start_at = time.time() + 6  # both connected by then (each interpreter imports paho and the project)
+    child_env = subprocess_env() | {"CITYOPS_BURST_ENV": json.dumps(env)}
+    gateways = [subprocess.Popen([sys.executable, "-c", BURST, gw, tokens[gw], sensor, str(PER_GATEWAY), str(start_at)],
+                                 cwd=REPO_ROOT, env=child_env) for gw, sensor in sensors.items()]
     for p in gateways:
-        p.start()
-    for p in gateways:
-        p.join(120)
-    assert [p.exitcode for p in gateways] == [0, 0], "a gateway did not get every PUBACK"
+        p.wait(120)
+    assert [p.returncode for p in gateways] == [0, 0], "a gateway did not get every PUBACK"
 
     def counts() -> dict[str, int]:
         return {s: _readings_counted(r, s) for s in sensors.values()}
