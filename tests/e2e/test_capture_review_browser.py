@@ -11,7 +11,6 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import cv2
 import orjson
 import pytest
 
@@ -20,20 +19,15 @@ from cityops.bus import Publisher, ensure_topics
 from detectors.base import Box
 from detectors.evidence import EvidenceStore
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, console_process, sign_in
-from tests.support.workers import SHARED, free_port, subprocess_env, wait_until, worker
+from tests.support.videos import vtest_frame
+from tests.support.workers import free_port, subprocess_env, wait_until, worker
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                 reason="Debian chromium (/usr/bin/chromium) is not installed; CI installs it")
-VTEST = SHARED / "street-video" / "vtest.avi"
 
 
 def _captures(evidence_dir: Path, tz, seen: datetime) -> list[dict]:  # noqa: ANN001
-    cap = cv2.VideoCapture(str(VTEST))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 259)
-    ok, frame = cap.read()
-    cap.release()
-    if not ok:
-        pytest.skip("vtest.avi not present")
+    frame = vtest_frame()
     store = EvidenceStore(evidence_dir, tz)  # faces blurred: the default
     out = []
     for n, (x1, y1, x2, y2) in enumerate([(170, 90, 260, 300), (330, 80, 420, 300)], start=1):

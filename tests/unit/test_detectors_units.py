@@ -17,7 +17,7 @@ from detectors.rules import RuleEngine, to_detection
 from detectors.sources import Sampler, SourceError, StreamSource
 from detectors.tracking import Tracker, TrackerConfig
 from detectors.zones import PixelZone, point_in_polygon
-from tests.support.workers import SHARED
+from tests.support.videos import vtest_frame
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)  # 10:00 in Xiamen
@@ -280,13 +280,7 @@ def test_face_blurring_works_with_the_bundled_cascade():
 
     blurrer = FaceBlurrer()
     assert blurrer.available
-    cap = cv2.VideoCapture(str(SHARED / "street-video" / "vtest.avi"))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 259)
-    ok, frame = cap.read()
-    cap.release()
-    if not ok:
-        pytest.skip("vtest.avi not present")
-    big = cv2.resize(frame, None, fx=2, fy=2)  # the walkers' faces are small at 768×576
+    big = cv2.resize(vtest_frame(), None, fx=2, fy=2)  # the walkers' faces are small at 768×576
     faces = blurrer.faces(big)
     assert faces, "a face is visible in frame 260 of vtest.avi (checked by eye)"
     x1, y1, x2, y2 = faces[0]

@@ -9,26 +9,18 @@ from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
-import pytest
 
 from detectors import evidence
 from detectors.base import Box
 from detectors.evidence import EvidenceStore, FaceBlurrer
-from tests.support.workers import SHARED
+from tests.support.videos import vtest_frame
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-VTEST = SHARED / "street-video" / "vtest.avi"
 
 
 def _frame_with_a_face() -> np.ndarray:
-    cap = cv2.VideoCapture(str(VTEST))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 259)
-    ok, frame = cap.read()
-    cap.release()
-    if not ok:
-        pytest.skip("vtest.avi not present")
-    return cv2.resize(frame, None, fx=2, fy=2)  # the walkers' faces are small at 768×576
+    return cv2.resize(vtest_frame(), None, fx=2, fy=2)  # the walkers' faces are small at 768×576
 
 
 def test_faces_are_blurred_by_default_and_the_setting_turns_it_off(tmp_path: Path, monkeypatch) -> None:
