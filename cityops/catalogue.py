@@ -16,6 +16,7 @@ import csv
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -71,13 +72,33 @@ WEIGHTS = (1, 2, 3, 5)
 
 CATALOGUE_COLUMNS = (
     "code", "family", "major_code", "major_zh", "major_en", "minor_zh", "minor_en", "weight", "ai_type",
-    "owner_role", "sla_register", "sla_dispatch", "sla_handle", "sla_verify",
+    "owner_role", "sla_register", "sla_dispatch", "sla_handle", "sla_verify", "clock",
 )
+#: The header of a catalogue written before the ``clock`` column existed; still accepted (see ``default_clock``).
+CATALOGUE_COLUMNS_WITHOUT_CLOCK = CATALOGUE_COLUMNS[:-1]
+#: The event major class whose clocks run in natural time when a file has no ``clock`` column. Matched by
+#: name, not number, because older catalogues numbered it 05 (the standard's 04 is 突发事件).
+EMERGENCY_MAJOR_ZH = "突发事件"
 DEPARTMENT_COLUMNS = ("id", "name_zh", "name_en", "role", "level")
 
 _DURATION = re.compile(r"^([1-9]\d{0,4})([mhd])$")
 _CODE = re.compile(r"^([CE])(\d{2})(\d{2})$")
 _UNITS = ("m", "h", "d")
+
+
+class Clock(StrEnum):
+    """How a category's SLA clocks run: ``natural`` = wall-clock time, 24×7 (自然时间, a ``d`` is 24 hours);
+    ``working`` = office hours of the working calendar only (工作时间, a ``d`` is one working day)."""
+
+    NATURAL = "natural"
+    WORKING = "working"
+
+
+def default_clock(family: str, major_zh: str) -> Clock:
+    """The clock of a row in a catalogue file without a ``clock`` column: natural for the emergencies
+    (突发事件) event class, working for everything else. Why: a city's older file must still load, and
+    emergencies are the classes that cannot wait for Monday morning."""
+    return Clock.NATURAL if family == "event" and major_zh == EMERGENCY_MAJOR_ZH else Clock.WORKING
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,8 @@ class WorkDuration:
     Why not ``timedelta``: time limits in 数字城管 count only office hours (工作时 / 工作日), so
     ``4h`` started on a Friday afternoon ends on Monday. Only ``WorkCalendar.add`` turns one into an
     instant. ``d`` means that many working days' worth of working time (7 h each by default).
+    A category whose ``clock`` is ``natural`` reads the same amount as wall-clock time instead (``d`` = 24 h;
+    ``streams.sla.natural_add``).
     """
 
     amount: int
@@ -119,7 +142,8 @@ class Category:
     """One minor class (小类) of the catalogue, with its owner role, AI type, weight and stage limits.
 
     ``weight`` multiplies the case in closure and on-time rates (Xuzhou's 2×/3×/5× hard problems);
-    ``sla`` maps each of ``STAGES`` to the working-time limit of that stage.
+    ``sla`` maps each of ``STAGES`` to the limit of that stage, counted in working time or, when ``clock`` is
+    ``Clock.NATURAL``, in natural (wall-clock) time (``streams/sla.py``).
     """
 
     code: str
@@ -133,6 +157,7 @@ class Category:
     ai_type: str | None
     owner_role: str
     sla: Mapping[str, WorkDuration]
+    clock: Clock
 
     def name(self, lang: str = "zh") -> str:
         """Display name: ``"市容环境/暴露垃圾"`` (zh) or ``"City appearance / Exposed garbage"`` (any other lang)."""
@@ -169,7 +194,9 @@ class Catalogue:
         Raises ``ValueError`` naming the file and line of the first bad row: wrong header, malformed or
         duplicate code, family or major code that does not fit the code, a major class whose names differ
         between rows, weight outside {1, 2, 3, 5}, unknown AI type or one used twice, unknown owner
-        role, empty name, or an SLA cell that is not a working duration.
+        role, empty name, an SLA cell that is not a duration, or a ``clock`` cell other than ``natural`` /
+        ``working``. A file without the ``clock`` column (an older city catalogue) still loads: its rows get
+        :func:`default_clock` (natural for 突发事件, working otherwise).
         """
         if path is None:
             from cityops.settings import get_settings  # lazy: settings read the environment
@@ -181,11 +208,11 @@ class Catalogue:
         majors: dict[tuple[str, str], tuple[str, str, int]] = {}
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            _check_header(path, reader.fieldnames, CATALOGUE_COLUMNS)
+            has_clock = _check_header(path, reader.fieldnames, CATALOGUE_COLUMNS, CATALOGUE_COLUMNS_WITHOUT_CLOCK)
             for line, row in enumerate(reader, start=2):
                 where = f"{path.name} line {line}"
                 try:
-                    cat = _category(row)
+                    cat = _category(row, has_clock)
                 except (KeyError, ValueError, TypeError) as err:
                     raise ValueError(f"{where}: {err}") from None
                 if cat.code in codes:
@@ -242,10 +269,15 @@ class Catalogue:
         return list(out.values())
 
 
-def _check_header(path: Path, fieldnames: Iterable[str] | None, expected: tuple[str, ...]) -> None:
+def _check_header(path: Path, fieldnames: Iterable[str] | None, expected: tuple[str, ...],
+                  older: tuple[str, ...] | None = None) -> bool:
+    """Check the header; True if it is ``expected``, False if it is the accepted ``older`` form."""
     got = tuple((f or "").strip() for f in fieldnames or ())
-    if got != expected:
-        raise ValueError(f"{path.name} line 1: header must be {','.join(expected)!r}, not {','.join(got)!r}")
+    if got == expected:
+        return True
+    if older is not None and got == older:
+        return False
+    raise ValueError(f"{path.name} line 1: header must be {','.join(expected)!r}, not {','.join(got)!r}")
 
 
 def _cell(row: Mapping[str, str | None], name: str) -> str:
@@ -255,7 +287,7 @@ def _cell(row: Mapping[str, str | None], name: str) -> str:
     return value.strip()
 
 
-def _category(row: Mapping[str, str | None]) -> Category:
+def _category(row: Mapping[str, str | None], has_clock: bool = True) -> Category:
     if None in row:  # csv.DictReader puts surplus fields under the key None
         raise ValueError(f"too many fields: {row[None]!r}")  # type: ignore[index]
     code = _cell(row, "code")
@@ -286,8 +318,15 @@ def _category(row: Mapping[str, str | None]) -> Category:
             sla[stage] = WorkDuration.parse(_cell(row, f"sla_{stage}"))
         except ValueError as err:
             raise ValueError(f"sla_{stage}: {err}") from None
+    if has_clock:
+        raw_clock = _cell(row, "clock")
+        if raw_clock not in {c.value for c in Clock}:
+            raise ValueError(f"column clock: {raw_clock!r} must be 'natural' (24x7) or 'working' (office hours)")
+        clock = Clock(raw_clock)
+    else:
+        clock = default_clock(family, names["major_zh"])
     return Category(code, family, match.group(2), names["major_zh"], names["major_en"], names["minor_zh"],
-                    names["minor_en"], int(raw_weight), ai_type, role, sla)
+                    names["minor_en"], int(raw_weight), ai_type, role, sla, clock)
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ ids, and that this table lists every family.
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
 | ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric (``expired``: stale cases) | 400 days |
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
+| ``co:cohort:{YYYYMMDD}:{scope}:{id}`` | hash | KPI cohort: ``{milestone}@{day}`` counts | 400 days |
 | ``co:sensors`` | sorted set | every sensor by the time of its newest reading (the console's sensor layer) | live |
 | ``co:sensor:{sensor_id}`` | hash | newest reading, rule state, its window buckets (``win_*``) | reporting + 7 d |
 | ``co:alerts`` | stream | the alert feed of the duty console (SLA overdue, sensors, captures) | 50,000 entries |
@@ -93,7 +94,8 @@ AUDIT_RETENTION_S = 400 * DAY  # the audit trail keeps 400 days of records ...
 AUDIT_MAXLEN = 2_000_000  # ... and at most this many, so a flood of commands or sign-ins cannot grow it without bound
 DLQ_RECENT_MAXLEN = 1_000
 
-SCOPES = ("city", "district", "street", "community", "grid", "department", "category", "source")
+# "centre": the command centre (监督指挥中心), owner of the 受理/立案/派遣/核查/结案 stages; its id is the city code.
+SCOPES = ("city", "district", "street", "community", "grid", "department", "category", "source", "centre")
 
 
 def day_bucket(t: datetime) -> str:
@@ -158,6 +160,12 @@ def kpi_daily(day: str, scope: str, scope_id: str) -> str:
 
 def kpi_hourly(hour: str, scope: str, scope_id: str) -> str:
     return f"{PREFIX}:kpi:h:{hour}:{scope}:{scope_id}"
+
+
+def cohort(day: str, scope: str, scope_id: str) -> str:
+    """The cases of one scope registered on ``day``: per milestone and the day it was reached, how many
+    (``closed@20261203``); a period's KPIs add up its days' fields dated up to its end (docs/metrics.md)."""
+    return f"{PREFIX}:cohort:{day}:{scope}:{scope_id}"
 
 
 def sensor(sensor_id: str) -> str:

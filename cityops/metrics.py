@@ -1,25 +1,21 @@
-"""Performance metrics (绩效评价, GB/T 30428.4 and city rules) computed from the read model's counters.
+"""Performance metrics (绩效评价, GB/T 30428.4 and city rules): rates and scores of one scope over a period.
 
-Shared by the stream processors (rankings) and the readers (console, briefing, snapshot), so every
-screen computes a rate the same way.
+Shared by the readers (console, briefing, read API, snapshot), so every screen computes a rate the same way. The
+definitions are docs/metrics.md's ("Case KPIs"): every rate counts **cases of the period's cohort** (registered in
+it, as of its end: ``cityops/read/kpi_cohort.py`` reads them), never steps:
 
-Definitions (per area, department or category, over a period):
+- 结案率 ``closure_rate`` = closed / due; 按期结案率 ``on_time_rate`` = on_time / due;
+- 处置率 ``handling_rate`` = handled / due_handle; 按期处置率 ``on_time_handling_rate`` = handled_on_time / due_handle;
+- 返工率 ``rework_rate`` = reworked / due; 自行处置率 = self_handled / reg; 延期率 = extended / reg.
+- Weighted: only 结案率 and 按期结案率 (Xuzhou's 2×/3×/5×) unless ``CITYOPS_WEIGHTED_RATES`` names more.
+- 综合指标值 ``score`` (0–100) = 100 × Σ wᵢ·rateᵢ (1 − 返工率 for rework); areas: ``CITYOPS_SCORE_WEIGHTS``
+  (default closure 0.3, on_time 0.4, handling 0.2, rework 0.1); departments, ranked on their own stage:
+  ``CITYOPS_DEPARTMENT_SCORE_WEIGHTS`` (default handling 0.3, on_time_handling 0.5, rework 0.2). A rate with no
+  denominator counts as 1 (nothing was due, nothing was missed).
 
-- 应结案数 ``due`` = cases that should be closed by now = ``closed + overdue_open``.
-- 结案率 ``closure_rate`` = ``closed / due``.
-- 按期结案率 ``on_time_rate`` = ``closed_on_time / due``.
-- 处置率 ``handling_rate`` = ``handled / dispatched``.
-- 返工率 ``rework_rate`` = ``reworked / due``.
-- Weighted variants use the catalogue weights (Xuzhou counts 7 hard problems 2×, 3× or 5×): the
-  counters prefixed ``w_`` hold weight-weighted counts and the same formulas apply to them.
-- 综合指标值 ``score`` (0–100) = 100 × Σ wᵢ·mᵢ over the weighted rates, with ``1 − rework_rate``
-  for rework, weights from ``CITYOPS_SCORE_WEIGHTS`` (default
-  ``closure=0.3,on_time=0.4,handling=0.2,rework=0.1``). A rate with no denominator counts as 1
-  (nothing was due, nothing was missed).
-
-The names of the counters are :class:`Metric` (the field names of the KPI hashes, which the case
-projection writes and the readers read); one scope's figures are :class:`Kpis` (counters, rates,
-weighted rates, mean handling time and score), computed here once from its :class:`Counters`.
+:class:`Metric` names the flow counters (steps per day and hour, the field names of ``co:kpi:d:…``), which stay
+for the activity figures (受理数, cases per hour); :class:`Kpis` holds one scope's flow counters, its cohort
+counts, the rates and the score.
 """
 
 from __future__ import annotations
@@ -44,6 +40,8 @@ class Metric(StrEnum):
     VERIFIED = "verified"
     REWORKED = "reworked"
     EXTENDED = "extended"
+    PARKED = "parked"  # 缓办/挂账 steps
+    RESUMED = "resumed"
     CLOSED = "closed"
     VOIDED = "voided"
     CLOSED_ON_TIME = "closed_on_time"  # closed, and handled before the handling deadline
@@ -70,63 +68,103 @@ WEIGHTED = frozenset({Metric.RECEIVED, Metric.REGISTERED, Metric.DISPATCHED, Met
                       Metric.CLOSED, Metric.CLOSED_ON_TIME})
 
 DEFAULT_SCORE_WEIGHTS = {"closure": 0.3, "on_time": 0.4, "handling": 0.2, "rework": 0.1}
+DEFAULT_DEPARTMENT_SCORE_WEIGHTS = {"handling": 0.3, "on_time_handling": 0.5, "rework": 0.2}
+RATE_NAMES = ("closure", "on_time", "handling", "on_time_handling", "rework")
+DEFAULT_WEIGHTED_RATES = frozenset({"closure", "on_time"})
 
 
-def score_weights() -> dict[str, float]:
-    """Weights of the composite score, from ``CITYOPS_SCORE_WEIGHTS`` or the defaults; they must sum to 1."""
-    raw = env_text("CITYOPS_SCORE_WEIGHTS", "")
+def _weights_from(variable: str, defaults: Mapping[str, float]) -> dict[str, float]:
+    raw = env_text(variable, "")
     if not raw:
-        return dict(DEFAULT_SCORE_WEIGHTS)
+        return dict(defaults)
     weights: dict[str, float] = {}
     for part in raw.split(","):
         name, _, value = part.partition("=")
         name = name.strip()
-        if name not in DEFAULT_SCORE_WEIGHTS:
-            raise ValueError(f"CITYOPS_SCORE_WEIGHTS: unknown metric {name!r} (use {', '.join(DEFAULT_SCORE_WEIGHTS)})")
-        weights[name] = float(value)
-    missing = set(DEFAULT_SCORE_WEIGHTS) - set(weights)
-    if missing or abs(sum(weights.values()) - 1.0) > 1e-6:
-        raise ValueError("CITYOPS_SCORE_WEIGHTS must give closure, on_time, handling and rework, summing to 1")
+        if name not in RATE_NAMES:
+            raise ValueError(f"{variable}: unknown rate {name!r} (use {', '.join(RATE_NAMES)})")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ValueError(f"{variable}: weight of {name} {value!r} is not a number") from None
+    if any(w < 0 for w in weights.values()) or abs(sum(weights.values()) - 1.0) > 1e-6:
+        raise ValueError(f"{variable}: the weights must be at least 0 and sum to 1 (got {raw!r})")
     return weights
 
 
+def score_weights() -> dict[str, float]:
+    """Weights of the areas' composite score, from ``CITYOPS_SCORE_WEIGHTS`` or the defaults; they sum to 1."""
+    return _weights_from("CITYOPS_SCORE_WEIGHTS", DEFAULT_SCORE_WEIGHTS)
+
+
+def department_score_weights() -> dict[str, float]:
+    """Weights of the departments' score (their own stage), ``CITYOPS_DEPARTMENT_SCORE_WEIGHTS`` or the defaults."""
+    return _weights_from("CITYOPS_DEPARTMENT_SCORE_WEIGHTS", DEFAULT_DEPARTMENT_SCORE_WEIGHTS)
+
+
+def weighted_rates() -> frozenset[str]:
+    """The rates computed on category-weighted counts (``CITYOPS_WEIGHTED_RATES``, default closure,on_time)."""
+    raw = env_text("CITYOPS_WEIGHTED_RATES", "")
+    if not raw:
+        return DEFAULT_WEIGHTED_RATES
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    unknown = names - set(RATE_NAMES)
+    if unknown:
+        raise ValueError(f"CITYOPS_WEIGHTED_RATES: unknown rate {sorted(unknown)[0]!r} (use {', '.join(RATE_NAMES)})")
+    return names
+
+
 def _rate(num: float, den: float) -> float | None:
-    return None if den <= 0 else min(1.0, num / den)
+    return None if den <= 0 else min(1.0, max(0.0, num / den))
 
 
 @dataclass(frozen=True)
 class Rates:
+    """The rates of one scope's cohort (docs/metrics.md); None where the denominator is 0."""
+
     due: float
     closure_rate: float | None
     on_time_rate: float | None
     handling_rate: float | None
+    on_time_handling_rate: float | None
     rework_rate: float | None
+    self_handling_rate: float | None = None
+    extension_rate: float | None = None
 
     @classmethod
-    def from_counters(cls, c: Mapping[str, float], prefix: str = "") -> Rates:
-        def get(name: str) -> float:
-            return float(c.get(prefix + name, 0))
+    def from_cases(cls, cases: Mapping[str, float], weighted: frozenset[str] = frozenset()) -> Rates:
+        """The rates of cohort counts; a rate named in ``weighted`` uses the ``w_`` counts."""
+        def get(name: str, rate: str = "") -> float:
+            return float(cases.get((WEIGHTED_PREFIX if rate in weighted else "") + name, 0))
 
-        due = get(Metric.CLOSED) + get(Metric.OVERDUE_OPEN)
         return cls(
-            due=due,
-            closure_rate=_rate(get(Metric.CLOSED), due),
-            on_time_rate=_rate(get(Metric.CLOSED_ON_TIME), due),
-            handling_rate=_rate(get(Metric.HANDLED), get(Metric.DISPATCHED)),
-            rework_rate=_rate(get(Metric.REWORKED), due),
+            due=get("due"),
+            closure_rate=_rate(get("closed", "closure"), get("due", "closure")),
+            on_time_rate=_rate(get("on_time", "on_time"), get("due", "on_time")),
+            handling_rate=_rate(get("handled", "handling"), get("due_handle", "handling")),
+            on_time_handling_rate=_rate(get("handled_on_time", "on_time_handling"),
+                                        get("due_handle", "on_time_handling")),
+            rework_rate=_rate(get("reworked", "rework"), get("due", "rework")),
+            self_handling_rate=_rate(get("self_handled"), get("reg")),
+            extension_rate=_rate(get("extended"), get("reg")),
         )
+
+    def of(self, name: str) -> float | None:
+        """The rate of a weight's name (``closure`` → ``closure_rate``)."""
+        return getattr(self, f"{name}_rate")
 
 
 def score(rates: Rates, weights: Mapping[str, float] | None = None) -> float:
     """综合指标值 on a 100-point scale (see the module docstring)."""
     w = weights or score_weights()
-    parts = {
-        "closure": 1.0 if rates.closure_rate is None else rates.closure_rate,
-        "on_time": 1.0 if rates.on_time_rate is None else rates.on_time_rate,
-        "handling": 1.0 if rates.handling_rate is None else rates.handling_rate,
-        "rework": 1.0 if rates.rework_rate is None else 1.0 - rates.rework_rate,
-    }
-    return round(100.0 * sum(w[k] * parts[k] for k in parts), 2)
+    total = 0.0
+    for name, weight in w.items():
+        value = rates.of(name)
+        if value is None:  # nothing was due: nothing was missed
+            total += weight
+        else:
+            total += weight * ((1.0 - value) if name == "rework" else value)
+    return round(100.0 * total, 2)
 
 
 def mean_handling_hours(c: Mapping[str, float]) -> float | None:
@@ -183,20 +221,32 @@ class Counters(Mapping[str, float]):
 
 @dataclass(frozen=True)
 class Kpis:
-    """One scope's figures over a period: the counters (overdue gauge included), the rates plain and
-    weighted, the mean handling time and the 综合指标值."""
+    """One scope's figures over a period: the flow counters (overdue gauge included), the cohort's case counts,
+    the rates plain and as weighted (``weighted``: the rates of ``CITYOPS_WEIGHTED_RATES`` on weighted counts, the
+    others plain), the mean handling time and the 综合指标值."""
 
     counters: Counters
+    cases: Counters
     rates: Rates
     weighted: Rates
     mean_handling_hours: float | None
     score: float
 
     @classmethod
-    def of(cls, counters: Counters, weights: Mapping[str, float] | None = None) -> Kpis:
-        weighted = Rates.from_counters(counters, prefix=WEIGHTED_PREFIX)
-        return cls(counters, Rates.from_counters(counters), weighted, mean_handling_hours(counters),
+    def of(cls, counters: Counters, cases: Mapping[str, float] | None = None,
+           weights: Mapping[str, float] | None = None, department: bool = False) -> Kpis:
+        """``department``: scored on the department's own stage (``department_score_weights``)."""
+        case_counts = cases if isinstance(cases, Counters) else Counters(dict(cases or {}))
+        weighted = Rates.from_cases(case_counts, weighted_rates())
+        if weights is None:
+            weights = department_score_weights() if department else score_weights()
+        return cls(counters, case_counts, Rates.from_cases(case_counts), weighted, mean_handling_hours(counters),
                    score(weighted, weights))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The cohort's case counts as integers (absent ones left out)."""
+        return {k: int(v) for k, v in self.cases.items()}
 
     @property
     def overdue(self) -> OverdueGauge:
@@ -205,13 +255,12 @@ class Kpis:
         return OverdueGauge(int(c.of(Metric.OVERDUE_OPEN)), float(c.of(Metric.OVERDUE_OPEN.weighted)))
 
     def as_dict(self) -> dict[str, object]:
-        """The figures as JSON-ready data (``cityops snapshot --json``)."""
-        return {"counters": dict(self.counters),
-                "closure_rate": self.rates.closure_rate, "on_time_rate": self.rates.on_time_rate,
-                "handling_rate": self.rates.handling_rate, "rework_rate": self.rates.rework_rate,
+        """The figures as JSON-ready data (``cityops snapshot --json``, the read API)."""
+        rates = {f"{name}_rate": self.rates.of(name) for name in RATE_NAMES}
+        return {"counters": dict(self.counters), "cases": self.counts, **rates,
+                "self_handling_rate": self.rates.self_handling_rate, "extension_rate": self.rates.extension_rate,
                 "weighted_closure_rate": self.weighted.closure_rate,
                 "weighted_on_time_rate": self.weighted.on_time_rate,
-                "weighted_rework_rate": self.weighted.rework_rate,
                 "mean_handling_hours": self.mean_handling_hours, "score": self.score}
 
 

@@ -163,6 +163,8 @@ class CaseAction(StrEnum):
     EXTEND = "extend"  # 延期
     CLOSE = "close"  # 结案
     VOID = "void"  # 作废
+    PARK = "park"  # 缓办 / 挂账 (approved): the handling clock stops
+    RESUME = "resume"  # 恢复: a parked case goes back to its department, its handling limit anew
 
 
 CASE_ACTION_ZH: dict[CaseAction, str] = {
@@ -177,7 +179,18 @@ CASE_ACTION_ZH: dict[CaseAction, str] = {
     CaseAction.EXTEND: "延期",
     CaseAction.CLOSE: "结案",
     CaseAction.VOID: "作废",
+    CaseAction.PARK: "缓办/挂账",
+    CaseAction.RESUME: "恢复",
 }
+
+
+class ParkKind(StrEnum):
+    """Why a case is parked: 缓办 (postponed: cannot be handled yet, e.g. waits for a season or a permit) or
+    挂账 (suspended: a hard problem put on the books, needs funds or a plan); both are approved, both stop the
+    clock and leave the KPI denominators (docs/metrics.md)."""
+
+    POSTPONED = "postponed"  # 缓办
+    SUSPENDED = "suspended"  # 挂账
 
 
 class CaseSource(StrEnum):
@@ -223,6 +236,8 @@ class CaseEvent(_Message):
     description: LongText | None = None
     urgent: bool = False
     extension: WorkDurationText | None = None
+    approver: ShortText | None = None  # who approved a 延期 or a 缓办/挂账 (required for those)
+    park_kind: ParkKind | None = None
     evidence_ref: EvidenceRef | None = None
     origin_ref: Id | None = None  # the detection or sensor alert episode that opened the case
 
@@ -239,6 +254,10 @@ class CaseEvent(_Message):
             raise ValueError("a dispatch needs the department_id it goes to")
         if self.action is CaseAction.EXTEND and self.extension is None:
             raise ValueError("an extension needs its length, e.g. '2d'")
+        if self.action in (CaseAction.EXTEND, CaseAction.PARK) and not (self.approver or "").strip():
+            raise ValueError(f"a {self.action.value} needs the name of its approver (approver)")
+        if self.action is CaseAction.PARK and self.park_kind is None:
+            raise ValueError("a park needs its park_kind: postponed (缓办) or suspended (挂账)")
         if self.category_code is not None:
             _check_category(self.category_code)
         return self

@@ -13,9 +13,18 @@ Counters (:class:`cityops.metrics.Metric`: the field names of ``co:kpi:d:…`` /
 - ``handled_n`` / ``handling_s``: handled cases and their dispatch → handling time (mean handling time)
 - ``w_…``: the same counters weighted by the category's weight (Xuzhou's 2×/3×/5× hard problems)
 
+These flow counters count steps (activity: 受理数, cases per hour); the KPI rates count cases, in the case's
+registration-day cohort (``co:cohort:{day}:{scope}:{id}``, ``streams/case_cohort.py``, docs/metrics.md).
+
 Overdue-open is a gauge, not a counter: ``co:overdue:{scope}:{id}`` is a sorted set of the open
 cases whose running clock has expired (score = weight), so its size is the count and the sum of its
-scores the weighted count. Every step removes the case from those sets; only the timer adds.
+scores the weighted count. A late handling is its department's and its area's; a late 受理/立案/派遣/核查
+only the city's and the command centre's (``overdue_scopes``). Every step removes the case from those
+sets; only the timer adds.
+
+Refused (:class:`ProjectionError`, dead-lettered by the agent with the reason; the case keeps its other
+steps): a step the lifecycle does not allow, a step timed before the case's report, an unknown grid,
+department or category, and a 延期 at or after the handling deadline.
 
 Stale cases: every step of an open case sets its score in ``co:cases:laststep`` (the latest step's event
 time; a closing step removes it). The stale-case timer (``streams/agents/stale_cases.py``) expires cases
@@ -40,6 +49,7 @@ from cityops.city import CityModel
 from cityops.metrics import WEIGHTED, Metric
 from cityops.schemas import CaseAction, CaseEvent
 from cityops.workcalendar import WorkCalendar
+from streams import case_cohort as cohort
 from streams import lifecycle as lc
 from streams import sla
 from streams.effects import Effects
@@ -56,6 +66,8 @@ ACTION_METRIC: dict[CaseAction, Metric] = {
     CaseAction.EXTEND: Metric.EXTENDED,
     CaseAction.CLOSE: Metric.CLOSED,
     CaseAction.VOID: Metric.VOIDED,
+    CaseAction.PARK: Metric.PARKED,
+    CaseAction.RESUME: Metric.RESUMED,
 }
 UNLOCATED = "unlocated"
 CLOSED_CASE_RETENTION_S = 400 * keys.DAY
@@ -96,6 +108,7 @@ class CaseView:
     late: int = 0  # handled after the handling deadline
     updated_at: str = ""  # event time of the latest step applied
     expired: int = 0  # set by the stale-case timer; in the hash only while 1 (cases are many, bytes count)
+    cohort: str = ""  # the KPI cohort's memory of the case (streams/case_cohort.py), '' before registration
 
     @classmethod
     def from_hash(cls, case_id: str, data: Mapping[str, str]) -> CaseView | None:
@@ -109,7 +122,7 @@ class CaseView:
 
     def as_hash(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "case_id" and not (f.name == "expired" and not self.expired)}
+                if f.name != "case_id" and not (f.name in ("expired", "cohort") and not getattr(self, f.name))}
 
     def search_scopes(self, city_code: str) -> list[tuple[str, str]]:
         """The scopes whose day index lists the case (``keys.CASE_SEARCH_SCOPES``): set at its report."""
@@ -185,6 +198,12 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         raise ProjectionError(f"case {event.case_id}: {err}") from None
     if event.department_id is not None and event.department_id not in ctx.city.departments:
         raise ProjectionError(f"unknown department {event.department_id!r}")
+    if view is not None and view.t_report and event.event_time < datetime.fromisoformat(view.t_report):
+        raise ProjectionError(f"case {event.case_id}: {event.action.value} at {event.event_time.isoformat()} is "
+                              f"before the case's report at {view.t_report}")
+    if event.action is CaseAction.EXTEND and view is not None:
+        _check_extension(event, view)
+    before = _Before.of(view)
     eff = Effects(event.event_id)
     stamp = event.event_time.isoformat()
     if view is not None and view.stage and view.deadline:  # the stage whose clock ran is left: its alert ends
@@ -226,9 +245,10 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     if event.action is CaseAction.CLOSE and not view.late:
         _count(eff, view, ctx, event.event_time, Metric.CLOSED_ON_TIME)
     _advance_clock(eff, view, event, ctx)
+    _record_cohort(eff, view, event, ctx, before)
     # Always leave the overdue sets on a step, not only when the view says "overdue": the timer may have
     # marked the case after this view was read (both writes are idempotent, so this is always safe).
-    for scope, scope_id in view.scopes(ctx.city.code):
+    for scope, scope_id in overdue_scopes(view, ctx.city.code, "handle") + [("centre", ctx.city.code)]:
         eff.zrem(keys.overdue(scope, scope_id), view.case_id)
     case_key = keys.case(event.case_id)
     if not view.updated_at or event.event_time > datetime.fromisoformat(view.updated_at):
@@ -250,6 +270,81 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         if revived:  # the timer set the expiry of a closed case: longer than any stale window, so it acts first
             eff.expire(case_key, REVIVED_RETENTION_S).expire(keys.case_timeline(event.case_id), REVIVED_RETENTION_S)
     return eff, view
+
+
+def overdue_scopes(view: CaseView, city_code: str, stage: str) -> list[tuple[str, str]]:
+    """The overdue sets a case overdue in ``stage`` belongs to: a late handling is the department's and its
+    area's; a late 受理/立案/派遣/核查 is the command centre's (docs/metrics.md, "Whose delay")."""
+    if stage == "handle":
+        return view.scopes(city_code)
+    return [("city", city_code), ("centre", city_code)]
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What the cohort needs of the case as it was before the step."""
+
+    state: str
+    stage: str
+    deadline: str
+    handle_deadline: str
+
+    @classmethod
+    def of(cls, view: CaseView | None) -> _Before:
+        if view is None:
+            return cls("", "", "", "")
+        return cls(view.state, view.stage, view.deadline, view.handle_deadline)
+
+    def late(self, stage: str, at: datetime) -> bool:
+        """The step at ``at`` ends ``stage`` after its time limit."""
+        return self.stage == stage and bool(self.deadline) and at > datetime.fromisoformat(self.deadline)
+
+
+def _check_extension(event: CaseEvent, view: CaseView) -> None:
+    """延期 only before the handling deadline (its approver the schema requires): a late one is refused."""
+    deadline = view.handle_deadline or (view.deadline if view.stage == "handle" else "")
+    if deadline and event.event_time >= datetime.fromisoformat(deadline):
+        raise ProjectionError(f"case {event.case_id}: 延期 at {event.event_time.isoformat()} comes after the "
+                              f"handling deadline {deadline}: an extension must be approved before it")
+
+
+def _record_cohort(eff: Effects, view: CaseView, event: CaseEvent, ctx: CaseContext, before: _Before) -> None:
+    """The step's milestones in the case's registration-day cohort (streams/case_cohort.py)."""
+    state = cohort.CohortState.loads(view.cohort)
+    if not state.day and event.action is not CaseAction.REGISTER:
+        return  # not registered (yet, or before cohorts existed): no period's case
+    areas = [(s, sid) for s, sid in view.scopes(ctx.city.code) if s in cohort.AREA_SCOPES and sid]
+    step = cohort.CohortStep(state, areas, view.weight, ctx.tz, event.event_time)
+    t = event.event_time
+    new_limit = datetime.fromisoformat(view.handle_deadline) if view.stage == "handle" and view.handle_deadline \
+        else None
+    match event.action:
+        case CaseAction.REGISTER:
+            step.register(before.late("register", t))
+        case CaseAction.DISPATCH:
+            step.dispatch(view.department, new_limit, before.late("dispatch", t))
+        case CaseAction.HANDLE:
+            late = bool(before.handle_deadline) and before.state != lc.REGISTERED \
+                and t > datetime.fromisoformat(before.handle_deadline)
+            step.handle(late, on_the_spot=before.state == lc.REGISTERED)
+        case CaseAction.VERIFY:
+            step.verify(before.late("verify", t))
+        case CaseAction.REWORK:
+            step.rework(new_limit)
+        case CaseAction.EXTEND:
+            if new_limit is not None:
+                step.extend(new_limit)
+        case CaseAction.CLOSE:
+            step.close(on_time=not view.late)
+        case CaseAction.PARK:
+            step.park()
+        case CaseAction.RESUME:
+            step.resume(new_limit)
+        case CaseAction.VOID:
+            step.void()
+    for w in step.writes:
+        eff.hincrby(w.key, w.field, w.amount).expire(w.key, keys.DAILY_RETENTION_S)
+    view.cohort = state.dumps()
 
 
 def _index_for_search(eff: Effects, view: CaseView, ctx: CaseContext, scopes: list[tuple[str, str]]) -> None:
@@ -283,12 +378,19 @@ def _queue_repeat_check(eff: Effects, event: CaseEvent, category: str) -> None:
 def _advance_clock(eff: Effects, view: CaseView, event: CaseEvent, ctx: CaseContext) -> None:
     """Stop the clock of the stage just left, start the next one; an extension moves the deadline."""
     if event.action is CaseAction.EXTEND and view.deadline and event.extension:
-        new = sla.extend(datetime.fromisoformat(view.deadline), event.extension, ctx.calendar)
+        natural = sla.runs_in_natural_time(_category(ctx.catalogue, view.category), bool(view.urgent))
+        new = sla.extend(datetime.fromisoformat(view.deadline), event.extension, ctx.calendar, natural=natural)
         view.deadline = view.handle_deadline = new.isoformat()
         view.overdue = 0
         eff.zadd(keys.sla_clock(), new.timestamp(), view.case_id)
         return
     category = _category(ctx.catalogue, view.category)
+    if event.action is CaseAction.ACCEPT and view.stage == "register" and view.deadline:
+        # 受理 keeps the 立案 clock that started at the report (streams/sla.py); the step left the overdue sets,
+        # so the clock goes back in and the timer marks the case again if that deadline has passed
+        view.overdue = 0
+        eff.zadd(keys.sla_clock(), datetime.fromisoformat(view.deadline).timestamp(), view.case_id)
+        return
     running = sla.deadline_for(view.state, category, event.event_time, ctx.calendar, bool(view.urgent))
     view.overdue = 0
     if running is None:
@@ -320,7 +422,7 @@ def _category(catalogue: Catalogue, code: str) -> Category:
 def _timeline_entry(event: CaseEvent) -> str:
     """One step of the case's timeline, as small as it can be: the report's text, source and evidence are
     in the case hash already, and 400 days of cases make every byte count (bench/bench_case_memory.py)."""
-    fields = {"action", "event_time", "actor", "department_id", "extension"}
+    fields = {"action", "event_time", "actor", "department_id", "extension", "approver", "park_kind"}
     if event.action is not CaseAction.REPORT:
         fields |= {"description", "evidence_ref"}
     return event.model_dump_json(include=fields, exclude_none=True)

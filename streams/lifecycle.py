@@ -14,6 +14,8 @@ Actions and the states they may follow (the table ``TRANSITIONS`` below is the w
 | rework | 返工 | handled, verified | reworked |
 | extend | 延期 | dispatched, reworked | (unchanged) |
 | close | 结案 | verified | closed |
+| park | 缓办/挂账 (approved) | dispatched, reworked | parked |
+| resume | 恢复 | parked | dispatched |
 | void | 作废 | any open state | voided |
 
 ``rejected``, ``closed`` and ``voided`` are final: any later step is illegal and goes to the dead
@@ -30,6 +32,7 @@ from cityops.case_states import (
     FINAL_STATES,
     HANDLED,
     OPEN_STATES,
+    PARKED,
     REGISTERED,
     REJECTED,
     REPORTED,
@@ -40,8 +43,9 @@ from cityops.case_states import (
 )
 from cityops.schemas import CaseAction
 
-__all__ = ["ACCEPTED", "CLOSED", "DISPATCHED", "FINAL_STATES", "HANDLED", "OPEN_STATES", "REGISTERED", "REJECTED",
-           "REPORTED", "REWORKED", "STATE_ZH", "TRANSITIONS", "VERIFIED", "VOIDED", "IllegalTransition", "next_state"]
+__all__ = ["ACCEPTED", "CLOSED", "DISPATCHED", "FINAL_STATES", "HANDLED", "OPEN_STATES", "PARKED", "REGISTERED",
+           "REJECTED", "REPORTED", "REWORKED", "STATE_ZH", "TRANSITIONS", "VERIFIED", "VOIDED", "IllegalTransition",
+           "next_state"]
 
 # action → (states it may follow, state it leads to; None = unchanged)
 TRANSITIONS: dict[CaseAction, tuple[frozenset[str | None], str | None]] = {
@@ -56,6 +60,8 @@ TRANSITIONS: dict[CaseAction, tuple[frozenset[str | None], str | None]] = {
     CaseAction.EXTEND: (frozenset({DISPATCHED, REWORKED}), None),
     CaseAction.CLOSE: (frozenset({VERIFIED}), CLOSED),
     CaseAction.VOID: (frozenset(OPEN_STATES), VOIDED),
+    CaseAction.PARK: (frozenset({DISPATCHED, REWORKED}), PARKED),
+    CaseAction.RESUME: (frozenset({PARKED}), DISPATCHED),
 }
 
 

@@ -1,7 +1,9 @@
-"""KPI reads: day and hour counters, the overdue gauge, rates and scores per scope, rankings.
+"""KPI reads of one day: flow counters per day and hour, the overdue gauge, rates and scores per scope, rankings.
 
 Every function takes the scope and its id (for the city, ``"city"`` and the city model's code): no city
-is assumed. Figures come back as :mod:`cityops.metrics` types, their rates computed there, once.
+is assumed. Figures come back as :mod:`cityops.metrics` types, their rates computed there, once: on the day's
+cohort (the cases registered that day, as of its end: :mod:`cityops.read.kpi_cohort`), with the day's flow
+counters (steps) for the activity figures.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from redis import Redis
 from cityops import keys
 from cityops.lua import source
 from cityops.metrics import Counters, Kpis, Metric, OverdueGauge, Ranked, ranked
+from cityops.read.kpi_cohort import cohort_counts_many
 from cityops.read.replies import ints
 
 
@@ -70,9 +73,12 @@ def counters_until(r: Redis, at: datetime, scope: str, scope_id: str,
 
 def kpis_until(r: Redis, at: datetime, scope: str, scope_id: str, gauge: OverdueGauge,
                fields: Sequence[str] | None = None) -> Kpis:
-    """The figures of :func:`counters_until`, with ``gauge`` as the overdue gauge (the read model keeps
-    only the gauge of now); rates that need a counter ``fields`` leaves out are not meaningful."""
-    return Kpis.of(counters_until(r, at, scope, scope_id, fields).with_gauge(gauge))
+    """The flow counters of :func:`counters_until`, with ``gauge`` as the overdue gauge (the read model keeps
+    only the gauge of now), and the rates of ``at``'s day's cohort as of that day (milestones are dated by day,
+    so a cohort has no figure "up to a time of day": the rates compare whole days)."""
+    cases = cohort_counts_many(r, at.date(), at.date(), scope, [scope_id], at.tzinfo)[scope_id]  # type: ignore[arg-type]
+    return Kpis.of(counters_until(r, at, scope, scope_id, fields).with_gauge(gauge), cases,
+                   department=scope == "department")
 
 
 def day_metric_many(r: Redis, day: datetime, scope: str, scope_ids: Sequence[str], metric: Metric) -> dict[str, int]:
@@ -98,7 +104,8 @@ def overdue_open(r: Redis, scope: str, scope_id: str) -> OverdueGauge:
 
 
 def kpis(r: Redis, day: datetime, scope: str, scope_id: str) -> Kpis:
-    """Counters, overdue gauge, rates (plain and weighted), mean handling time and score of one scope.
+    """Flow counters, overdue gauge, the day's cohort counts and rates (plain and weighted), mean handling time
+    and score of one scope.
 
     ``overdue_open`` is the gauge now, whatever ``day`` is: it counts cases still open past their
     deadline, which belong to no single day.
@@ -118,10 +125,12 @@ def kpis_many(r: Redis, day: datetime, scope: str, scope_ids: Sequence[str]) -> 
         pipe.hgetall(keys.kpi_daily(keys.day_bucket(day), scope, sid))
         pipe.eval(_OVERDUE_GAUGE, 1, keys.overdue(scope, sid))
     raw = pipe.execute()
+    cases = cohort_counts_many(r, day.date(), day.date(), scope, scope_ids, day.tzinfo)  # type: ignore[arg-type]
     out: dict[str, Kpis] = {}
     for i, sid in enumerate(scope_ids):
         count, weight = raw[2 * i + 1]
-        out[sid] = Kpis.of(Counters(ints(raw[2 * i])).with_gauge(OverdueGauge(int(count), float(weight))))
+        out[sid] = Kpis.of(Counters(ints(raw[2 * i])).with_gauge(OverdueGauge(int(count), float(weight))),
+                           cases[sid], department=scope == "department")
     return out
 
 
@@ -130,4 +139,5 @@ def ranking(r: Redis, day: datetime, scope: str, scope_ids: Sequence[str]) -> li
 
     A scope with no case that day and nothing overdue is left out: it has nothing to be ranked on.
     """
-    return ranked({sid: k for sid, k in kpis_many(r, day, scope, scope_ids).items() if any(k.counters.values())})
+    return ranked({sid: k for sid, k in kpis_many(r, day, scope, scope_ids).items()
+                   if any(k.counters.values()) or any(k.cases.values())})

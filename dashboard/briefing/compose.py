@@ -22,7 +22,7 @@ from cityops import read, sensor_kinds
 from cityops.alerts import Alert, AlertKind
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
-from cityops.metrics import Kpis, Metric, Ranked
+from cityops.metrics import Kpis, Metric, Ranked, weighted_rates
 from cityops.settings import Settings, get_settings
 from dashboard.briefing.i18n import SOURCES, STAGES, check_lang, pct, pick, t
 
@@ -263,11 +263,11 @@ _KIND = {kind: (spec.label_zh, spec.label_en) for kind, spec in sensor_kinds.kin
 
 
 def _rate_of(kpi: Kpis, key: str) -> tuple[float | None, float | None]:
-    """(value, weighted value) of one row of the rates table; the score and the handling rate have no weighted
-    twin in the briefing."""
+    """(value, weighted value) of one row of the rates table; only the rates ``CITYOPS_WEIGHTED_RATES`` weighs (结案率
+    and 按期结案率 by default) have a weighted twin."""
     if key == "score":
         return kpi.score, None
-    return getattr(kpi.rates, f"{key}_rate"), None if key == "handling" else getattr(kpi.weighted, f"{key}_rate")
+    return kpi.rates.of(key), kpi.weighted.of(key) if key in weighted_rates() else None
 
 
 def _rows(ranking: list[Ranked], name) -> list[RankRow]:  # noqa: ANN001 - the naming function

@@ -41,9 +41,10 @@ def kpi_tiles(today: Kpis, yesterday_until: Kpis, sensors_alarm: int, captures_t
               captures_delta: float | None, lang: str = "zh") -> list[Tile]:
     """The eight tiles of the big screen.
 
-    ``today`` is :func:`cityops.read.kpis` of today; ``yesterday_until`` the figures of yesterday up to
-    the same time (:func:`cityops.read.kpis_until`), whose rates use the overdue gauge of now, the only
-    one the read model keeps; the help text says so.
+    ``today`` is :func:`cityops.read.kpis` of today; ``yesterday_until`` the figures of yesterday
+    (:func:`cityops.read.kpis_until`): its counts up to the same time, its rates those of yesterday's cohort
+    (the cases registered yesterday, as of yesterday's end: docs/metrics.md). The overdue tile is the gauge
+    of now, the only one the read model keeps; the help text says so.
     """
     c, before = today.counters, yesterday_until.counters
     vs = t("vs_yesterday", lang)

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from cityops import keys, read
 from cityops.read.case_search import MAX_LIMIT, CaseQuery, Cursor, SearchError, parse_states, search_cases
-from cityops.read.kpi_period import MAX_PERIOD_DAYS, period_kpis
+from cityops.read.kpi_cohort import MAX_PERIOD_DAYS, period_kpis
+from cityops.read.kpis import overdue_open
 from cityops.read.sensor_windows import RESOLUTIONS, sensor_latest, sensor_windows
 from cityops.schemas import CaseSource
 from doors.api.auth import require_scope
@@ -77,7 +78,8 @@ def kpis(request: Request,
          start: Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD")] = None,
          end: Annotated[str | None, Query(alias="to", description="last local day (included); default today")] = None,
          ) -> dict[str, object]:
-    """Counters, rates, mean handling time and 综合指标值 of one scope over ``from``…``to`` (one day by default).
+    """Rates, case counts, flow counters, mean handling time and 综合指标值 of one scope over ``from``…``to`` (one
+    day by default): the cases registered in the period, as of its last day (docs/metrics.md, "Case KPIs").
 
     ``overdue_open`` is the open cases past their deadline *now*, whatever the period.
     """
@@ -93,8 +95,9 @@ def kpis(request: Request,
     if last < first:
         raise ApiError(400, "to", f"{last} is before from ({first})")
     if (last - first).days + 1 > MAX_PERIOD_DAYS:
-        raise ApiError(400, "from", f"a period covers at most {MAX_PERIOD_DAYS} days (the counters' retention)")
-    figures = period_kpis(state.redis, first, last, scope, scope_id, state.city.timezone)
+        raise ApiError(400, "from", f"a period covers at most {MAX_PERIOD_DAYS} days (the cohorts' retention)")
+    figures = period_kpis(state.redis, first, last, scope, scope_id, state.city.timezone,
+                          overdue_open(state.redis, scope, scope_id))
     return {"scope": scope, "id": scope_id, "from": first.isoformat(), "to": last.isoformat(),
             "kpis": figures.as_dict()}
 

@@ -18,7 +18,7 @@ from cityops.alerts import Alert
 from streams import runtime
 from streams.agents.redis_outage import skip_tick_if_unavailable
 from streams.app import app
-from streams.case_projection import CaseView
+from streams.case_projection import CaseView, overdue_scopes
 from streams.effects import SERVER_CONDITIONS
 from streams.lua import source
 
@@ -61,7 +61,7 @@ async def mark_expired(now: float | None = None) -> int:
 
 async def _mark(script: AsyncScript, case_id: str, score: float, view: CaseView, city_code: str) -> int:
     """Mark one case overdue (1), or find it moved on meanwhile (0)."""
-    sets = [keys.overdue(scope, sid) for scope, sid in view.scopes(city_code)]
+    sets = [keys.overdue(scope, sid) for scope, sid in overdue_scopes(view, city_code, view.stage)]
     alert = Alert.sla_overdue(case_id=case_id, stage=view.stage, deadline_ts=score, deadline=view.deadline,
                               urgent=view.urgent, at=datetime.now(UTC), district=view.district, street=view.street,
                               grid=view.grid, category=view.category, department=view.department,

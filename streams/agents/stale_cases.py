@@ -56,7 +56,8 @@ def expiry_plan(view: CaseView, city_code: str, day: str) -> tuple[list[str], li
     alert = ""
     if view.stage and view.deadline:
         alert = sla_alert_id(view.case_id, view.stage, datetime.fromisoformat(view.deadline).timestamp())
-    return ([keys.overdue(s, i) for s, i in scopes], [keys.kpi_daily(day, s, i) for s, i in scopes], alert)
+    overdue = [keys.overdue(s, i) for s, i in [*scopes, ("centre", city_code)]]  # any stage's set it may be in
+    return (overdue, [keys.kpi_daily(day, s, i) for s, i in scopes], alert)
 
 
 def is_stale(view: CaseView | None, cutoff: float) -> bool:

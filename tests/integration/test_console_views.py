@@ -41,17 +41,17 @@ def test_countdown_and_formats():
 
 
 def test_kpi_tiles_compare_with_the_same_time_yesterday():
-    today = Kpis.of(Counters({"received": 120, "registered": 100, "closed": 80, "closed_on_time": 70})
-                    .with_gauge(OverdueGauge(20, 20.0)))
+    today = Kpis.of(Counters({"received": 120, "registered": 100, "closed": 80}).with_gauge(OverdueGauge(20, 20.0)),
+                    {"reg": 100, "due": 100, "closed": 80, "on_time": 70})
     assert (today.rates.closure_rate, today.rates.on_time_rate) == (0.8, 0.7)
-    before = Kpis.of(Counters({"received": 100.0, "registered": 90.0, "closed": 60.0, "closed_on_time": 60.0})
-                     .with_gauge(today.overdue))
+    before = Kpis.of(Counters({"received": 100.0, "registered": 90.0, "closed": 60.0}).with_gauge(today.overdue),
+                     {"reg": 90, "due": 80, "closed": 60, "on_time": 60})
     tiles = {t.key: t for t in tile_views.kpi_tiles(today, before, sensors_alarm=3, captures_today=7,
                                                captures_delta=-2)}
     assert len(tiles) == 8
     assert tiles["kpi_received"].value == "120" and tiles["kpi_received"].delta == "+20"
     assert tiles["kpi_closed"].delta == "+20"
-    # yesterday: 60 closed of 60 + 20 overdue now = 75 % → today 80 % is +5 pp
+    # yesterday's cohort: 60 closed of 80 due = 75 % → today 80 % is +5 pp
     assert tiles["kpi_closure_rate"].delta == "+5.0 pp"
     assert tiles["kpi_overdue_open"].delta is None and tiles["kpi_overdue_open"].delta_color == "inverse"
     assert tiles["kpi_sensors_alarm"].value == "3"
@@ -74,8 +74,8 @@ def test_top_categories_and_ranking_frame():
     top = bigscreen.top_categories({codes[0]: 5, codes[1]: 9, codes[2]: 0}, cat, n=5)
     assert list(top["数量"]) == [9, 5]
     city = load_city()
-    kpis = Kpis(Counters({"closed": 99}), Rates(100, 0.99, None, None, None), Rates(100, 0.99, None, None, None),
-                None, 97.25)
+    rates = Rates(100, 0.99, None, None, None, None)
+    kpis = Kpis(Counters({"closed": 99}), Counters({"due": 100, "closed": 99}), rates, rates, None, 97.25)
     frame = bigscreen.ranking_frame([Ranked(1, "350203", kpis)], city)
     assert frame.iloc[0]["区"] == "思明区" and frame.iloc[0]["按期结案率"] == "—"
 

@@ -56,8 +56,8 @@ def test_gas_pressure_and_drain_level_raise_alerts_and_open_cases(stack_env, red
     assert gas_alert["type"] == "gas_pressure_exceedance" and gas_alert["severity"] == "critical"
     assert float(gas_alert["limit"]) == 1.5 and gas_alert["state"] == "active"
     assert water_alert["type"] == "water_level_exceedance" and float(water_alert["limit"]) == 80.0
-    assert redis_client.hget(keys.case(f"IOT-{gas.id}-1"), "category") == "E0503"
-    assert redis_client.hget(keys.case(f"IOT-{water.id}-1"), "category") == "E0504"
+    assert redis_client.hget(keys.case(f"IOT-{gas.id}-1"), "category") == "E0403"
+    assert redis_client.hget(keys.case(f"IOT-{water.id}-1"), "category") == "E0406"
     assert redis_client.hget(keys.case(f"IOT-{gas.id}-1"), "source") == "iot_sensor"
     assert redis_client.hget(keys.sensor(gas.id), "unit") == "kPa"
     hour = redis_client.hgetall(keys.sensor_window("h", water.id, keys.day_bucket(start)))

@@ -12,7 +12,7 @@ from cityops import keys
 from cityops.schemas import CaseAction, CaseEvent, CaseSource
 from cityops.settings import get_settings
 from streams import runtime
-from streams.case_projection import REVIVED_RETENTION_S, CaseView, project_case_event
+from streams.case_projection import REVIVED_RETENTION_S, CaseView, overdue_scopes, project_case_event
 from streams.effects import EffectWriter
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # event times may not lie ahead
@@ -38,7 +38,9 @@ def _report(case_id: str, t: datetime) -> CaseEvent:
 
 def test_every_open_step_indexes_the_case_by_its_latest_step_and_a_final_one_removes_it() -> None:
     ctx = runtime.case_context()
-    eff, view = project_case_event(_report("S1", OLD), None, ctx)
+    eff, view = project_case_event(_report("S1", OLD - timedelta(minutes=10)), None, ctx)
+    assert ("ZADD", keys.open_cases_by_step(), repr((OLD - timedelta(minutes=10)).timestamp()), "S1", "") in eff.ops
+    eff, view = project_case_event(_event("S1", CaseAction.ACCEPT, OLD), view, ctx)
     assert ("ZADD", keys.open_cases_by_step(), repr(OLD.timestamp()), "S1", "") in eff.ops
     eff, view = project_case_event(_event("S1", CaseAction.REGISTER, OLD - timedelta(minutes=5)), view, ctx)
     assert ("ZADD", keys.open_cases_by_step(), repr(OLD.timestamp()), "S1", "") in eff.ops, "a late step does not"
@@ -114,7 +116,9 @@ def test_the_timer_expires_silent_cases_from_every_live_set_once_and_counts_them
     views: dict[str, CaseView] = {}
     _apply([_report("OLD-1", OLD), _report("NEW-1", RECENT)], views)
     assert _run(lambda: sla_timer.mark_expired(NOW.timestamp())) == 2, "both clocks ran out long ago"
-    overdue_sets = [keys.overdue(s, i) for s, i in views["OLD-1"].scopes("350200")]
+    # overdue in 立案: the command centre's delay, in the city's and the centre's sets (not the district's)
+    overdue_sets = [keys.overdue(s, i) for s, i in overdue_scopes(views["OLD-1"], "350200", "register")]
+    assert keys.overdue("centre", "350200") in overdue_sets
     assert all(r.zscore(k, "OLD-1") is not None for k in overdue_sets)
     assert r.zscore(keys.active_alerts(), stale_cases.expiry_plan(views["OLD-1"], "350200", "x")[2]) is not None
 

@@ -152,7 +152,7 @@ def _write(tmp_path: Path, rows: list[dict], header: tuple[str, ...] = CATALOGUE
 
 GOOD = {"code": "E0101", "family": "event", "major_code": "01", "major_zh": "市容环境", "major_en": "City",
         "minor_zh": "私搭乱建", "minor_en": "Shacks", "weight": "1", "ai_type": "", "owner_role": "street_squad",
-        "sla_register": "30m", "sla_dispatch": "30m", "sla_handle": "4h", "sla_verify": "1h"}
+        "sla_register": "30m", "sla_dispatch": "30m", "sla_handle": "4h", "sla_verify": "1h", "clock": "working"}
 
 
 def test_a_good_temp_file_loads(tmp_path):

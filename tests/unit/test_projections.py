@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -132,14 +132,14 @@ def test_sla_clock_follows_the_stages(city):
     assert (view.stage, view.deadline) == ("handle", "2026-11-20T18:00:00+08:00")
     view, effs = _walk(city, [(CaseAction.REPORT, t0, report), (CaseAction.REGISTER, t0, {}),
                               (CaseAction.DISPATCH, t0, {"department_id": "DSAN-350203"}),
-                              (CaseAction.EXTEND, t0, {"extension": "1d"})])
+                              (CaseAction.EXTEND, t0, {"extension": "1d", "approver": "值班长"})])
     assert view.deadline == "2026-11-23T18:00:00+08:00"  # +7 working hours: Monday evening
 
 
 def test_late_handling_is_not_closed_on_time(city):
     t0 = datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
     late = datetime(2026, 11, 24, 16, 0, tzinfo=TZ)  # after the 2-working-hour limit
-    base = [(CaseAction.REPORT, t0, {"source": CaseSource.GRID_PATROL, "category_code": "E0402"}),
+    base = [(CaseAction.REPORT, t0, {"source": CaseSource.GRID_PATROL, "category_code": "E0504"}),
             (CaseAction.REGISTER, t0, {}), (CaseAction.DISPATCH, t0, {"department_id": "CITY-ENFORCE"})]
     for handled_at, on_time in ((late, False), (t0, True)):
         view, effs = _walk(city, base + [(CaseAction.HANDLE, handled_at, {}), (CaseAction.VERIFY, handled_at, {}),
@@ -157,7 +157,8 @@ def test_late_steps_land_in_their_own_bucket_and_too_late_ones_are_refused(city)
     from streams.case_projection import LateEvent
 
     t0 = datetime(2026, 11, 24, 15, 0, tzinfo=TZ)
-    view, _ = _walk(city, [(CaseAction.REPORT, t0, {"source": CaseSource.GRID_PATROL, "category_code": "E0101"}),
+    view, _ = _walk(city, [(CaseAction.REPORT, t0 - timedelta(minutes=90),
+                            {"source": CaseSource.GRID_PATROL, "category_code": "E0101"}),
                            (CaseAction.REGISTER, t0, {})])
     ctx = _ctx(city)
     one_hour_early = CaseEvent(event_id="Y-a", case_id="Y", action=CaseAction.VOID,

@@ -37,6 +37,7 @@ from cityops.schemas import (
     DeadLetter,
     Detection,
     OperatorCommand,
+    ParkKind,
     SensorEnvelope,
     dead_letter,
     decode,
@@ -100,6 +101,8 @@ def case_events(draw: st.DrawFn, action: CaseAction | None = None) -> CaseEvent:
         "department_id": draw(ids) if action is CaseAction.DISPATCH else None,
         "extension": draw(st.from_regex(r"[1-9][0-9]{0,2}[mhd]", fullmatch=True))
         if action is CaseAction.EXTEND else None,
+        "approver": draw(free_text.filter(str.strip)) if action in (CaseAction.EXTEND, CaseAction.PARK) else None,
+        "park_kind": draw(st.sampled_from(list(ParkKind))) if action is CaseAction.PARK else None,
         "actor": draw(free_text), "address": draw(free_text), "description": draw(free_text),
         "urgent": draw(st.booleans()),
     }
@@ -421,7 +424,8 @@ def test_case_projection_refuses_cleanly_and_never_moves_past_a_final_state(step
     for n, (cid, action, minutes, dept, grid) in enumerate(steps):
         data: dict[str, object] = {"event_id": f"{cid}-{n}", "case_id": cid, "action": action,
                                    "event_time": start + timedelta(minutes=minutes), "department_id": dept,
-                                   "extension": "2d", "source": CaseSource.GRID_PATROL, "category_code": "E0102"}
+                                   "extension": "2d", "approver": "值班长", "park_kind": ParkKind.POSTPONED,
+                                   "source": CaseSource.GRID_PATROL, "category_code": "E0102"}
         data |= {"grid_id": "999999999999999"} if not grid else {"lon": 118.0894, "lat": 24.4798}
         event = CaseEvent.model_validate(data)
         before = views.get(cid)

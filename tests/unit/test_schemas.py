@@ -84,8 +84,21 @@ def test_dispatch_needs_department_and_extend_needs_length():
         decode(CaseEvent, case(action="dispatch", source=..., category_code=...))
     with pytest.raises(ContractError, match="extension"):
         decode(CaseEvent, case(action="extend", source=..., category_code=...))
-    ok = decode(CaseEvent, case(action="extend", extension="2d", source=..., category_code=...))
-    assert ok.extension == "2d"
+    with pytest.raises(ContractError, match="approver"):  # 延期 only with an approver's name
+        decode(CaseEvent, case(action="extend", extension="2d", source=..., category_code=...))
+    with pytest.raises(ContractError, match="approver"):
+        decode(CaseEvent, case(action="extend", extension="2d", approver="  ", source=..., category_code=...))
+    ok = decode(CaseEvent, case(action="extend", extension="2d", approver="王科长", source=..., category_code=...))
+    assert ok.extension == "2d" and ok.approver == "王科长"
+
+
+def test_parking_needs_its_approver_and_kind():
+    with pytest.raises(ContractError, match="approver"):
+        decode(CaseEvent, case(action="park", park_kind="postponed", source=..., category_code=...))
+    with pytest.raises(ContractError, match="park_kind"):
+        decode(CaseEvent, case(action="park", approver="王科长", source=..., category_code=...))
+    ok = decode(CaseEvent, case(action="park", approver="王科长", park_kind="suspended", source=..., category_code=...))
+    assert ok.park_kind == "suspended"
 
 
 def test_non_json_and_nan_are_refused():

@@ -39,7 +39,7 @@ def test_the_specs_hold_what_the_code_used_to():
     noise, dust, smoke = (sensor_kinds.spec(k) for k in ("noise", "dust", "smoke"))
     assert noise.aggregation == "energy" and noise.hysteresis == 3.0 and noise.case_category == "E0303"
     assert dust.judged == "window" and dust.window_min == 15 and dust.hysteresis == 10.0 \
-        and dust.case_category == "E0304"
+        and dust.case_category == "E0302"
     assert noise.judged == "window" and noise.window_min == 20 and noise.window_in_period
     assert smoke.timing() == (0.0, 0.0, 0.0) and smoke.states == {0.0: "normal", 1.0: "alarm"} and smoke.urgent
     assert (noise.severity, dust.severity, smoke.severity) == ("major", "major", "critical")
@@ -57,9 +57,9 @@ def test_new_kinds_bands_and_categories():
     gas, water = sensor_kinds.spec("gas_pressure"), sensor_kinds.spec("water_level")
     assert band_for("gas_pressure", "pressure", "gas_network", "low", NIGHT) == (1.5, 3.0)
     assert band_for("water_level", "fill", "drainage_network", "", DAY) == (-math.inf, 80.0)
-    assert gas.case_category == "E0503" and water.case_category == "E0504"
+    assert gas.case_category == "E0403" and water.case_category == "E0406"
     catalogue = get_catalogue()
-    assert catalogue.get("E0503").owner_role == "gas" and catalogue.get("E0504").name("zh").endswith("道路积水")
+    assert catalogue.get("E0403").owner_role == "gas" and catalogue.get("E0406").name("zh").endswith("道路积水")
     assert gas.severity == "critical" and gas.urgent and gas.timing() == (60.0, 300.0, 0.1)
 
 
@@ -201,7 +201,7 @@ def test_low_gas_pressure_opens_an_urgent_gas_leak_case(ctx):
     states: dict[str, SensorState] = {}
     out = project_envelope("g1", readings_of(gas, [2.4, 1.2, 1.1, 0.9, 1.0], start), states, ctx)
     report = next(c for c in out.cases if c.action is CaseAction.REPORT)
-    assert report.category_code == "E0503" and report.urgent and report.case_id == "IOT-GP-0001-1"
+    assert report.category_code == "E0403" and report.urgent and report.case_id == "IOT-GP-0001-1"
     assert "低于限值 1.5" in report.description
     alert = orjson.loads(next(op for op in out.effects.ops if op[0] == "XADD")[3])
     assert (alert["type"], alert["severity"], alert["limit"], alert["value"]) == \
@@ -214,7 +214,7 @@ def test_a_high_drain_level_opens_a_flooding_case_after_the_sustain_time(ctx):
     start = datetime(2026, 11, 24, 10, tzinfo=TZ)
     out = project_envelope("w1", readings_of(water, [92.0] * 6, start, timedelta(minutes=1)), {}, ctx)
     report = next(c for c in out.cases if c.action is CaseAction.REPORT)
-    assert report.category_code == "E0504" and not report.urgent and "超过限值 80" in report.description
+    assert report.category_code == "E0406" and not report.urgent and "超过限值 80" in report.description
     early = project_envelope("w2", readings_of(water, [92.0] * 5, start, timedelta(minutes=1)), {}, ctx)
     assert early.cases == []  # 4 minutes above: not sustained for 5
 

@@ -144,7 +144,7 @@ def test_a_sustained_15_minute_mean_above_the_limit_fires(ctx):
     = 82.7), and fires after the 5-minute sustain, once, as 扬尘污染."""
     pm10 = first(ctx, metric="pm10")
     got = reports(feed(ctx, {}, pm10, datetime(2026, 11, 24, 9, 45, tzinfo=TZ), [40.0] * 15 + [120.0] * 20))
-    assert len(got) == 1 and got[0].category_code == "E0304"
+    assert len(got) == 1 and got[0].category_code == "E0302"
     assert got[0].event_time == datetime(2026, 11, 24, 10, 12, tzinfo=TZ)
     assert "PM10,15min" in got[0].description
 
