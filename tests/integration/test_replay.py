@@ -47,21 +47,31 @@ def test_la311_2020_replays_every_row(stack_env):
         assert key.decode() == ev.case_id and ev.case_id.startswith("LA311-")
 
 
-def test_la311_2017_rejects_rows_closed_before_created(stack_env):
+def test_la311_2017_keeps_rows_closed_before_created_and_dead_letters_their_closing_steps(stack_env):
+    """Refuse only what is wrong: such a row is a dispatched case; its handle, verify and close are refused,
+    listed in the report and dead-lettered (stage ``transition``) with the row in the reason."""
     asyncio.run(ensure_topics(stack_env))
     report = asyncio.run(la311.replay(LA2017, stack_env, speed=None))
     rows = _rows(LA2017)
     tz = stack_env.tz
-    bad = 0
+    bad: set[str] = set()
     for r in rows:
         created, closed = la311.parse_time(r["CreatedDate"], tz), la311.parse_time(r["ClosedDate"], tz)
         if closed is not None and closed < created and r["Status"] in ("Closed", "Cancelled"):
-            bad += 1
-    assert bad > 0
-    assert report.rows_read == len(rows)
-    assert report.rows_rejected == bad
-    assert report.reasons["closeddate before createddate"] == bad
-    assert report.rows_published == len(rows) - bad
+            bad.add(f"LA311-{r['SRNumber']}")
+    assert bad
+    assert (report.rows_read, report.rows_rejected, report.rows_published) == (len(rows), 0, len(rows))
+    assert report.rows_partial == len(bad)
+    assert {s.case_id for s in report.refused_steps} == bad
+    assert {s.step for s in report.refused_steps} == {"handle", "verify", "close"}
+    assert report.step_reasons["closeddate before createddate"] == 3 * len(bad) == report.dead_letters
+    letters = [orjson.loads(v) for _, v in asyncio.run(consume(stack_env, stack_env.topics.deadletter,
+                                                                report.dead_letters))]
+    assert len(letters) == report.dead_letters
+    assert {(d["stage"], d["source_topic"]) for d in letters} == {
+        ("transition", f"replay:la311:{LA2017.name}")}
+    assert {d["event_id"].rsplit("-", 1)[0] for d in letters} == bad
+    assert all("closeddate before createddate (row " in d["reason"] for d in letters)
 
 
 def test_la311_coordinates_land_on_the_xiamen_fixture():
