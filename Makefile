@@ -43,9 +43,11 @@ demo: $(STAMP)
 	@echo "(starting broker, redis, worker, simulator and console; Ctrl-C stops everything)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONUNBUFFERED=1 $(BIN)/honcho start -f Procfile
 
-# Every layer: tests/unit, tests/integration (real broker and Redis), tests/e2e (browser, chaos).
+# Every layer: tests/unit, tests/integration (real broker and Redis), tests/e2e (browser, chaos), in
+# TEST_PROCESSES pytest-xdist processes (whole files per process; each starts its own broker and Redis).
+TEST_PROCESSES ?= 2
 test: $(STAMP)
-	@$(BIN)/python -m pytest; status=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$status
 
 # The unit layer alone (pure logic, no infrastructure started): under a minute.

@@ -23,8 +23,8 @@ def test_short_chaos_run_changes_nothing(tmp_path, capsys):
     assert report.producer_outages >= 1, "the producer should have noticed the broker going away"
     assert report.events_resent > 0
     c = report.comparison
-    assert c is not None and c.cases_reference > 500
+    assert c is not None and c.cases_reference > 250
     assert c.differences == [], f"{len(c.differences)} keys differ, e.g. {c.differences[:5]}"
     assert (c.cases_lost, c.cases_counted_twice) == (0, 0)
-    assert report.events_applied == report.events_applied_reference >= report.events_input > 2000
+    assert report.events_applied == report.events_applied_reference >= report.events_input > 1200
     assert report.ok

@@ -12,14 +12,15 @@ from cityops.settings import Settings
 from tests.support.stack import publish, seeded_day, settings_for, settle, start_worker_with
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def day_input() -> list[tuple[str, str, bytes]]:
     return seeded_day(ZoneInfo("Asia/Shanghai"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(broker_url, redis_url, day_input, tmp_path_factory):
-    """The read model of an undisturbed run (Redis database 1)."""
+    """The read model of an undisturbed run (Redis database 1), built once for every test that compares with it
+    (exactly-once, scale-out)."""
     base = Settings(kafka_broker=f"kafka://{broker_url}", redis_url=redis_url)
     env = settings_for(base, 1)
     r = Redis.from_url(env["REDIS_URL"], decode_responses=True)

@@ -128,7 +128,7 @@ def test_la311_replay_through_faust_matches_the_csv_and_is_idempotent(stack_env,
     """Registered and closed per department equal an independent pandas count; a second replay changes nothing."""
     s = stack_env
     asyncio.run(ensure_topics(s))
-    limit = 1500
+    limit = 600
     df = pd.read_csv(LA2020, nrows=limit)
     owners = dict(pd.read_csv("fixtures/data/la311_owner_map.csv")[["owner", "department_id"]].values)
     df["department"] = df["owner"].map(owners)

@@ -2,7 +2,7 @@
 as one worker alone, key by key.
 
 The input and the one-worker reference are those of ``tests/integration/test_exactly_once.py`` (a seeded working day,
-about 1,500 cases and 12,000 sensor readings; the reference consumed by one worker on the default four
+about 800 cases and 12,000 sensor readings; the reference consumed by one worker on the default four
 partitions). Here the topics have ``PARTITIONS`` partitions (``CITYOPS_PARTITIONS`` in the workers'
 settings), the three workers join the group before anything is published, and the test checks, from the
 workers' own logs (aiokafka's "Setting newly assigned partitions"), that the group settled on an

@@ -25,7 +25,7 @@ from fixtures.simulator.sensors import SensorModel
 from fixtures.xiamen import load_city, load_sensors
 from tests.support.workers import start_worker, stop_process, subprocess_env, wait_until
 
-CASES_PER_DAY = 1500
+CASES_PER_DAY = 800
 SENSOR_TICKS = 20
 # Wall-clock dependent, so not comparable between runs: heartbeats, arrival times, the alert feed, the
 # SLA-overdue alert records (replaying a past day, every deadline has passed on arrival, and whether the
