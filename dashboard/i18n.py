@@ -238,7 +238,11 @@ CASE_STATE = {
     "dispatched": ("已派遣", "dispatched"), "handled": ("已处置", "handled"), "verified": ("已核查", "verified"),
     "closed": ("已结案", "closed"), "voided": ("已作废", "voided"), "rejected": ("不予立案", "rejected"),
     "reworked": ("返工中", "rework"),
+    "parked": ("缓办/挂账", "parked"),
 }
+# Keyed by the SLA clock's stage (streams/sla.py STAGE_OF_STATE): the duty feed's 案件超期 rows and countdowns.
+STAGE = {"register": ("立案", "register"), "dispatch": ("派遣", "dispatch"), "handle": ("处置", "handle"),
+         "verify": ("核查", "verify"), "close": ("结案", "close")}
 
 
 def t(key: str, lang: str = "zh") -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from cityops.alerts import AlertKind, kind_of_type, parse_time
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
-from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label
+from dashboard.i18n import ALERT_TYPE, SEVERITY, STAGE, STATUS, label
 from dashboard.views.common import fmt_countdown, local_time
 
 SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "info": 3}
@@ -41,7 +41,7 @@ def alert_detail(alert: Mapping, city: CityModel, lang: str = "zh") -> str:
     if kind is AlertKind.DEVICE_OFFLINE:
         return str(alert.get("name_zh") or alert.get("sensor_id", ""))
     if kind is AlertKind.SLA_OVERDUE:
-        return f"{alert.get('case_id', '')} · {alert.get('stage', '')}"
+        return f"{alert.get('case_id', '')} · {label(STAGE, str(alert.get('stage', '')), lang)}"
     if kind is AlertKind.AI_CAPTURE:
         return f"{alert.get('camera_id', '')} · {alert.get('ai_type', '')}"
     return str(alert.get("case_id") or alert.get("sensor_id") or "")
@@ -99,7 +99,7 @@ def due_rows(due: Iterable[Mapping], now_ts: float, city: CityModel, catalogue: 
         rows.append({"case_id": str(d.get("case_id", "")),
                      "countdown": fmt_countdown(float(d["due_ts"]) - now_ts),
                      "remaining_s": float(d["due_ts"]) - now_ts,
-                     "stage": str(d.get("stage", "")),
+                     "stage": label(STAGE, str(d.get("stage", "")), lang),
                      "district": city.area_name(d.get("district", ""), lang) if d.get("district") else "—",
                      "category": catalogue.get(category).name(lang) if category in catalogue else category,
                      "urgent": d.get("urgent") == "1"})

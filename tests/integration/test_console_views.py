@@ -100,6 +100,25 @@ def test_alert_rows_filters_and_new_critical():
     assert [r["id"] for r in duty.filter_rows(rows, status="acknowledged")] == ["capture:c1"]
     assert [r["id"] for r in duty.new_critical(rows, set())] == ["sla:A:handle:1"]
     assert duty.new_critical(rows, {"sla:A:handle:1"}) == []
+    # the stage of an overdue case reads as its Chinese name, never the code (issue 17 point 7)
+    assert rows[0]["detail"] == "A · 处置"
+    assert duty.alert_rows(alerts, city, TZ, "en")[0]["detail"] == "A · handle"
+
+
+def test_countdown_rows_name_the_stage_in_chinese():
+    city, cat = load_city(), get_catalogue()
+    due = [{"case_id": "B", "due_ts": "1700003600", "stage": "dispatch", "district": "350203",
+            "category": next(iter(cat)).code}]
+    assert [d["stage"] for d in duty.due_rows(due, 1_700_000_000.0, city, cat)] == ["派遣"]
+
+
+def test_every_case_state_and_stage_has_a_chinese_label():
+    from cityops.case_states import STATE_ZH
+    from dashboard import i18n
+    from streams.sla import STAGE_OF_STATE
+
+    assert set(STATE_ZH) <= set(i18n.CASE_STATE), "a state would show as its code (e.g. parked)"
+    assert set(STAGE_OF_STATE.values()) <= set(i18n.STAGE)
 
 
 def test_children_of_walks_the_hierarchy():
