@@ -23,6 +23,8 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from cityops.assessment import FILE as ASSESSMENT_FILE
+from cityops.assessment import Scheme, SchemeError, load_scheme
 from cityops.camera_config import CameraConfigError, cameras_path, load_camera_file
 from cityops.catalogue import LOCAL_ROLES, ROLES, Catalogue
 from cityops.city import (
@@ -73,6 +75,7 @@ class CityData:
     cameras: tuple[Camera, ...]
     auto_dispatch: frozenset[str] = frozenset()  # AI types dispatched without review (capture_review.yml)
     notify: Routes = NO_ROUTES  # who is told what (notify.yml; cityops/notify_routes.py)
+    assessment: Scheme | None = None  # 考核方案 (assessment.yml; cityops/assessment.py); None: the city has none
 
     @cached_property
     def _camera_by_id(self) -> dict[str, Camera]:
@@ -502,7 +505,15 @@ def load_city_data(directory: Path) -> CityData:
     gateways = _gateways(directory, districts)
     return CityData(directory, city, tz, catalogue, calendar, gateways, _sensors(directory, city, gateways),
                     _cameras(directory, city), auto_dispatch=_capture_review(directory, catalogue),
-                    notify=_notify(directory, city, catalogue))
+                    notify=_notify(directory, city, catalogue), assessment=_assessment(directory, city))
+
+
+def _assessment(directory: Path, city: CityModel) -> Scheme | None:
+    """``assessment.yml``: the 考核 classes and points, every street and department checked against the city."""
+    try:
+        return load_scheme(directory / ASSESSMENT_FILE, streets=set(city.streets), departments=set(city.departments))
+    except SchemeError as err:
+        raise CityDataError(str(err)) from None
 
 
 def _notify(directory: Path, city: CityModel, catalogue: Catalogue) -> Routes:

@@ -168,6 +168,12 @@ def cohort(day: str, scope: str, scope_id: str) -> str:
     return f"{PREFIX}:cohort:{day}:{scope}:{scope_id}"
 
 
+def supervision_daily(day: str, scope: str, scope_id: str) -> str:
+    """督办 of one local day against one unit (``received``: the cases first put under 督办 that day), read by
+    the 考核 and the period 通报 (``cityops/read/supervision.py``); kept as long as the cohorts."""
+    return f"{PREFIX}:sup:d:{day}:{scope}:{scope_id}"
+
+
 def sensor(sensor_id: str) -> str:
     return f"{PREFIX}:sensor:{sensor_id}"
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from cityops import keys
 from cityops.alerts import Alert, capture_alert_id
+from cityops.read import supervision
 from cityops.schemas import CaseAction, CaseEvent, CommandAction, Detection, OperatorCommand, derived_id
 from streams.detection_projection import DetectionContext, capture_case_events, capture_review_s, record_lag
 from streams.effects import Effects
@@ -51,9 +53,10 @@ class CommandOutcome:
 
 
 def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case: Mapping[str, str], *,
-                    received_at: datetime) -> CommandOutcome:
+                    received_at: datetime, tz: ZoneInfo) -> CommandOutcome:
     """``target`` is the alert's or case's hash; ``alert_case`` the hash of an alert's case (if any);
-    ``received_at`` when the command agent received the command (audited beside the sender's ``issued_at``)."""
+    ``received_at`` when the command agent received the command (audited beside the sender's ``issued_at``);
+    ``tz`` the city's zone (a 督办 counts on its local day)."""
     if not target:
         raise CommandRefused(f"unknown {cmd.target_kind} {cmd.target_id!r}")
     eff = Effects(cmd.command_id)
@@ -104,8 +107,26 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
         key = keys.case(cmd.target_id)
     if after:
         eff.hset(key, after)
+    if cmd.action is CommandAction.ESCALATE:
+        _count_supervision(eff, case_id, target if cmd.target_kind == "case" else alert_case, cmd, tz)
     _audit(eff, cmd, received_at, {k: target.get(k) for k in AUDITED if k in target}, after, cases)
     return CommandOutcome(eff, cases)
+
+
+def _count_supervision(eff: Effects, case_id: str, case: Mapping[str, str], cmd: OperatorCommand,
+                       tz: ZoneInfo) -> None:
+    """A case's first 督办 counts once against its district, street and department, on the command's local day;
+    a second 督办 of the same case (or of its alert) counts nothing."""
+    if not case or case.get("escalated") == "1":
+        return
+    day = keys.day_bucket(cmd.issued_at.astimezone(tz))
+    for scope in supervision.SCOPES:
+        if case.get(scope):
+            key = keys.supervision_daily(day, scope, case[scope])
+            eff.hincrby(key, "received").expire(key, keys.DAILY_RETENTION_S)
+    if cmd.target_kind == "alert":  # the 督办 of an alert is its case's: marked there too, so it counts once
+        eff.hset(keys.case(case_id), {"escalated": 1, "escalated_by": cmd.user,
+                                      "escalated_at": cmd.issued_at.isoformat()})
 
 
 def _audit(eff: Effects, cmd: OperatorCommand, received_at: datetime, before: Mapping[str, object],

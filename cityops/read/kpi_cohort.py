@@ -26,11 +26,11 @@ def period_days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _bucket(day: date, tz: ZoneInfo) -> str:
+def local_day_bucket(day: date, tz: ZoneInfo) -> str:
     return keys.day_bucket(datetime.combine(day, time(), tz))
 
 
-def _check(start: date, end: date) -> None:
+def check_period(start: date, end: date) -> None:
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
@@ -48,8 +48,8 @@ def cohort_counts_many(r: Redis, start: date, end: date, scope: str, scope_ids: 
                        tz: ZoneInfo) -> dict[str, dict[str, int]]:
     """Per scope id, the cohort counts of ``start``…``end`` (both included, local days) as of ``end``, in one
     round trip: ``{"reg": …, "due": …, "closed": …, "w_closed": …}``, absent milestones left out."""
-    _check(start, end)
-    days = [_bucket(d, tz) for d in period_days(start, end)]
+    check_period(start, end)
+    days = [local_day_bucket(d, tz) for d in period_days(start, end)]
     last = days[-1]
     pipe = r.pipeline(transaction=False)
     for sid in scope_ids:
@@ -73,7 +73,7 @@ def cohort_counts(r: Redis, start: date, end: date, scope: str, scope_id: str, t
 def flow_counters_many(r: Redis, start: date, end: date, scope: str, scope_ids: Sequence[str],
                        tz: ZoneInfo) -> dict[str, dict[str, float]]:
     """The flow counters (steps: 受理、立案、派遣…) of the period's days added up, per scope id."""
-    days = [_bucket(d, tz) for d in period_days(start, end)]
+    days = [local_day_bucket(d, tz) for d in period_days(start, end)]
     pipe = r.pipeline(transaction=False)
     for sid in scope_ids:
         for day in days:

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from cityops import keys, read
+from cityops.read import supervision
 from cityops.read.case_search import MAX_LIMIT, CaseQuery, Cursor, SearchError, parse_states, search_cases
 from cityops.read.kpi_cohort import MAX_PERIOD_DAYS, period_kpis
 from cityops.read.kpis import overdue_open
@@ -98,8 +99,12 @@ def kpis(request: Request,
         raise ApiError(400, "from", f"a period covers at most {MAX_PERIOD_DAYS} days (the cohorts' retention)")
     figures = period_kpis(state.redis, first, last, scope, scope_id, state.city.timezone,
                           overdue_open(state.redis, scope, scope_id))
-    return {"scope": scope, "id": scope_id, "from": first.isoformat(), "to": last.isoformat(),
-            "kpis": figures.as_dict()}
+    out: dict[str, object] = {"scope": scope, "id": scope_id, "from": first.isoformat(), "to": last.isoformat(),
+                              "kpis": figures.as_dict()}
+    if scope in supervision.SCOPES:  # 督办 received in the period (an indicator of the 考核)
+        out["supervision_received"] = supervision.received_counts(state.redis, first, last, scope, [scope_id],
+                                                                  state.city.timezone)[scope_id]
+    return out
 
 
 @router.get("/cases")

@@ -115,7 +115,7 @@ async def process(events: Sequence[EventT]) -> None:
             if cmd.target_kind == "capture":  # 确认立案 / 误报 on a capture waiting for review
                 outcome = project_capture_command(cmd, target, runtime.detection_context(), received_at=received_at)
             else:
-                outcome = project_command(cmd, target, alert_case, received_at=received_at)
+                outcome = project_command(cmd, target, alert_case, received_at=received_at, tz=settings.tz)
         except CommandRefused as err:
             effects.append(await refuse(event, topic, event.message.value, str(err), "transition", cmd.command_id))
             continue

@@ -38,6 +38,6 @@ def test_the_command_audit_is_capped_by_the_keys_module_limits():
     cmd = OperatorCommand.model_validate_json(orjson.dumps(
         {"command_id": "c-cap", "action": "acknowledge", "target_kind": "alert", "target_id": "sensor:NS-1:1",
          "user": "值班员张三", "role": "duty", "issued_at": T}))
-    out = project_command(cmd, ALERT, {}, received_at=RECEIVED)
+    out = project_command(cmd, ALERT, {}, received_at=RECEIVED, tz=RECEIVED.tzinfo)
     (audit,) = [op for op in out.effects.ops if op[0] == "XADDKEEP"]
     assert audit[1] == keys.audit() and audit[2] == str(keys.AUDIT_RETENTION_S) and audit[4] == str(keys.AUDIT_MAXLEN)

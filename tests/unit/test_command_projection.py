@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -12,7 +13,8 @@ from cityops.schemas import CaseAction, OperatorCommand
 from streams.command_projection import CommandRefused, project_command
 
 T = "2026-11-24T10:00:00+08:00"
-RECEIVED = datetime(2026, 11, 24, 2, 0, 3, tzinfo=UTC)  # when the command agent received it, 3 s later
+RECEIVED = datetime(2026, 11, 24, 2, 0, 3, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")  # when the command agent received it, 3 s later
 
 
 def cmd(action: str, kind: str = "alert", target: str = "sensor:NS-1:1", **kw) -> OperatorCommand:
@@ -22,7 +24,7 @@ def cmd(action: str, kind: str = "alert", target: str = "sensor:NS-1:1", **kw) -
 
 
 def project(command: OperatorCommand, target: dict, alert_case: dict):  # noqa: ANN201
-    return project_command(command, target, alert_case, received_at=RECEIVED)
+    return project_command(command, target, alert_case, received_at=RECEIVED, tz=TZ)
 
 
 ALERT = {"id": "sensor:NS-1:1", "state": "active", "severity": "major", "acknowledged": "0", "case_id": "IOT-NS-1-1"}
@@ -69,3 +71,22 @@ def test_refusals():
     capture_alert = {"id": "ai:det-1", "state": "active", "case_id": "AI-det-1"}  # capture waiting for review
     with pytest.raises(CommandRefused, match="its case AI-det-1 is not open"):
         project(cmd("dispatch", department_id="DSQ-350203"), capture_alert, {})
+
+
+def test_a_case_s_first_supervision_counts_once_against_its_units():
+    case = {"state": "dispatched", "district": "350203", "street": "350203001", "department": "SM-SQUAD"}
+    out = project(cmd("escalate", kind="case", target="XM1"), case, {})
+    counted = [op[1] for op in out.effects.ops if op[0] == "HINCRBY"]
+    assert counted == [keys.supervision_daily("20261124", scope, case[scope])
+                       for scope in ("district", "street", "department")]
+    again = project(cmd("escalate", kind="case", target="XM1"), {**case, "escalated": "1"}, {})
+    assert not [op for op in again.effects.ops if op[0] == "HINCRBY"]
+
+
+def test_supervising_an_alert_counts_against_its_case_and_marks_the_case():
+    case = {"state": "dispatched", "district": "350203", "street": "350203001", "department": "SM-SQUAD"}
+    out = project(cmd("escalate"), ALERT, case)
+    assert ("HSET", keys.case("IOT-NS-1-1"), "escalated", "1", "") in out.effects.ops
+    assert sum(op[0] == "HINCRBY" for op in out.effects.ops) == 3
+    assert not [op for op in project(cmd("escalate"), ALERT, {**case, "escalated": "1"}).effects.ops
+                if op[0] == "HINCRBY"]

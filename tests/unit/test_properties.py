@@ -487,7 +487,8 @@ def test_any_valid_command_is_applied_or_refused_never_raises(command_id: str, a
                                                 "department_id": "DSAN-350203",
                                                 "issued_at": "2026-11-24T10:00:00+08:00"}))
     try:
-        project_command(cmd, {"state": "verified", "case_id": "C-1"}, {}, received_at=cmd.issued_at)
+        project_command(cmd, {"state": "verified", "case_id": "C-1"}, {}, received_at=cmd.issued_at,
+                        tz=ZoneInfo("Asia/Shanghai"))
     except CommandRefused:
         pass
 
