@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "notify": ("notify.process", "send alerts, SLA reminders and briefings to the chat groups and mail of notify.yml"),
     "briefing": ("dashboard.briefing.command",
                  "write the daily briefing (每日简报) as PNG, PDF and Markdown; --schedule runs daily"),
+    "report": ("dashboard.reports.command",
+               "write a weekly, monthly or quarterly 通报 (PNG, PDF, Markdown): --period --date; --schedule runs them"),
     "cases": ("cityops.cases_cli", "export the cases of a search (案件查询) as xlsx or csv: export --from --to …"),
 }
 

@@ -39,6 +39,8 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_BRIEFING_TIME`` | ``07:30`` | local time the scheduler writes yesterday's daily briefing (每日简报) |
 | ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
 | ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
+| ``CITYOPS_REPORT_TIME`` | ``08:00`` | when the period 通报 are written: Mondays (week), the 1st (month, quarter) |
+| ``CITYOPS_REPORT_KINDS`` | ``week,month,quarter`` | which period 通报 the ``reports`` process writes (docs/reports.md) |
 | ``CITYOPS_PRODUCER_BUFFER`` | ``200000`` | messages a producer buffers while the broker is down (full: send waits) |
 | ``CITYOPS_PRODUCER_GIVE_UP_S`` | ``0`` | seconds a producer retries before failing; 0: until delivered |
 | ``CITYOPS_COMMAND_KEYS`` | empty | command signing keys ``kid:secret,kid2:secret2``; the first signs, all verify |
@@ -184,7 +186,7 @@ class Topics:
 
 
 #: Offsets from ``CITYOPS_METRICS_BASE_PORT`` of each process's metrics port (docs/deploy.md, "Monitoring").
-METRICS_PORT_OFFSETS = {"worker": 0, "console": 1, "detect": 2, "briefing": 3, "mqtt-bridge": 4, "notify": 5}
+METRICS_PORT_OFFSETS = {"worker": 0, "console": 1, "detect": 2, "briefing": 3, "mqtt-bridge": 4, "notify": 5, "reports": 6}
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,8 @@ class Settings:
     briefing_time: str = "07:30"
     briefing_langs: str = "zh"
     briefing_targets: str = "closure=0.98,on_time=0.90,handling=0.95,rework=0.05,score=90"
+    report_time: str = "08:00"  # weekly 通报 on Mondays, monthly on the 1st, quarterly on the 1st of its quarter
+    report_kinds: str = "week,month,quarter"
     users_file: Path | None = None  # None: <var_dir>/users.json
     cameras_file: Path | None = None  # None: <city_dir>/cameras.yml
     console_lang: str = "zh"
@@ -274,6 +278,8 @@ class Settings:
             briefing_time=_env("CITYOPS_BRIEFING_TIME", cls.briefing_time),
             briefing_langs=_env("CITYOPS_BRIEFING_LANGS", cls.briefing_langs),
             briefing_targets=_env("CITYOPS_BRIEFING_TARGETS", cls.briefing_targets),
+            report_time=_env("CITYOPS_REPORT_TIME", cls.report_time),
+            report_kinds=_env("CITYOPS_REPORT_KINDS", cls.report_kinds),
             users_file=Path(_env("CITYOPS_USERS_FILE", "")).resolve() if _env("CITYOPS_USERS_FILE", "") else None,
             cameras_file=(Path(_env("CITYOPS_CAMERAS_FILE", "")).resolve()
                           if _env("CITYOPS_CAMERAS_FILE", "") else None),
@@ -359,6 +365,10 @@ class Settings:
     @property
     def briefings_dir(self) -> Path:
         return self.var_dir / "briefings"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.var_dir / "reports"
 
     @property
     def redis_dir(self) -> Path:

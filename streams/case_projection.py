@@ -170,6 +170,11 @@ def locate(event: CaseEvent, city: CityModel) -> tuple[str, str, str, str]:
     return grid.code, grid.community_code, grid.street_code, grid.district_code
 
 
+# Hourly hashes last 14 days; the received count per hour of day is kept in the daily hash too (24 fields), for
+# the city and its districts only, so a month's or a quarter's 通报 can say when problems come in.
+PEAK_HOUR_SCOPES = frozenset({"city", "district"})
+
+
 def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metric: Metric, amount: int = 1,
            scopes: list[tuple[str, str]] | None = None) -> None:
     local = when.astimezone(ctx.tz)
@@ -177,6 +182,8 @@ def _count(eff: Effects, view: CaseView, ctx: CaseContext, when: datetime, metri
     for scope, scope_id in scopes if scopes is not None else view.scopes(ctx.city.code):
         key = keys.kpi_daily(day, scope, scope_id)
         eff.hincrby(key, metric.value, amount).expire(key, keys.DAILY_RETENTION_S)
+        if metric is Metric.RECEIVED and scope in PEAK_HOUR_SCOPES:  # the period reports' peak hours
+            eff.hincrby(key, f"received_h{local.hour:02d}", amount)
         hkey = keys.kpi_hourly(hour, scope, scope_id)
         eff.hincrby(hkey, metric.value, amount).expire(hkey, keys.HOURLY_RETENTION_S)
         if metric in WEIGHTED:

@@ -31,14 +31,14 @@ DPI = 150
 
 
 @contextmanager
-def _style() -> Iterator[None]:
+def chart_style() -> Iterator[None]:
     with matplotlib.rc_context({"font.family": matplotlib_family(), "axes.unicode_minus": False, "font.size": 9,
                                 "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold",
                                 "svg.fonttype": "none"}):
         yield
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08, facecolor="white")
@@ -47,7 +47,7 @@ def _png(fig: Figure) -> bytes:
 
 def hourly(b: Briefing, width_in: float = 6.8) -> bytes:
     """Received and closed per hour of the day."""
-    with _style():
+    with chart_style():
         fig = Figure(figsize=(width_in, 2.3))
         ax = fig.add_subplot()
         hours = list(range(24))
@@ -57,13 +57,13 @@ def hourly(b: Briefing, width_in: float = 6.8) -> bytes:
         ax.set_title(t("by_hour", b.lang), loc="left")
         ax.legend(frameon=False, ncols=2, loc="upper right")
         ax.grid(axis="y", alpha=0.3)
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def rates(b: Briefing, width_in: float = 6.8) -> bytes:
     """Each rate as a bar with its target as a tick; red where the target is missed."""
     rows = [r for r in b.rates if not r.is_score]
-    with _style():
+    with chart_style():
         fig = Figure(figsize=(width_in, 0.45 * len(rows) + 0.6))
         ax = fig.add_subplot()
         ys = list(range(len(rows)))[::-1]
@@ -79,12 +79,12 @@ def rates(b: Briefing, width_in: float = 6.8) -> bytes:
         ax.set_xlim(0, 112)
         ax.set_xlabel(f"%   ┃ = {t('target', b.lang)}")
         ax.set_title(t("rates_chart", b.lang), loc="left")
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def district_scores(b: Briefing, width_in: float = 6.8) -> bytes:
     rows = b.districts
-    with _style():
+    with chart_style():
         fig = Figure(figsize=(width_in, 0.35 * max(len(rows), 1) + 0.7))
         ax = fig.add_subplot()
         target = b.meta.get("targets", {}).get("score")
@@ -98,26 +98,26 @@ def district_scores(b: Briefing, width_in: float = 6.8) -> bytes:
         ax.set_yticks(ys, [f"{r.rank}. {r.name}" for r in rows])
         ax.set_xlim(0, 110)
         ax.set_title(t("district_scores", b.lang), loc="left")
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def captures(b: Briefing, width_in: float = 6.8) -> bytes | None:
     if not b.captures_by_type:
         return None
     rows = b.captures_by_type[:10]
-    with _style():
+    with chart_style():
         fig = Figure(figsize=(width_in, 0.32 * len(rows) + 0.7))
         ax = fig.add_subplot()
         ys = list(range(len(rows)))[::-1]
         ax.barh(ys, [n for _, n in rows], color=BLUE, height=0.6)
         ax.set_yticks(ys, [name for name, _ in rows])
         ax.set_title(t("captures", b.lang), loc="left")
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def hotspot_map(b: Briefing, city: CityModel, width_in: float = 6.8) -> bytes:
     """District polygons, every grid with a case as a dot sized by its count, the top grids numbered."""
-    with _style():
+    with chart_style():
         fig = Figure(figsize=(width_in, width_in * 0.8))
         ax = fig.add_subplot()
         palette = ["#eef3f9", "#f4f1e8", "#eef6ef", "#f6eef3", "#f0eef8", "#f8f3ea"]
@@ -147,7 +147,7 @@ def hotspot_map(b: Briefing, city: CityModel, width_in: float = 6.8) -> bytes:
         for side in ("left", "bottom"):
             ax.spines[side].set_visible(False)
         ax.set_title(t("map", b.lang), loc="left")
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def _bounds(city: CityModel) -> tuple[float, float, float, float]:

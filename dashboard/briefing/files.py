@@ -71,7 +71,7 @@ def files_for(day: date, lang: str, out_dir: Path | None = None) -> BriefingFile
     return BriefingFiles(day, check_lang(lang), base / day.isoformat())
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -90,11 +90,11 @@ def write_briefing(b: Briefing, out_dir: Path | None = None) -> BriefingFiles:
     charts = charts_mod.all_charts(b, get_city_data().city)
     chart_dir = f"charts-{b.lang}"
     for name, png in charts.items():
-        _write(files.folder / chart_dir / f"{name}.png", png)
-    _write(files.png, render_png(b, charts))
-    _write(files.pdf, render_pdf(b, charts))
-    _write(files.md, render_markdown(b, {n: f"{chart_dir}/{n}.png" for n in charts}).encode())
-    _write(files.json, json.dumps(b.to_json(), ensure_ascii=False, indent=1).encode())
+        write_atomic(files.folder / chart_dir / f"{name}.png", png)
+    write_atomic(files.png, render_png(b, charts))
+    write_atomic(files.pdf, render_pdf(b, charts))
+    write_atomic(files.md, render_markdown(b, {n: f"{chart_dir}/{n}.png" for n in charts}).encode())
+    write_atomic(files.json, json.dumps(b.to_json(), ensure_ascii=False, indent=1).encode())
     return files
 
 

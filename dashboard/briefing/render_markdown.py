@@ -35,7 +35,7 @@ def escape(text: object) -> str:
     return _BARE_LINK.sub(lambda m: m.group(1)[0] + _ZWSP + m.group(1)[1:], inert)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[bool]) -> list[str]:
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[bool]) -> list[str]:
     out = ["| " + " | ".join(escape(h) for h in headers) + " |",
            "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     out += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
@@ -54,7 +54,7 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
             lines.extend([f"![{escape(t(_CHART_TITLE[name], lang))}]({chart_paths[name]})", ""])
 
     lines += [f"## {escape(t('totals', lang))}", ""]
-    lines += _table([label for _, label, _ in b.totals], [[f"{v:,}" for _, _, v in b.totals]], [True] * len(b.totals))
+    lines += md_table([label for _, label, _ in b.totals], [[f"{v:,}" for _, _, v in b.totals]], [True] * len(b.totals))
     if b.sources:
         lines += [f"{escape(t('sources', lang))}: " + ", ".join(f"{escape(n)} {c:,}" for n, c in b.sources), ""]
 
@@ -67,7 +67,7 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
             status = ("✅ " if r.met else "❌ ") + t("met" if r.met else "missed", lang)
         rows.append([r.label, r.text(r.value, lang), "—" if r.weighted is None else r.text(r.weighted, lang),
                      ("≤ " if r.key == "rework" else "≥ ") + r.text(r.target, lang), status])
-    lines += _table([t("name", lang), t("value", lang), t("weighted", lang), t("target", lang), t("status", lang)],
+    lines += md_table([t("name", lang), t("value", lang), t("weighted", lang), t("target", lang), t("status", lang)],
                     rows, [False, True, True, True, False])
     lines += [escape(t("rates_note", lang)), ""]
     image("rates")
@@ -75,7 +75,7 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
     for key, ranking, name in (("districts", b.districts, t("district", lang)),
                                ("departments", b.departments, t("department", lang))):
         lines += [f"## {escape(t(key, lang))}", ""]
-        lines += _table([t("rank", lang), name, t("received", lang), t("closed", lang), t("closure", lang),
+        lines += md_table([t("rank", lang), name, t("received", lang), t("closed", lang), t("closure", lang),
                          t("on_time", lang), t("overdue_open", lang), t("score", lang)],
                         [[r.rank, r.name, r.received, r.closed, pct(r.closure_rate, lang), pct(r.on_time_rate, lang),
                           r.overdue_open, f"{r.score:.1f}"] for r in ranking],
@@ -85,17 +85,17 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
 
     lines += [f"## {escape(t('hotspots', lang))}", ""]
     image("map")
-    lines += _table(["#", t("area", lang), t("grid", lang), t("received", lang)],
+    lines += md_table(["#", t("area", lang), t("grid", lang), t("received", lang)],
                     [[i, h.area, h.grid, h.received] for i, h in enumerate(b.hotspots, start=1)],
                     [True, False, False, True])
     if b.categories:
-        lines += _table(["#", t("categories", lang), t("received", lang)],
+        lines += md_table(["#", t("categories", lang), t("received", lang)],
                         [[i, n, c] for i, (n, c) in enumerate(b.categories, start=1)], [True, False, True])
 
     lines += [f"## {escape(t('overdue', lang))}", "",
               escape(t("of_total", lang, n=b.overdue_total, m=len(b.overdue)) + " " + t("overdue_note", lang)), ""]
     if b.overdue:
-        lines += _table([t("case", lang), t("category", lang), t("district", lang), t("department", lang),
+        lines += md_table([t("case", lang), t("category", lang), t("district", lang), t("department", lang),
                          t("stage", lang), t("deadline", lang), t("overdue_hours", lang), t("address", lang)],
                         [[o.case_id, o.category, o.district, o.department, o.stage, o.deadline,
                           f"{o.overdue_hours:.1f}", o.text] for o in b.overdue],
@@ -108,7 +108,7 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
         lines += [f"{escape(t('district', lang))}: " +
                   ", ".join(f"{escape(d)} {n}" for d, n in b.exceedances_by_district), ""]
     if b.exceedances:
-        lines += _table([t("sensor", lang), t("district", lang), t("kind", lang), t("peak", lang), t("limit", lang),
+        lines += md_table([t("sensor", lang), t("district", lang), t("kind", lang), t("peak", lang), t("limit", lang),
                          t("since", lang)],
                         [[e.sensor, e.district, e.kind, f"{e.value:g} {e.unit}", f"{e.limit:g}", e.since]
                          for e in b.exceedances], [False, False, False, True, True, False])
@@ -117,11 +117,11 @@ def render_markdown(b: Briefing, chart_paths: dict[str, str]) -> str:
               f"{escape(t('captures_n', lang))}: {b.captures_total:,} · "
               f"{escape(t('set_aside', lang))}: {b.captures_set_aside:,}", ""]
     if b.captures_by_type:
-        lines += _table([t("capture_type", lang), t("count", lang)], b.captures_by_type, [False, True])
+        lines += md_table([t("capture_type", lang), t("count", lang)], b.captures_by_type, [False, True])
     if b.captures_by_district:
-        lines += _table([t("district", lang), t("count", lang)], b.captures_by_district, [False, True])
+        lines += md_table([t("district", lang), t("count", lang)], b.captures_by_district, [False, True])
     if b.recent_captures:
-        lines += _table([t("time", lang), t("camera", lang), t("capture_type", lang), t("case", lang)],
+        lines += md_table([t("time", lang), t("camera", lang), t("capture_type", lang), t("case", lang)],
                         [[x.time, x.camera, x.kind, x.case_id] for x in b.recent_captures], [False] * 4)
 
     lines += [f"## {escape(t('charts', lang))}", ""]

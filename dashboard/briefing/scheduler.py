@@ -25,7 +25,7 @@ RETRY_S = 300.0
 def run_forever(settings: Settings, out_dir: Path, langs: list[str], stop: threading.Event | None = None,
                 clock: Callable[[], datetime] | None = None) -> None:
     """Write each due briefing until ``stop`` is set (on SIGTERM or SIGINT when none is given)."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     tz = settings.tz
     at = schedule.parse_time(settings.briefing_time)
     now = clock or (lambda: datetime.now(tz))
@@ -63,7 +63,7 @@ def run_forever(settings: Settings, out_dir: Path, langs: list[str], stop: threa
             pending, force = schedule.briefing_day(run_at, tz), True
 
 
-def _stop_on_signals() -> threading.Event:
+def stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -25,7 +25,6 @@ equals the reference as of that day's end.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -33,9 +32,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
-from cityops import keys
 from cityops.catalogue import get_catalogue
 from cityops.schemas import CaseAction, CaseEvent, CaseSource
 from cityops.settings import get_settings
@@ -45,6 +42,7 @@ from fixtures.replay.la311 import build_events
 from fixtures.simulator.cases import CaseDayPlanner
 from fixtures.xiamen import load_city
 from tests.support.kpi_reference import ALL_FIGURES, Reference, rates, sorted_events
+from tests.support.read_model import build_read_model
 from tests.support.workers import SHARED
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -118,41 +116,6 @@ def sim_events(calendar: WorkCalendar) -> list[CaseEvent]:
 
 
 # ------------------------------------------------------------------------------------------- read model
-
-
-def build_read_model(redis_url: str, events: Sequence[CaseEvent], calendar: WorkCalendar,
-                     batch: int = 500) -> set[str]:
-    """Project ``events`` (in order) onto Redis as the case agent does; the ids it refused."""
-    from streams.case_projection import CaseContext, CaseView, ProjectionError, project_case_event
-    from streams.effects import EffectWriter, Status
-
-    ctx = CaseContext(load_city(), get_catalogue(), calendar, TZ)
-    refused: set[str] = set()
-
-    async def go() -> None:
-        r = AsyncRedis.from_url(redis_url, decode_responses=True)
-        writer = EffectWriter(r, 3600)
-        try:
-            for i in range(0, len(events), batch):
-                chunk = events[i:i + batch]
-                ids = sorted({e.case_id for e in chunk})
-                views = {cid: CaseView.from_hash(cid, h)
-                         for cid, h in zip(ids, await writer.hashes([keys.case(c) for c in ids]), strict=True)}
-                effects = []
-                for ev in chunk:
-                    try:
-                        eff, views[ev.case_id] = project_case_event(ev, views.get(ev.case_id), ctx)
-                    except ProjectionError:
-                        refused.add(ev.event_id)
-                        continue
-                    effects.append(eff)
-                results = await writer.apply(effects)
-                assert all(x.status is Status.APPLIED for x in results), [x.reason for x in results if x.failed]
-        finally:
-            await r.aclose()
-
-    asyncio.run(go())
-    return refused
 
 
 def read_counts(r: Redis, start: date, end: date, scope: str, ids: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from cityops.assessment import (
-    Indicator, Scheme, SchemeError, UnitScheme, assess, indicator_values, interview_list, load_scheme, points_of)
+    Indicator,
+    Scheme,
+    SchemeError,
+    UnitScheme,
+    assess,
+    indicator_values,
+    interview_list,
+    load_scheme,
+    points_of,
+)
 
 SCHEME = Scheme(base=100.0, interview_last=1, units={"street": UnitScheme("street", {
     "A": ("S1", "S2", "S3"), "B": ("S4",)}, (Indicator("overdue", -0.5), Indicator("supervised", -2.0),
