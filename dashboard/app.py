@@ -3,11 +3,12 @@
 | page | script | role |
 |---|---|---|
 | 领导驾驶舱 big screen | ``pages/bigscreen.py`` | leader and above |
-| 每日简报 daily briefing | ``pages/briefing.py`` | leader and above |
+| 每日简报 daily briefing and the period 通报 | ``pages/briefing.py`` | leader and above |
 | 分级钻取 drill-down | ``pages/drill.py`` | leader and above |
 | 值班台 duty console | ``pages/duty.py`` | duty and above |
 | 案件详情 case detail | ``pages/case.py`` | duty and above |
 | 案件查询 case search and export | ``pages/case_search.py`` | leader and above (opening a case: duty) |
+| 考核 assessment (scores and ranks within class, 约谈) | ``pages/assessment.py`` | leader and above |
 | 摄像头 cameras (health, frames, zones; admins edit zones) | ``pages/cameras.py`` | duty and above |
 | 用户管理 users | ``pages/admin.py`` | admin |
 | 死信 dead letters (refusals over time, raw payloads as text) | ``pages/dead_letters.py`` | admin |
@@ -64,6 +65,7 @@ monitor = [_page("bigscreen.py", "page_bigscreen", "📊", "bigscreen", default=
 monitor.append(_page("briefing.py", "page_briefing", "📰", "briefing"))
 monitor.append(_page("drill.py", "page_drill", "🗺️", "drill"))
 monitor.append(_page("case_search.py", "page_case_search", "🔎", "case_search"))
+monitor.append(_page("assessment.py", "page_assessment", "🏅", "assessment"))
 sections[t("section_monitor", lg)] = monitor
 if auth.role_at_least(role, "duty"):
     sections[t("section_ops", lg)] = [_page("duty.py", "page_duty", "🚨", "duty"),

@@ -36,6 +36,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "page_duty": ("值班台", "Duty console"),
     "page_case": ("案件详情", "Case detail"),
     "page_case_search": ("案件查询", "Case search"),
+    "page_assessment": ("考核", "Assessment"),
     "page_drill": ("分级钻取", "Drill-down"),
     "page_admin": ("用户管理", "Users"),
     "page_cameras": ("摄像头", "Cameras"),

@@ -66,3 +66,21 @@ def test_lists_earlier_briefings_newest_first_in_the_chosen_language(var):
     assert not at.exception
     code = at.code[0].value
     assert code.startswith("# 厦门市 城市运行管理每日简报") and "<script" not in code
+
+
+def test_generate_last_month_s_report_and_browse_it(var):
+    from cityops.periods import last_complete
+    from dashboard.reports.files import files_for as report_files_for
+
+    at = _page()
+    at.run()
+    assert any("暂无通报" in i.value for i in at.info)
+    month = next(b for b in at.button if b.key == "report_month")
+    month.click().run()
+    assert not at.exception, at.exception
+    period = last_complete("month", datetime.now(var.tz).date())
+    assert report_files_for(period, "zh", var.reports_dir).complete()
+    box = at.selectbox[-1]
+    assert box.value == f"{period.label} · zh" and box.label == "选择通报"
+    assert len(at.get("image")) == 1 and len(at.get("download_button")) == 3
+    assert at.code[-1].value.startswith("# 城市运行管理月度通报")

@@ -235,6 +235,29 @@ def test_big_screen_in_english_and_without_redis(seeded, monkeypatch):
     get_settings.cache_clear()
 
 
+def test_assessment_page_ranks_within_class_for_the_chosen_period(seeded):
+    from cityops.periods import period_of
+    from dashboard.views.assessment import assessment_tables
+
+    r, _ = seeded
+    at = _page("assessment", "leader").run()
+    assert not at.exception, at.exception
+    current = period_of("month", datetime.now(get_settings().tz).date())
+    at.selectbox(key="as_period_month").select(current).run()  # the month under way: the seeded cases are in it
+    assert not at.exception, at.exception
+    assert any("尚未结束" in w.value for w in at.warning)
+    view = assessment_tables(r, "month", current.label, "zh")
+    street_tables = [x for x in view.tables if x.kind == "street"]
+    shown = at.dataframe[0].value
+    assert list(shown.columns) == list(street_tables[0].headers)
+    assert shown.to_dict("records") == street_tables[0].records()
+    assert shown["名次"].tolist() == [row.rank for row in street_tables[0].rows]
+    assert len(at.dataframe) == len(view.tables)  # every class of both tabs
+    scores = {row.score for x in view.tables for row in x.rows}
+    assert len(scores) > 1  # the seeded cases moved the scores off the base
+    assert "约谈名单" in at.markdown[-1].value or any("约谈名单" in m.value for m in at.markdown)
+
+
 @pytest.mark.parametrize(("page", "user"), [("duty", "leader"), ("case", "leader"), ("admin", "duty")])
 def test_pages_refuse_lower_roles(seeded, page, user):
     at = _page(page, user).run()
@@ -396,7 +419,7 @@ def test_sign_out_clears_the_whole_session(seeded, users_file):
 # and must check its role itself: the test runs each page with no user and with every role.
 PAGE_ROLES = {"bigscreen": "leader", "briefing": "leader", "drill": "leader", "duty": "duty", "case": "duty",
               "cameras": "duty", "admin": "admin", "dead_letters": "admin",
-              "case_search": "leader"}
+              "case_search": "leader", "assessment": "leader"}
 
 
 @pytest.mark.parametrize("page", sorted(p.stem for p in PAGES.glob("*.py") if not p.name.startswith("_")))
