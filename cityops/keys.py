@@ -133,6 +133,12 @@ def sla_clock() -> str:
     return f"{PREFIX}:sla"
 
 
+def stream_clock() -> str:
+    """Per partition of the case topic, the newest event time read and when (``cityops/stream_clock.py``): the
+    time the SLA timer judges deadlines against."""
+    return f"{PREFIX}:stream_clock"
+
+
 def open_cases_by_step() -> str:
     """Open cases by the event time of their latest step: the stale-case timer expires the oldest
     (``streams/agents/stale_cases.py``)."""

@@ -40,7 +40,7 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_BRIEFING_LANGS`` | ``zh`` | languages the scheduler writes, comma-separated (``zh``, ``en``) |
 | ``CITYOPS_BRIEFING_TARGETS`` | ``closure=0.98,…`` | targets of the briefing (docs/briefing.md) |
 | ``CITYOPS_REPORT_TIME`` | ``08:00`` | when the period 通报 are written: Mondays (week), the 1st (month, quarter) |
-| ``CITYOPS_REPORT_KINDS`` | ``week,month,quarter`` | which period 通报 the ``reports`` process writes (docs/reports.md) |
+| ``CITYOPS_REPORT_KINDS`` | ``week,month,quarter`` | the period 通报 the ``reports`` process writes (docs/reports.md) |
 | ``CITYOPS_PRODUCER_BUFFER`` | ``200000`` | messages a producer buffers while the broker is down (full: send waits) |
 | ``CITYOPS_PRODUCER_GIVE_UP_S`` | ``0`` | seconds a producer retries before failing; 0: until delivered |
 | ``CITYOPS_COMMAND_KEYS`` | empty | command signing keys ``kid:secret,kid2:secret2``; the first signs, all verify |
@@ -186,7 +186,8 @@ class Topics:
 
 
 #: Offsets from ``CITYOPS_METRICS_BASE_PORT`` of each process's metrics port (docs/deploy.md, "Monitoring").
-METRICS_PORT_OFFSETS = {"worker": 0, "console": 1, "detect": 2, "briefing": 3, "mqtt-bridge": 4, "notify": 5, "reports": 6}
+METRICS_PORT_OFFSETS = {"worker": 0, "console": 1, "detect": 2, "briefing": 3, "mqtt-bridge": 4, "notify": 5,
+                        "reports": 6}
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
-from faust.types import EventT
+from faust.types import TP, EventT
 
-from cityops import keys
+from cityops import keys, stream_clock
+from cityops.schemas import CaseEvent
 from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
@@ -53,6 +55,36 @@ async def process(events: Sequence[EventT]) -> None:
         effects.append(eff)
         origins.append(Origin(event, msg.event_id))
     await apply_or_dead_letter(effects, origins, topic)
+    await _record_stream_time(decoded)
+
+
+_marks: dict[int, stream_clock.Mark] = {}  # this process's partitions' marks (cityops/stream_clock.py)
+
+
+async def _record_stream_time(decoded: Sequence[tuple[EventT, CaseEvent]]) -> None:
+    """After a batch is applied, each partition's newest event time and whether more is waiting in it, for the
+    SLA timer's clock."""
+    newest: dict[TP, float] = {}
+    for event, msg in decoded:
+        tp = TP(event.message.topic, event.message.partition)
+        newest[tp] = max(newest.get(tp, 0.0), msg.event_time.timestamp())
+    wall = time.time()
+    moved = {}
+    for tp, event_ts in newest.items():
+        mark = stream_clock.advance(_marks.get(tp.partition), event_ts, wall, _behind(tp))
+        if mark is not None:
+            _marks[tp.partition] = moved[str(tp.partition)] = mark
+    if moved:
+        await runtime.redis().hset(keys.stream_clock(), mapping={k: m.encode() for k, m in moved.items()})
+
+
+def _behind(tp: TP) -> bool:
+    """Whether messages of ``tp`` were known to be waiting (the highwater of the last fetch) after this read."""
+    consumer = app._consumer  # None outside a running worker (the agent's batch function driven by a test)
+    if consumer is None:
+        return False
+    high, read = consumer.highwater(tp), consumer._read_offset.get(tp)
+    return high is not None and read is not None and int(high) - (int(read) + 1) > 0
 
 
 @app.agent(CASES.channel())

@@ -118,7 +118,7 @@ def console(stack_env, redis_client, tmp_path):
         publish_overdue_case(s, OVERDUE_CASE)
         asyncio.run(dead_letter())
         wait_until(lambda: any(a.get("case_id") == OVERDUE_CASE and a.get("type") == "sla_overdue"
-                               for a in read.alerts_current(redis_client, 200)), 60, "no SLA alert for the case")
+                               for a in read.alerts_current(redis_client, 1000)), 60, "no SLA alert for the case")
         wait_until(lambda: read.recent_dead_letters(redis_client), 60, "the bad message was not refused")
         with console_process(port, env, tmp_path / "console.log"):
             yield f"http://127.0.0.1:{port}", redis_client, shots
