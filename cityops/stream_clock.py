@@ -68,6 +68,13 @@ def stream_now(marks: Iterable[Mark | None], wall_now: float, fresh_s: float = F
     return min([reach, *(m.clock(wall_now) for m in fresh if m.behind)])
 
 
+def caught_up(marks: Iterable[Mark | None], wall_now: float, since_ts: float) -> bool:
+    """Whether the case stream has read past ``since_ts`` and nothing is waiting: every fresh partition up to
+    date (the demo's briefing and report schedulers wait for this before writing yesterday's)."""
+    fresh = [m for m in marks if m is not None and wall_now - m.wall_ts <= FRESH_S]
+    return bool(fresh) and not any(m.behind for m in fresh) and stream_now(fresh, wall_now) >= since_ts
+
+
 def decode_all(fields: Mapping[str, str]) -> list[Mark | None]:
     return [Mark.decode(v) for v in fields.values()]
 

@@ -51,6 +51,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dlq_none": ("该时段没有死信", "No dead letters in this period"),
     "dlq_latest": ("最近的死信（原始内容按文本显示）", "Latest dead letters (raw payload shown as text)"),
     "dlq_payload": ("原始内容", "Raw payload"),
+    "dlq_event_id": ("事件编号", "Event id"),
     "dlq_pick": ("查看原始内容", "Show the raw payload of"),
     "dlq_unavailable": ("读模型不可用", "The read model is unavailable"),
     "section_monitor": ("指挥监控", "Monitoring"),
@@ -244,6 +245,9 @@ CASE_STATE = {
 # Keyed by the SLA clock's stage (streams/sla.py STAGE_OF_STATE): the duty feed's 案件超期 rows and countdowns.
 STAGE = {"register": ("立案", "register"), "dispatch": ("派遣", "dispatch"), "handle": ("处置", "handle"),
          "verify": ("核查", "verify"), "close": ("结案", "close")}
+# Keyed by the refusal stage a dead letter records (streams/deadletter.py ``refuse``, doors/mqtt, fixtures/replay).
+DLQ_STAGE = {"validate": ("校验", "validate"), "apply": ("写入", "apply"), "auth": ("鉴权", "auth"),
+             "transition": ("状态流转", "transition"), "reading": ("读数", "reading"), "late": ("迟到", "late")}
 
 
 def t(key: str, lang: str = "zh") -> str:

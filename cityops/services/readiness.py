@@ -11,6 +11,8 @@ import asyncio
 import socket
 import sys
 import time
+from datetime import datetime, timedelta
+from datetime import time as day_time
 
 from aiokafka import AIOKafkaClient
 from redis import Redis
@@ -72,6 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--no-redis", action="store_true")
     p.add_argument("--no-broker", action="store_true")
+    p.add_argument("--history", type=float, default=0.0, metavar="SECONDS",
+                   help="also wait (at most this long) until the demo simulator has published its history "
+                        "through yesterday and the worker has read it (make demo's briefing and reports)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -84,4 +89,31 @@ def run_from_args(args: argparse.Namespace) -> int:
     except TimeoutError as err:
         print(f"wait: {err}", file=sys.stderr, flush=True)
         return 1
+    if args.history > 0 and not wait_for_history(settings, args.history):
+        print(f"wait: the demo's history was not read within {args.history:.0f} s; going on", file=sys.stderr,
+              flush=True)
     return 0
+
+
+def wait_for_history(settings: Settings, timeout: float, interval: float = 2.0) -> bool:
+    """Until the simulator's history mark reaches yesterday and the case stream has read past today's midnight
+    with nothing waiting (``cityops/stream_clock.py``); False when ``timeout`` passes first."""
+    from cityops import keys, stream_clock
+    from fixtures.simulator import history
+
+    mark = history.mark_path(settings.var_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = datetime.now(settings.tz)
+        through = history.load_through(mark)
+        if through is not None and through >= now.date() - timedelta(days=1):
+            try:
+                with Redis.from_url(settings.redis_url, decode_responses=True) as r:
+                    marks = stream_clock.decode_all(r.hgetall(keys.stream_clock()))
+            except RedisError:
+                marks = []
+            midnight = datetime.combine(now.date(), day_time(0), settings.tz).timestamp()
+            if stream_clock.caught_up(marks, time.time(), midnight):
+                return True
+        time.sleep(interval)
+    return False

@@ -45,7 +45,7 @@ left, right = st.columns([1.2, 1])
 with left:
     st.dataframe(views.case_fields(data, c, cat, lg), hide_index=True, width="stretch")
     st.markdown(f"**{t('timeline', lg)}**")
-    st.dataframe(views.timeline_rows(timeline, settings().tz, lg), hide_index=True, width="stretch")
+    st.dataframe(views.timeline_rows(timeline, settings().tz, lg, c), hide_index=True, width="stretch")
 with right:
     st.markdown(f"**{t('position', lg)}**")
     try:

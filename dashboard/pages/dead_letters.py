@@ -14,7 +14,7 @@ from cityops import read
 from cityops.read.cases import dead_letter_counts
 from dashboard.auth_gate import require_role
 from dashboard.common import lang, redis_client, settings
-from dashboard.i18n import t
+from dashboard.i18n import DLQ_STAGE, label, t
 from dashboard.views.dead_letters import GROUPS, hour_buckets, letter_rows, payload_text, series
 
 PERIODS = (6, 24, 72, 168, 336)  # hours; 336 = the hourly counters' 14-day retention
@@ -36,6 +36,8 @@ except RedisError:
     st.stop()
 
 per_hour = series(counts, group)
+if group == "stage":  # the stage codes by their names (the chart's legend)
+    per_hour = {hour: {label(DLQ_STAGE, k, lg): n for k, n in row.items()} for hour, row in per_hour.items()}
 total = sum(sum(row.values()) for row in per_hour.values())
 st.metric(t("dlq_total", lg), total)
 if total:
@@ -45,11 +47,12 @@ else:
     st.caption(t("dlq_none", lg))
 
 st.markdown(f"**{t('dlq_latest', lg)}**")
-rows = letter_rows(letters, tz)
+rows = [{**row, "stage": label(DLQ_STAGE, row["stage"], lg)} for row in letter_rows(letters, tz)]
 if rows:
     st.dataframe(pd.DataFrame(rows).rename(columns={
         "at": t("time", lg), "topic": t("dlq_by_topic", lg), "stage": t("dlq_by_stage", lg),
-        "reason": t("dlq_by_reason", lg), "payload": t("dlq_payload", lg)}), hide_index=True)
+        "reason": t("dlq_by_reason", lg), "event_id": t("dlq_event_id", lg), "payload": t("dlq_payload", lg)}),
+        hide_index=True)
     pick = st.selectbox(t("dlq_pick", lg), range(len(rows)),
                         format_func=lambda i: f"{rows[i]['at']} · {rows[i]['topic']} · {rows[i]['stage']}")
     st.code(payload_text(letters[pick]), language=None, wrap_lines=True)  # text, never markdown or HTML

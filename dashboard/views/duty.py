@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from cityops import sensor_kinds
 from cityops.alerts import AlertKind, kind_of_type, parse_time
-from cityops.catalogue import Catalogue
+from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
 from dashboard.i18n import ALERT_TYPE, SEVERITY, STAGE, STATUS, label
 from dashboard.views.common import fmt_countdown, local_time
 
 SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "info": 3}
+UNIT_SHOWN = {"ug/m3": "µg/m³", "state": ""}  # stored ASCII units as instruments print them; a state has none
+STATE_SHOWN = {"normal": ("正常", "normal"), "alarm": ("报警", "alarm")}  # a discrete kind's states (smoke)
 
 
 def alert_time(alert: Mapping) -> float | None:
@@ -36,15 +39,38 @@ def alert_detail(alert: Mapping, city: CityModel, lang: str = "zh") -> str:
     except ValueError:
         kind = None
     if kind is AlertKind.SENSOR_EXCEEDANCE:
-        return f"{alert.get('name_zh') or alert.get('sensor_id', '')} {alert.get('metric', '')} " \
-               f"{alert.get('value', '')} / {alert.get('limit', '')} {alert.get('unit', '')}"
+        return sensor_detail(alert, _sensor_kind, lang)
     if kind is AlertKind.DEVICE_OFFLINE:
         return str(alert.get("name_zh") or alert.get("sensor_id", ""))
     if kind is AlertKind.SLA_OVERDUE:
         return f"{alert.get('case_id', '')} · {label(STAGE, str(alert.get('stage', '')), lang)}"
     if kind is AlertKind.AI_CAPTURE:
-        return f"{alert.get('camera_id', '')} · {alert.get('ai_type', '')}"
+        ai_type = str(alert.get("ai_type", ""))
+        try:
+            ai_type = get_catalogue().by_ai_type(ai_type).name(lang)
+        except (KeyError, ValueError):
+            pass
+        return f"{alert.get('camera_id', '')} · {ai_type}"
     return str(alert.get("case_id") or alert.get("sensor_id") or "")
+
+
+def sensor_detail(alert: Mapping, sensor_kind: str | None, lang: str = "zh") -> str:
+    """``楼宇噪声3 等效声级 82.0 / 70.0 dB(A)``: the metric by its label in the kind's spec, the unit as printed; a
+    discrete kind (smoke) shows its state's name instead of value and limit. Codes the spec lacks show as stored."""
+    name = alert.get("name_zh") or alert.get("sensor_id", "")
+    metric = str(alert.get("metric", ""))
+    spec = sensor_kinds.kinds().get(sensor_kind or "")
+    known = spec.metrics.get(metric) if spec is not None else None
+    shown = (known.label_zh if lang == "zh" else known.label_en) if known is not None else metric
+    if spec is not None and spec.states:
+        try:
+            state = spec.states.get(float(alert.get("value", "")))
+        except (TypeError, ValueError):
+            state = None
+        if state is not None:
+            return f"{name} {shown}: {label(STATE_SHOWN, state, lang)}"
+    unit = str(alert.get("unit", ""))
+    return f"{name} {shown} {alert.get('value', '')} / {alert.get('limit', '')} {UNIT_SHOWN.get(unit, unit)}".rstrip()
 
 
 def alert_rows(alerts: Iterable[Mapping], city: CityModel, tz, lang: str = "zh") -> list[dict]:  # noqa: ANN001

@@ -1,13 +1,14 @@
 """Every console page in Chinese mode speaks Chinese (issue 17 point 7), in a real browser (Debian chromium +
 Playwright) against a real broker, Redis, worker and ``python -m cityops console``.
 
-The read model is seeded so that pages have content: cases of the last working days (one of them overdue, raised
-through Kafka by the worker's SLA timer), sensors in alarm, AI captures, a camera's status and a dead letter. An
-admin signs in (Chinese is the default language) and every page of the navigation is visited: the list comes from
-``dashboard/app.py``'s ``_page(...)`` calls, so a page added later is checked too. Each page's visible text
+The read model is seeded so that pages have content: cases of the last working days with the SLA timer's overdue
+marks and alerts, an urgent case published through Kafka, sensors in alarm, AI captures, a camera's status and a
+malformed message the worker dead-letters. An admin signs in (Chinese is the default language) and every page of
+the navigation is visited: the list comes from ``dashboard/app.py``'s ``_page(...)`` calls, so a page added later is
+checked too (the case page is opened on a dispatched case and on the urgent one). Each page's visible text
 (``document.body.innerText`` plus the cells of its tables, which Streamlit draws on a canvas) is searched for Latin
-words; any word not in the small allow-list below fails the test, listed per page. Screenshots go to
-``CITYOPS_SCREENSHOT_DIR`` (default the test's tmp dir).
+words; any word not in the small allow-list below fails the test, listed per page. Screenshots and the text read
+go to ``CITYOPS_SCREENSHOT_DIR`` (default the test's tmp dir).
 """
 
 from __future__ import annotations
@@ -32,35 +33,38 @@ from tests.support.workers import REPO_ROOT, free_port, subprocess_env, wait_unt
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                 reason="Debian chromium (/usr/bin/chromium) is not installed; CI installs it")
 
-OVERDUE_CASE = "ZHCN1"
-# Extra address of a page that needs one to show content (the case page opens the overdue case).
-QUERY = {"case": f"?case={OVERDUE_CASE}"}
+URGENT_CASE = "ZHCN1"
+DETECTOR = r"coco|opencv|torch|classical|yolo\w*"
 # A Latin token: letters, digits and the joiners ids and units use (PM2.5, mg/m³, CAM-0001, notify.yml).
 TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_\-./³²]*[A-Za-z0-9³²]|[A-Za-z]")
 # What may stay Latin in Chinese mode. Each entry says why; ids are matched as classes, not listed one by one.
 ALLOWED = [
-    (r"[A-Z]{1,5}\d[\w\-./]*", "ids from the data: case ids, category codes (E0102)"),
-    (r"[A-Z]{2,5}-[\w\-.]+", "ids with an upper-case prefix: cameras CAM-0001, sensors IOT-NR-0020-1, AI-… cases"),
+    (r"[A-Z]{1,5}\d[\w\-./]*", "ids from the data: case ids XM2026…, category codes E0102"),
+    (r"[A-Z]{2,5}-[\w\-.]*\d[\w\-.]*", "numbered ids: cameras CAM-0001, sensors IOT-NR-0020-1, cases AI-seed-cap-0"),
     (r"[a-z0-9_]+(?:\.[a-z0-9_]+)+", "dotted names: file names (notify.yml), Kafka topic names (….cases)"),
-    (r"PM10|PM2\.5|dB|dBA|mg/m³|μg/m³|pp", "units and pollutant names, written so on Chinese instruments and reports"),
+    (r"PM10|PM2\.5|dB|dBA|m?g/m³|kPa|pp", "units (µg/m³ reads as g/m³ here) and pollutants, as instruments print them"),
+    (r"LAeq|LAEQ|LAmax", "sound levels as GB 3096 writes them (also in the city's sensor names: 工地LAEQ监测)"),
     (r"CSV|Excel|PNG|PDF|Markdown", "file formats named on buttons"),
     (r"AI|IoT|KPI|SLA|P90", "abbreviations Chinese users read as such (AI抓拍, P90)"),
-    (r"CityOps", "the product's name in the title"),
+    (r"CityOps", "the product's name"),
     (r"Language|English", "the language switch names English in English on purpose (语言 Language, English)"),
-    (r"coco|opencv|torch|classical|yolo\w*", "detector ids a camera reports (CameraStatus.detector: data)"),
+    (rf"(?:{DETECTOR})(?:[/+](?:{DETECTOR}))*", "detector ids a camera reports (CameraStatus.detector: data)"),
 ]
 ALLOWED_RE = [re.compile(p) for p, _why in ALLOWED]
-# Streamlit's own text that is not shown as words: its skip link for screen readers (hidden until focused) and
-# command lines the user types (a shell command has no Chinese form).
+# Text that is not shown as words: Streamlit's skip link for screen readers (hidden until focused) and command
+# lines the user is told to type (a shell command has no Chinese form).
 STRIP = [re.compile(r"Skip to main content"), re.compile(r"python -m cityops( [a-z_\-]+)*")]
-# The page's visible text and its tables' cells (glide-data-grid draws on a canvas; its DOM copy is hidden), less
-# Material icons (ligature names such as keyboard_arrow_right drawn as glyphs, not text a user reads).
+# The page's visible text and its tables' cells (glide-data-grid draws on a canvas; its DOM copy is hidden), and
+# the Material icons' ligature names (keyboard_arrow_right, warning: drawn as glyphs, not read as words).
 READ_TEXT = """() => {
   const cells = Array.from(document.querySelectorAll(
       '[data-testid="stDataFrame"] [role="columnheader"], [data-testid="stDataFrame"] [role="gridcell"]'))
     .map(e => e.textContent);
-  const icons = Array.from(document.querySelectorAll('[data-testid="stIconMaterial"]')).map(e => e.textContent);
-  return {text: document.body.innerText + "\\n" + cells.join("\\n"), icons: icons};
+  const icons = Array.from(document.querySelectorAll(
+      '[data-testid="stIconMaterial"], [data-testid="stAlertDynamicIcon"]')).map(e => e.textContent);
+  const frames = Array.from(document.querySelectorAll('[data-testid="stDataFrame"]'));
+  return {text: document.body.innerText + "\\n" + cells.join("\\n"), icons: icons,
+          tables_drawn: frames.every(f => !f.checkVisibility() || f.querySelector('[role="columnheader"]') !== null)};
 }"""
 
 
@@ -82,7 +86,7 @@ def usernames() -> set[str]:
 
 def foreign_words(text: str, data: set[str] = frozenset()) -> list[str]:
     """Latin tokens of ``text`` not in the allow-list nor in ``data`` (words of raw data the page shows as text),
-    sorted, unique; single letters (an axis x) are skipped."""
+    sorted, unique; single letters (an axis x, the T of an ISO time) are skipped."""
     for strip in STRIP:
         text = strip.sub(" ", text)
     words = {w for w in TOKEN.findall(text) if sum(ch.isalpha() for ch in w) >= 2}
@@ -100,8 +104,9 @@ def console(stack_env, redis_client, tmp_path):
     s = stack_env
     asyncio.run(ensure_topics(s))
     now = datetime.now(s.tz)
-    seed_console(redis_client, working_days_back(now), now, cases_per_day=60, sensors=200, captures=4,
-                 evidence_dir=s.evidence_dir)
+    seeded = seed_console(redis_client, working_days_back(now), now, cases_per_day=60, sensors=200, captures=4,
+                          evidence_dir=s.evidence_dir)
+    assert seeded["overdue"] and seeded["captures"], seeded  # 案件超期 and AI抓拍 rows on the duty console
     write_latest_frame(s.evidence_dir)
     seed_status(redis_client, CAMERA, now - timedelta(seconds=1), "zh-status")
     shots = Path(os.environ.get("CITYOPS_SCREENSHOT_DIR") or tmp_path / "screenshots")
@@ -115,18 +120,20 @@ def console(stack_env, redis_client, tmp_path):
     env["CITYOPS_STATUS_INTERVAL_S"] = "600"  # the seeded camera status stays fresh for the whole test
     port = free_port()
     with worker(tmp_path / "worker.log", env):
-        publish_overdue_case(s, OVERDUE_CASE)
+        publish_overdue_case(s, URGENT_CASE)
         asyncio.run(dead_letter())
-        wait_until(lambda: any(a.get("case_id") == OVERDUE_CASE and a.get("type") == "sla_overdue"
-                               for a in read.alerts_current(redis_client, 1000)), 60, "no SLA alert for the case")
+        wait_until(lambda: read.case(redis_client, URGENT_CASE), 60, "the published case was not registered")
         wait_until(lambda: read.recent_dead_letters(redis_client), 60, "the bad message was not refused")
+        # a case in 处置 (dispatched: its department and steps show on the case page)
+        dispatched = next(a["case_id"] for a in read.alerts_current(redis_client, 1000)
+                          if a.get("type") == "sla_overdue" and a.get("stage") == "handle")
         with console_process(port, env, tmp_path / "console.log"):
-            yield f"http://127.0.0.1:{port}", redis_client, shots
+            yield f"http://127.0.0.1:{port}", redis_client, shots, [dispatched, URGENT_CASE]
 
 
 def _settle(page, timeout_s: float = 12.0) -> str:  # noqa: ANN001 - a Playwright page
     """The page's text (icons left out) once it stops changing: two equal reads 0.7 s apart, digits ignored (the
-    refreshing fragments show a clock), and no spinner."""
+    refreshing fragments show a clock), every table drawn and no spinner."""
     page.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]',
                            timeout=30_000)
     deadline, before = time.monotonic() + timeout_s, None
@@ -137,8 +144,8 @@ def _settle(page, timeout_s: float = 12.0) -> str:  # noqa: ANN001 - a Playwrigh
         for icon in got["icons"]:
             text = text.replace(icon, " ")
         shape = re.sub(r"\d", "0", text)
-        spinning = page.locator('[data-testid="stSpinner"], [data-testid="stSkeleton"]').count()
-        if (shape == before and not spinning) or time.monotonic() > deadline:
+        busy = not got["tables_drawn"] or page.locator('[data-testid="stSpinner"], [data-testid="stSkeleton"]').count()
+        if (shape == before and not busy) or time.monotonic() > deadline:
             return text
         before = shape
 
@@ -146,27 +153,33 @@ def _settle(page, timeout_s: float = 12.0) -> str:  # noqa: ANN001 - a Playwrigh
 def test_every_page_in_chinese_mode_shows_no_english_words(console):
     from playwright.sync_api import sync_playwright
 
-    base, r, shots = console
+    base, r, shots, cases = console
     paths = nav_pages()
     assert "" in paths and "dead_letters" in paths and len(paths) >= 9, paths
+    visits = [(f"{p or 'default'}", p) for p in paths if p != "case"]
+    visits += [(f"case_{i}", f"case?case={cid}") for i, cid in enumerate(cases)] if "case" in paths else []
     data = usernames()
     found: dict[str, list[str]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN").new_page()
-            for path in paths:
-                name = path or "default"
-                sign_in(page, base, path + QUERY.get(path, ""), "admin", "admin-demo")  # an admin is not kept
-                search = page.get_by_role("button", name="查询", exact=True)           # across a reload
-                if path == "case_search":
-                    search.click()
+            for name, path in visits:
+                start = time.monotonic()
+                sign_in(page, base, path, "admin", "admin-demo")  # an admin is not kept across a reload
+                signed = time.monotonic()
+                if name == "case_search":  # the results table shows after 查询
+                    page.get_by_role("button", name="查询", exact=True).click()
                     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
                 text = _settle(page)
+                settled = time.monotonic()
                 page.screenshot(path=str(shots / f"zh_{name}.png"), full_page=True)
+                text += "\n" + _settle(page, 3.0)  # and what drew while the screenshot was taken
                 (shots / f"zh_{name}.txt").write_text(text, encoding="utf-8")
-                assert page.get_by_label("密码").count() == 0 or path == "admin", f"{name}: still signing in"
-                raw = raw_words(read.recent_dead_letters(r, 50)) if path == "dead_letters" else set()
+                print(f"{name}: signed in {signed - start:.1f} s, settled {settled - signed:.1f} s, "
+                      f"shot and read again {time.monotonic() - settled:.1f} s")
+                assert page.get_by_label("密码").count() == 0 or name == "admin", f"{name}: still signing in"
+                raw = raw_words(read.recent_dead_letters(r, 50)) if name == "dead_letters" else set()
                 words = foreign_words(text, data | raw)
                 if words:
                     found[name] = words
@@ -177,7 +190,9 @@ def test_every_page_in_chinese_mode_shows_no_english_words(console):
 
 
 def test_the_allow_list_lets_through_only_what_it_names():
-    """The word filter itself: ids, units, formats and Streamlit's skip link pass; ordinary English words do not."""
-    assert foreign_words("Skip to main content 案件 ZHCN1 · CAM-0001 · E0102 · PM2.5 72 dB mg/m³ · 导出 CSV · "
-                         "AI抓拍 · 运行 python -m cityops briefing") == []
-    assert foreign_words("环节 dispatch · handle · 状态 active · admin", {"admin"}) == ["active", "dispatch", "handle"]
+    """The word filter itself: ids, units, formats and Streamlit's skip link pass; ordinary English words and
+    department codes do not."""
+    assert foreign_words("Skip to main content 案件 ZHCN1 · CAM-0001 · E0102 · PM2.5 72 dB µg/m³ · 导出 CSV · "
+                         "AI抓拍 · coco/opencv · 运行 python -m cityops briefing") == []
+    assert foreign_words("环节 dispatch · handle · 状态 active · admin · CITY-ENFORCE", {"admin"}) == \
+        ["CITY-ENFORCE", "active", "dispatch", "handle"]

@@ -129,3 +129,53 @@ def test_sim_clock_catches_up_then_follows_the_wall_clock():
     assert free.now() < datetime.now(TZ)
     with pytest.raises(ValueError):
         SimClock(datetime(2026, 1, 1), speed=1)
+
+
+def test_history_resumes_after_the_last_whole_day_and_never_counts_a_day_twice(tmp_path):
+    from fixtures.simulator import history
+
+    today = date(2026, 12, 3)
+    assert history.first_day(today, 60, None, 10) == date(2026, 10, 4)  # a first start: sixty days
+    assert history.first_day(today, 60, date(2026, 12, 2), 10) == today  # restarted the next day
+    assert history.first_day(today, 60, date(2026, 11, 28), 10) == date(2026, 11, 29)  # the copies are dropped
+    # stopped for longer than the exactly-once marks last: the day published in part is left as it was
+    assert history.first_day(today, 60, date(2026, 11, 10), 10) == date(2026, 11, 12)
+    assert history.first_day(today, 0, None, 10) == today
+    mark = history.mark_path(tmp_path)
+    assert history.load_through(mark) is None
+    history.save_through(mark, date(2026, 12, 2))
+    assert history.load_through(mark) == date(2026, 12, 2)
+    mark.write_text("{not json")
+    assert history.load_through(mark) is None
+
+
+def test_history_is_published_in_time_order_a_day_at_a_time():
+    import asyncio
+    import json
+
+    from cityops.settings import Settings
+    from fixtures.simulator.run import FULL_SPEED, Simulator
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[dict] = []
+
+        async def send(self, topic: str, key: str, payload: bytes) -> None:
+            self.sent.append(json.loads(payload))
+
+        async def flush(self) -> None:
+            pass
+
+    settings = Settings(timezone="Asia/Shanghai")
+    start = datetime(2026, 11, 20, tzinfo=TZ)
+    done: list[date] = []
+    sim = Simulator(settings, 7, start, FULL_SPEED, 30, [], realtime_cap=False, until=start + timedelta(days=3),
+                    on_day_done=done.append)
+    recorder = Recorder()
+    asyncio.run(sim.run(recorder))
+    times = [datetime.fromisoformat(e["event_time"]) for e in recorder.sent]
+    assert times == sorted(times) and times[0] >= start and times[-1] <= start + timedelta(days=3)
+    assert done == [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+    reported = {e["case_id"] for e in recorder.sent if e["action"] == "report"}
+    assert {e["case_id"] for e in recorder.sent} == reported  # no step of a case that was never reported
+    assert len(sim._heap) < 2 * 30 * 8  # a day or two of steps held, not the whole history

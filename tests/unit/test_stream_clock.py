@@ -50,3 +50,12 @@ def test_a_jump_of_the_clock_counts_only_once_it_has_settled():
     assert settled.update(WALL + 1, WALL - 2 * HOURS) == WALL - 10 * HOURS  # one partition jumped ahead
     assert settled.update(WALL + 2, WALL - 9 * HOURS) == WALL - 10 * HOURS  # another said it is behind
     assert settled.update(WALL + 5, WALL - 9 * HOURS) == WALL - 9 * HOURS
+
+
+def test_caught_up_needs_a_fresh_mark_past_the_time_and_nothing_waiting():
+    from cityops.stream_clock import caught_up
+
+    assert not caught_up([], WALL, WALL - HOURS)  # nothing read yet
+    assert caught_up([Mark(WALL - 60, WALL - 1)], WALL, WALL - HOURS)
+    assert not caught_up([Mark(WALL - 60, WALL - 1, behind=True)], WALL, WALL - HOURS)
+    assert not caught_up([Mark(WALL - 2 * HOURS, WALL - 1)], WALL, WALL - HOURS)
