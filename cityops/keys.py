@@ -26,12 +26,15 @@ ids, and that this table lists every family.
 | ``co:cases:open`` | geo set | positions of open located cases (hotspot map) | while open |
 | ``co:cases:open:scores`` | string | the geo set's scores, comma-separated, rebuilt by the hotspot timer | 30 s |
 | ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
+| ``co:stream_clock`` | hash | per case-topic partition: newest event time read, when, whether behind | live |
 | ``co:cases:laststep`` | sorted set | open cases by the time of their latest step (stale-case expiry) | while open |
 | ``co:cases:d:{day}:{scope}:{id}`` | sorted set | cases reported that day, by report time (search) | 400 d |
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
 | ``co:kpi:d:{YYYYMMDD}:{scope}:{id}`` | hash | daily counters, field = metric (``expired``: stale cases) | 400 days |
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
 | ``co:cohort:{YYYYMMDD}:{scope}:{id}`` | hash | KPI cohort: ``{milestone}@{day}`` counts | 400 days |
+| ``co:sup:d:{YYYYMMDD}:{scope}:{id}`` | hash | 督办 received that day (``received``): district, street, dept. | 400 d |
+| ``co:insp:d:{YYYYMMDD}:{scope}:{id}`` | hash | 督查发现 that day (``count``, ``points``): street, dept. | 400 d |
 | ``co:sensors`` | sorted set | every sensor by the time of its newest reading (the console's sensor layer) | live |
 | ``co:sensor:{sensor_id}`` | hash | newest reading, rule state, its window buckets (``win_*``) | reporting + 7 d |
 | ``co:alerts`` | stream | the alert feed of the duty console (SLA overdue, sensors, captures) | 50,000 entries |
@@ -178,6 +181,12 @@ def supervision_daily(day: str, scope: str, scope_id: str) -> str:
     """督办 of one local day against one unit (``received``: the cases first put under 督办 that day), read by
     the 考核 and the period 通报 (``cityops/read/supervision.py``); kept as long as the cohorts."""
     return f"{PREFIX}:sup:d:{day}:{scope}:{scope_id}"
+
+
+def findings_daily(day: str, scope: str, scope_id: str) -> str:
+    """督查发现 of one local day against one street or department: ``count`` and ``points`` (their sum, signed),
+    read by the 考核 (``cityops/read/supervision.py``); kept as long as the cohorts."""
+    return f"{PREFIX}:insp:d:{day}:{scope}:{scope_id}"
 
 
 def sensor(sensor_id: str) -> str:

@@ -17,6 +17,9 @@ On a ``capture`` (one waiting in the duty console's review queue, ``streams/comm
 ``confirm`` 确认立案 (opens and dispatches its case) and ``false_alarm`` 误报 (discards it, counted per camera and
 type), both duty; no other action applies to a capture, and ``confirm`` to nothing else.
 
+On a ``street`` or ``department`` (a unit of the 考核 scheme): ``finding`` 督查发现, duty: the command centre's
+督查 staff enter what an inspection found, with the points it adds or deducts (``streams/command_projection.py``).
+
 Roles are cumulative (``leader`` < ``duty`` < ``admin``, :func:`cityops.auth.role_at_least`): ``leader``
 (big screen, briefing) sends no command at all.
 """
@@ -29,16 +32,17 @@ from types import MappingProxyType
 from cityops.auth import ROLES, role_at_least
 from cityops.schemas import CommandAction
 
-TARGET_KINDS = ("alert", "case", "capture")
+TARGET_KINDS = ("alert", "case", "capture", "street", "department")
 
 _DUTY = {CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM}
-_ON_ALERTS_AND_CASES = [a for a in CommandAction if a is not CommandAction.CONFIRM]
+_ON_ALERTS_AND_CASES = [a for a in CommandAction if a not in (CommandAction.CONFIRM, CommandAction.FINDING)]
 
 # (action, target kind) → the lowest role that may send it. A pair that is not here nobody may send.
 COMMAND_ROLES: Mapping[tuple[CommandAction, str], str] = MappingProxyType(
     {(action, kind): ("duty" if action in _DUTY else "admin") for action in _ON_ALERTS_AND_CASES
      for kind in ("alert", "case")}
-    | {(CommandAction.CONFIRM, "capture"): "duty", (CommandAction.FALSE_ALARM, "capture"): "duty"})
+    | {(CommandAction.CONFIRM, "capture"): "duty", (CommandAction.FALSE_ALARM, "capture"): "duty"}
+    | {(CommandAction.FINDING, unit): "duty" for unit in ("street", "department")})
 
 
 def required_role(action: CommandAction, target_kind: str) -> str | None:

@@ -434,10 +434,14 @@ class CommandAction(StrEnum):
     FALSE_ALARM = "false_alarm"  # 误报
     CLOSE = "close"  # 关闭 / 结案
     CONFIRM = "confirm"  # 确认立案: a duty officer confirms an AI capture, which opens and dispatches its case
+    FINDING = "finding"  # 督查发现: an inspection finding against a street or department, points for the 考核
 
 
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]  # HMAC-SHA256, base64url, no padding
+
+
+FINDING_POINTS_MAX = 20.0  # one 督查发现 adds or deducts at most this many 考核 points
 
 
 class OperatorCommand(_Message):
@@ -450,13 +454,15 @@ class OperatorCommand(_Message):
 
     command_id: Id
     action: CommandAction
-    target_kind: Literal["alert", "case", "capture"]  # capture: one waiting in the review queue (its event_id)
+    # capture: one waiting in the review queue (its event_id); street, department: the unit a 督查发现 is against
+    target_kind: Literal["alert", "case", "capture", "street", "department"]
     target_id: Id
     user: ShortText
     role: Literal["leader", "duty", "admin"]
     issued_at: EventTime
     department_id: Id | None = None
     note: Text | None = None
+    points: Annotated[float, Field(ge=-FINDING_POINTS_MAX, le=FINDING_POINTS_MAX, allow_inf_nan=False)] | None = None
     kid: KeyId | None = None
     sig: Signature | None = None
 
@@ -464,6 +470,13 @@ class OperatorCommand(_Message):
     def _consistent(self) -> OperatorCommand:
         if self.action is CommandAction.DISPATCH and self.department_id is None:
             raise ValueError("a dispatch command needs a department_id")
+        unit = self.target_kind in ("street", "department")
+        if (self.action is CommandAction.FINDING) != unit:
+            raise ValueError("a finding (督查发现) targets a street or a department, and only a finding does")
+        if self.action is CommandAction.FINDING and (self.points is None or not (self.note or "").strip()):
+            raise ValueError("a finding needs its points and a note saying what was found")
+        if self.action is not CommandAction.FINDING and self.points is not None:
+            raise ValueError("only a finding carries points")
         return self
 
     @property

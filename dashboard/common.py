@@ -109,7 +109,7 @@ def user() -> dict[str, str] | None:
 
 
 def send_command(action: CommandAction, target_kind: str, target_id: str, *, department_id: str | None = None,
-                 note: str | None = None) -> bool:
+                 note: str | None = None, points: float | None = None) -> bool:
     """Publish one signed operator command to Kafka, carrying the signed-in user's name and role.
 
     The console never writes Redis: the command agent verifies the signature, the freshness and the role
@@ -129,7 +129,8 @@ def send_command(action: CommandAction, target_kind: str, target_id: str, *, dep
         raise PermissionError(f"{who.get('username', '?')}: {refusal}")
     cmd = OperatorCommand(command_id=f"cmd-{uuid.uuid4().hex}", action=action, target_kind=target_kind,
                           target_id=target_id, user=f"{who['display_name']}({who['username']})"[:64], role=role,
-                          issued_at=datetime.now(UTC), department_id=department_id, note=note or None)
+                          issued_at=datetime.now(UTC), department_id=department_id, note=note or None,
+                          points=points)
     signed = sign(cmd, load_keys(settings()))
     return publisher().publish(settings().topics.commands, target_id, encode(signed)) is not False
 

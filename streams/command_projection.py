@@ -113,6 +113,19 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
     return CommandOutcome(eff, cases)
 
 
+def project_finding(cmd: OperatorCommand, known_units: frozenset[str], *, received_at: datetime,
+                    tz: ZoneInfo) -> CommandOutcome:
+    """督查发现 against a street or department: its points counted on the command's local day for the 考核, and
+    audited like every command (who entered it, the note, the points)."""
+    if cmd.target_id not in known_units:
+        raise CommandRefused(f"unknown {cmd.target_kind} {cmd.target_id!r} (not in the city data)")
+    eff = Effects(cmd.command_id)
+    key = keys.findings_daily(keys.day_bucket(cmd.issued_at.astimezone(tz)), cmd.target_kind, cmd.target_id)
+    eff.hincrby(key, "count").hincrbyfloat(key, "points", float(cmd.points or 0.0)).expire(key, keys.DAILY_RETENTION_S)
+    _audit(eff, cmd, received_at, {}, {"points": cmd.points}, [])
+    return CommandOutcome(eff)
+
+
 def _count_supervision(eff: Effects, case_id: str, case: Mapping[str, str], cmd: OperatorCommand,
                        tz: ZoneInfo) -> None:
     """A case's first 督办 counts once against its district, street and department, on the command's local day;

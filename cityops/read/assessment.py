@@ -1,4 +1,4 @@
-"""A period's 考核 scores: the read model's cohort counts and 督办 counts run through the city's scheme
+"""A period's 考核 scores: the read model's cohort counts, 督办 counts and 督查发现 points run through the city's scheme
 (:mod:`cityops.assessment`). The 考核 page, the monthly 通报 and ``cityops report`` read here."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from redis import Redis
 
 from cityops.assessment import Scheme, UnitScore, assess, indicator_values
 from cityops.read.kpi_cohort import cohort_counts_many
-from cityops.read.supervision import received_counts
+from cityops.read.supervision import finding_points, received_counts
 
 
 def unit_scores(r: Redis, scheme: Scheme, first_day: date, last_day: date, tz: ZoneInfo) -> dict[str, list[UnitScore]]:
@@ -21,6 +21,7 @@ def unit_scores(r: Redis, scheme: Scheme, first_day: date, last_day: date, tz: Z
         ids = unit_scheme.units
         cases = cohort_counts_many(r, first_day, last_day, kind, ids, tz)
         supervised = received_counts(r, first_day, last_day, kind, ids, tz)
-        values = {u: indicator_values(kind, cases[u], supervised[u]) for u in ids}
+        findings = finding_points(r, first_day, last_day, kind, ids, tz)
+        values = {u: indicator_values(kind, cases[u], supervised[u], findings[u]) for u in ids}
         out[kind] = assess(scheme, kind, values)
     return out

@@ -98,8 +98,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 def wait_for_history(settings: Settings, timeout: float, interval: float = 2.0) -> bool:
     """Until the simulator's history mark reaches yesterday and the case stream has read past today's midnight
     with nothing waiting (``cityops/stream_clock.py``); False when ``timeout`` passes first."""
+    from cityops import history_mark as history
     from cityops import keys, stream_clock
-    from fixtures.simulator import history
 
     mark = history.mark_path(settings.var_dir)
     deadline = time.monotonic() + timeout

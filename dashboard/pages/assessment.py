@@ -1,5 +1,6 @@
 """考核 · assessment: one month's, quarter's or week's scores of the city's scheme (``assessment.yml``), ranked
-within class, streets and departments apart, with the 约谈 list: the same figures as the monthly 通报.
+within class, streets and departments apart, with the 约谈 list: the same figures as the monthly 通报. Duty
+officers (the centre's 督查 staff) enter a 督查发现 here: a signed command, applied and audited by the worker.
 
 A plain Streamlit script run by ``st.navigation``; it checks the role itself (leader and above).
 """
@@ -12,14 +13,16 @@ import pandas as pd
 import streamlit as st
 from redis.exceptions import RedisError
 
+from cityops import auth
 from cityops.periods import PeriodKind, last_complete, recent
+from cityops.schemas import FINDING_POINTS_MAX, CommandAction
 from dashboard.auth_gate import require_role
-from dashboard.common import city, lang, redis_client, settings
+from dashboard.common import city, lang, redis_client, send_command, settings
 from dashboard.i18n import t
 from dashboard.reports.i18n import t as rt
 from dashboard.views.assessment import assessment_tables
 
-require_role("leader")
+who = require_role("leader")
 lg = lang()
 st.subheader(t("page_assessment", lg))
 
@@ -59,3 +62,30 @@ for tab, unit_kind in zip(tabs, ("street", "department"), strict=True):
 st.markdown(f"**{rt('interview', lg)}**")
 st.write(rt("interview_list", lg, n=view.interview_last, names="、".join(view.interview))
          if view.interview else rt("interview_none", lg))
+
+if auth.role_at_least(who["role"], "duty"):
+    with st.expander("录入督查发现" if lg == "zh" else "Enter an inspection finding (督查发现)"):
+        c = city()
+        with st.form("finding", clear_on_submit=True):
+            f1, f2, f3 = st.columns([1, 3, 1])
+            unit_kind = f1.selectbox(rt("unit", lg), ["street", "department"], key="fd_kind",
+                                     format_func=lambda k: rt(k, lg))
+            units = sorted(c.streets) if unit_kind == "street" else sorted(c.departments)
+            unit = f2.selectbox(rt(unit_kind, lg), units, key="fd_unit",
+                                format_func=lambda u: c.area_name(u, lg) if unit_kind == "street" else
+                                (c.departments[u].name_zh if lg == "zh" else c.departments[u].name_en))
+            points = f3.number_input("分值（扣分为负）" if lg == "zh" else "Points (deduction < 0)",
+                                     min_value=-FINDING_POINTS_MAX, max_value=FINDING_POINTS_MAX, value=-1.0,
+                                     step=0.5, key="fd_points")
+            note = st.text_input("发现的问题" if lg == "zh" else "What was found", max_chars=500, key="fd_note")
+            if st.form_submit_button("提交" if lg == "zh" else "Submit"):
+                if not note.strip():
+                    st.error("请填写发现的问题" if lg == "zh" else "Say what was found")
+                elif points == 0:
+                    st.error("分值不能为 0" if lg == "zh" else "Points cannot be 0")
+                else:
+                    delivered = send_command(CommandAction.FINDING, unit_kind, unit, note=note.strip(),
+                                             points=float(points))
+                    st.success(("已提交，考核得分随后更新" if delivered else "已提交，消息服务恢复后送达")
+                               if lg == "zh" else ("Submitted: the scores follow shortly" if delivered
+                                                   else "Queued: delivered once the broker is back"))

@@ -218,7 +218,7 @@ def capture_review() -> None:
     reviewed = stats.totals.get("reviewed", 0)
     m4.metric(rt("rates", lg), f"{stats.totals.get('false_alarm', 0) / reviewed:.0%}" if reviewed else "—",
               delta=f"{rt('reviewed', lg)} {reviewed}", delta_color="off")
-    st.caption(f"{rt('samples', lg)}: {lag['n']} · {rt('target', lg)} p90 ≤ {fmt(lag['target_s'], lg)}")
+    st.caption(f"{rt('samples', lg)}: {lag['n']} · {rt('target', lg)} {rt('p90', lg)} ≤ {fmt(lag['target_s'], lg)}")
     sent: dict[str, float] = st.session_state.setdefault("review_sent", {})
     rows = [r for r in review_views.queue_rows(queue.rows, cat, lg) if time.time() - sent.get(r["event_id"], 0)
             > PENDING_S]
@@ -259,7 +259,7 @@ def capture_review() -> None:
     names = {cam.id: cam.name_zh for cam in _cameras()}
     rates = review_views.rate_rows(stats, names, cat, lg)
     if rates:
-        with st.expander(f"{rt('rates', lg)} (7 d)"):
+        with st.expander(f"{rt('rates', lg)} {'（近7天）' if lg == 'zh' else '(7 d)'}"):
             st.dataframe(pd.DataFrame([{rt(r["scope"] if r["scope"] == "type" else "camera", lg): r["name"],
                                         rt("reviewed", lg): r["reviewed"], rt("false_alarm", lg): r["false_alarm"],
                                         rt("rates", lg): r["rate_label"]} for r in rates]), hide_index=True)

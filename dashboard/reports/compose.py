@@ -340,12 +340,13 @@ def _assessment_table(doc: Document, rep: PeriodReport, scores: list[UnitScore],
 
 
 # The 考核 indicators' column labels (keys of dashboard/reports/i18n.py), shared with the 考核 page.
-ITEM_LABELS = {"overdue": "overdue_n", "rework": "reworked", "supervised": "supervised", "on_time_rate": "on_time_rate"}
+ITEM_LABELS = {"overdue": "overdue_n", "rework": "reworked", "supervised": "supervised", "findings": "findings",
+               "on_time_rate": "on_time_rate"}
 
 
 def item_cell(key: str, value: float | None, points: float, lang: str) -> str:
     """One indicator of a unit's score as printed: its value and, in brackets, the points it gave."""
-    shown = "—" if value is None else pct(value, lang) if key == "on_time_rate" else f"{value:g}"
+    shown = "—" if value is None else pct(value, lang) if key == "on_time_rate" else f"{round(value, 2):g}"
     return f"{shown} ({signed(points)})"
 
 

@@ -36,6 +36,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "overdue_n": ("超期", "Overdue"),
     "reworked": ("返工", "Reworked"),
     "supervised": ("督办", "Supervised"),
+    "findings": ("督查发现", "Inspection findings"),
     "class": ("类别", "Class"),
     "red": ("红榜（本类第一）", "Best of the class"),
     "black": ("黑榜（本类末位）", "Worst of the class"),

@@ -30,7 +30,7 @@ from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
 from streams.agents.redis_outage import until_applied
 from streams.app import app
-from streams.command_projection import CommandRefused, project_capture_command, project_command
+from streams.command_projection import CommandRefused, project_capture_command, project_command, project_finding
 from streams.deadletter import refuse
 from streams.effects import SERVER_CONDITIONS, Effects
 from streams.outbox import stage
@@ -99,6 +99,15 @@ async def process(events: Sequence[EventT]) -> None:
     decoded = await _allowed(await drop_repeats(decoded, lambda m: m.command_id), settings, received_at, effects)
     r = runtime.redis()
     for event, cmd in decoded:  # one at a time: a command sees the effects of the one before it
+        if cmd.target_kind in ("street", "department"):  # 督查发现: a unit of the city data, no hash to read
+            try:
+                outcome = project_finding(cmd, _units(cmd.target_kind), received_at=received_at, tz=settings.tz)
+            except CommandRefused as err:
+                effects.append(await refuse(event, topic, event.message.value, str(err), "transition",
+                                            cmd.command_id))
+                continue
+            await apply_or_dead_letter([outcome.effects], [Origin(event, cmd.command_id)], topic)
+            continue
         target_key = {"alert": keys.alert, "case": keys.case, "capture": keys.capture_review}[cmd.target_kind](
             cmd.target_id)
         try:
@@ -126,6 +135,11 @@ async def process(events: Sequence[EventT]) -> None:
         for case_event in outcome.cases:
             await cases_topic.send(key=case_event.case_id.encode(), value=encode(case_event))
     await apply_or_dead_letter(effects, [None] * len(effects), topic)
+
+
+def _units(kind: str) -> frozenset[str]:
+    city = runtime.city()
+    return frozenset(city.streets if kind == "street" else city.departments)
 
 
 @app.agent(COMMANDS.channel())

@@ -187,3 +187,26 @@ def test_a_command_is_aged_at_the_brokers_append_time_when_the_topic_stamps_it(a
     assert agents.commands.arrival_time(event, received) == received  # producer's, which anyone may set
     event.message.timestamp_type = 1  # LogAppendTime: the broker's, so a queued command is aged when it arrived
     assert agents.commands.arrival_time(event, received) == datetime.fromtimestamp(received.timestamp() - 300, UTC)
+
+
+def test_inspection_findings_apply_once_and_unknown_or_leader_findings_are_refused(agents, redis_client):
+    from cityops.read.supervision import finding_points
+
+    def finding(command_id: str, unit: str, points: float, role: str = "duty", kind: str = "street") -> bytes:
+        cmd = OperatorCommand(command_id=command_id, action=CommandAction.FINDING, target_kind=kind, target_id=unit,
+                              user=f"督查({role})", role=role, issued_at=datetime.now(UTC) - timedelta(seconds=1),
+                              note="占道经营未处置", points=points)
+        return encode(sign(cmd, parse_keys(KEYS)))
+
+    ok = finding("insp-1", "350203001", -4.5)
+    agents.run(agents.commands, [ok, finding("insp-2", "350203001", 2.0), ok,  # the copy counts nothing
+                                 finding("insp-3", "999999999", -1.0), finding("insp-4", "350203001", -9.0, "leader"),
+                                 finding("insp-5", "SSQ-350203003", -3.0, kind="department")])
+    today = datetime.now(get_settings().tz).date()
+    tz = get_settings().tz
+    assert finding_points(redis_client, today, today, "street", ["350203001"], tz) == {"350203001": -2.5}
+    assert finding_points(redis_client, today, today, "department", ["SSQ-350203003"], tz)["SSQ-350203003"] == -3.0
+    letters = _letters(agents)
+    assert "unknown street '999999999'" in letters["insp-3"].reason
+    assert "role leader may not send finding on a street" in letters["insp-4"].reason
+    assert {a["command_id"] for a in _audit(redis_client)} == {"insp-1", "insp-2", "insp-5"}

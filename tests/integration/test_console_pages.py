@@ -258,6 +258,36 @@ def test_assessment_page_ranks_within_class_for_the_chosen_period(seeded):
     assert "约谈名单" in at.markdown[-1].value or any("约谈名单" in m.value for m in at.markdown)
 
 
+def test_a_duty_officer_enters_an_inspection_finding_a_leader_cannot(seeded, monkeypatch):
+    sent: list[tuple[str, str, bytes]] = []
+
+    class Recorder:
+        def publish(self, topic: str, key: str, value: bytes) -> None:
+            sent.append((topic, key, value))
+
+    import dashboard.common
+
+    monkeypatch.setattr(dashboard.common, "publisher", lambda: Recorder())
+    leader = _page("assessment", "leader").run()
+    assert not leader.exception and not [e for e in leader.expander if "督查" in e.label]
+    at = _page("assessment", "duty").run()
+    at.selectbox(key="fd_unit").select("350203001")
+    at.number_input(key="fd_points").set_value(-4.5)
+    at.button[0].click().run()  # no note: refused on the page, nothing sent
+    assert any("请填写发现的问题" in e.value for e in at.error) and not sent
+    at.selectbox(key="fd_unit").select("350203001")  # the form was cleared by the refused submit
+    at.number_input(key="fd_points").set_value(-4.5)
+    at.text_input(key="fd_note").input("<b>路面坑洼</b>三天未修复")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    [(topic, key, value)] = sent
+    cmd = decode(OperatorCommand, value)
+    assert (topic, key) == (get_settings().topics.commands, "350203001")
+    assert (cmd.action.value, cmd.target_kind, cmd.points, cmd.note) == ("finding", "street", -4.5,
+                                                                         "<b>路面坑洼</b>三天未修复")
+    assert cmd.user == "李值班(duty)" and cmd.role == "duty" and cmd.sig
+
+
 @pytest.mark.parametrize(("page", "user"), [("duty", "leader"), ("case", "leader"), ("admin", "duty")])
 def test_pages_refuse_lower_roles(seeded, page, user):
     at = _page(page, user).run()

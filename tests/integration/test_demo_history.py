@@ -9,9 +9,9 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
+from cityops import history_mark as history
 from cityops import read
 from cityops.bus import ensure_topics
-from fixtures.simulator import history
 from fixtures.xiamen import load_city
 from tests.support.workers import REPO_ROOT, subprocess_env, worker
 

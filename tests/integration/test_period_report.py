@@ -29,7 +29,7 @@ from cityops.settings import get_settings
 from cityops.workcalendar import get_calendar
 from fixtures.simulator.cases import CaseDayPlanner
 from fixtures.xiamen import load_city
-from streams.command_projection import project_command
+from streams.command_projection import project_command, project_finding
 from tests.support.effects import apply_effects
 from tests.support.kpi_reference import sorted_events
 from tests.support.read_model import TZ, build_read_model
@@ -62,6 +62,20 @@ def supervise(redis_client, redis_url: str, case_ids: list[str]) -> None:  # noq
         assert not any(x.failed for x in results)
 
 
+def inspect(redis_url: str, findings: list[tuple[str, str, float]]) -> None:
+    """督查发现 entered in October, as the command agent applies them."""
+    city = load_city()
+    effects = []
+    for n, (kind, unit, points) in enumerate(findings):
+        at = datetime.combine(MONTH[0] + timedelta(days=3 + n), time(15), TZ).isoformat()
+        cmd = OperatorCommand.model_validate_json(orjson.dumps(
+            {"command_id": f"insp-{n}", "action": "finding", "target_kind": kind, "target_id": unit,
+             "user": "督查员", "role": "duty", "issued_at": at, "points": points, "note": "路面破损未及时修复"}))
+        units = frozenset(city.streets if kind == "street" else city.departments)
+        effects.append(project_finding(cmd, units, received_at=datetime.fromisoformat(at), tz=TZ).effects)
+    assert not any(x.failed for x in apply_effects(redis_url, effects))
+
+
 def independent_scores(client: TestClient, key: str, first: date, last: date) -> dict[str, dict]:
     """Scores from the read API's figures and the scheme file, by this test's reading of docs/assessment.md."""
     scheme = yaml.safe_load(SCHEME_FILE.read_text(encoding="utf-8"))
@@ -80,7 +94,7 @@ def independent_scores(client: TestClient, key: str, first: date, last: date) ->
                 due = cases.get("due" if kind == "street" else "due_handle", 0)
                 on_time = cases.get("on_time" if kind == "street" else "handled_on_time", 0)
                 score = scheme["base"] + ind["overdue"] * (due - on_time) + ind["rework"] * cases.get("reworked", 0)
-                score += ind["supervised"] * body["supervision_received"]
+                score += ind["supervised"] * body["supervision_received"] + ind["findings"] * body["inspection_points"]
                 if due:
                     score += ind["on_time_rate"]["points"] * (on_time / due - ind["on_time_rate"]["target"]) * 100
                 scored.append((round(score, 2), unit))
@@ -104,6 +118,8 @@ def test_the_monthly_report_and_its_assessment_equal_an_independent_computation(
     build_read_model(redis_url, month_events, get_calendar())
     october = sorted({e.case_id for e in month_events if e.event_time.date() >= MONTH[0]})
     supervise(redis_client, redis_url, october[:12])
+    inspect(redis_url, [("street", "350203001", -6.5), ("street", "350203001", -3.0),
+                        ("department", "SSQ-350203003", 4.0)])
 
     out = tmp_path / "reports"
     env = subprocess_env() | {"REDIS_URL": redis_url, "CITYOPS_VAR": str(tmp_path / "var")}
@@ -134,6 +150,8 @@ def test_the_monthly_report_and_its_assessment_equal_an_independent_computation(
     assert got == expected
     assert any(s["score"] < 100 for s in got.values()) and any(s["rank"] > 1 for s in got.values())
     assert figures["supervised"] == 12  # the second 督办 of one case counted nothing
+    zhonghua = next(s for s in figures["assessment"]["street"] if s["unit_id"] == "350203001")
+    assert next(i for i in zhonghua["items"] if i["key"] == "findings")["points"] == -9.5
     assert sum(s["interview"] for s in got.values()) >= 2 * (5 + 3)  # the last two of each class
 
     from dashboard.views.assessment import assessment_tables

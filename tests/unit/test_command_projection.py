@@ -90,3 +90,41 @@ def test_supervising_an_alert_counts_against_its_case_and_marks_the_case():
     assert sum(op[0] == "HINCRBY" for op in out.effects.ops) == 3
     assert not [op for op in project(cmd("escalate"), ALERT, {**case, "escalated": "1"}).effects.ops
                 if op[0] == "HINCRBY"]
+
+
+def test_an_inspection_finding_counts_its_points_on_its_unit_and_is_audited():
+    from streams.command_projection import project_finding
+
+    finding = cmd("finding", kind="street", target="350203001", points=-4.5, note="路面坑洼未修复")
+    out = project_finding(finding, frozenset({"350203001"}), received_at=RECEIVED, tz=TZ)
+    key = keys.findings_daily("20261124", "street", "350203001")
+    assert ("HINCRBYFLOAT", key, "points", "-4.5", "") in out.effects.ops
+    assert ("HINCRBY", key, "count", "1", "") in out.effects.ops
+    record = audit_of(out)
+    assert record["action"] == "finding" and record["after"] == {} and record["note"] == "路面坑洼未修复"
+    with pytest.raises(CommandRefused, match="unknown street"):
+        project_finding(cmd("finding", kind="street", target="999", points=1, note="x"), frozenset({"350203001"}),
+                        received_at=RECEIVED, tz=TZ)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"action": "finding", "target_kind": "street", "note": "x"}, "needs its points"),
+    ({"action": "finding", "target_kind": "street", "points": -1}, "needs its points and a note"),
+    ({"action": "finding", "target_kind": "case", "points": -1, "note": "x"}, "targets a street or a department"),
+    ({"action": "escalate", "target_kind": "street"}, "only a finding does"),
+    ({"action": "escalate", "target_kind": "case", "points": 3}, "only a finding carries points"),
+    ({"action": "finding", "target_kind": "department", "points": 500, "note": "x"}, "less than or equal"),
+])
+def test_findings_must_be_whole(fields, message):
+    with pytest.raises(ValueError, match=message):
+        OperatorCommand.model_validate_json(orjson.dumps(
+            {"command_id": "c-1", "target_id": "X", "user": "u", "role": "duty", "issued_at": T, **fields}))
+
+
+def test_only_duty_and_above_enter_findings():
+    from cityops.permissions import command_refusal
+    from cityops.schemas import CommandAction
+
+    assert command_refusal("duty", CommandAction.FINDING, "department") is None
+    assert "needs duty" in command_refusal("leader", CommandAction.FINDING, "street")
+    assert "no role may send" in command_refusal("admin", CommandAction.FINDING, "case")

@@ -139,7 +139,7 @@ def test_every_field_is_signed():
     changes = {"command_id": "cmd-2", "action": "escalate", "target_kind": "alert", "target_id": "XM-2",
                "user": "王管理(admin)", "role": "admin", "issued_at": (NOW + timedelta(seconds=1)).isoformat(),
                "department_id": "DSQ-350206", "note": "changed", "kid": "k2027"}
-    assert set(changes) == set(SIGNED_FIELDS) - {"v"}
+    assert set(changes) == set(SIGNED_FIELDS) - {"v", "points"}  # points: a finding's, checked below
     two_keys = parse_keys(f"k2026:{SECRET_A},k2027:{SECRET_B}")
     for name, value in changes.items():
         tampered = decode(OperatorCommand, orjson.dumps(orjson.loads(encode(signed)) | {name: value}))
@@ -201,10 +201,20 @@ def test_freshness_window(offset_s, ok):
 # ------------------------------------------------------------------------------------- role table
 
 
+def test_a_finding_s_points_are_signed():
+    finding = command(action="finding", target_kind="street", target_id="350203001", points=-3.0, note="x")
+    signed = sign(finding, RING)
+    check_signature(signed, RING)
+    tampered = decode(OperatorCommand, orjson.dumps(orjson.loads(encode(signed)) | {"points": 3.0}))
+    with pytest.raises(CommandAuthError, match="bad signature"):
+        check_signature(tampered, RING)
+
+
 def test_the_role_table():
-    on_alerts = [a for a in CommandAction if a is not CommandAction.CONFIRM]
+    on_alerts = [a for a in CommandAction if a not in (CommandAction.CONFIRM, CommandAction.FINDING)]
     on_captures = {(CommandAction.CONFIRM, "capture"), (CommandAction.FALSE_ALARM, "capture")}
-    assert set(COMMAND_ROLES) == {(a, k) for a in on_alerts for k in ("alert", "case")} | on_captures
+    on_units = {(CommandAction.FINDING, "street"), (CommandAction.FINDING, "department")}
+    assert set(COMMAND_ROLES) == {(a, k) for a in on_alerts for k in ("alert", "case")} | on_captures | on_units
     duty = [CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM]
     for kind in ("alert", "case"):
         assert allowed_actions("leader", kind) == []

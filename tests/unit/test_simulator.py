@@ -132,7 +132,7 @@ def test_sim_clock_catches_up_then_follows_the_wall_clock():
 
 
 def test_history_resumes_after_the_last_whole_day_and_never_counts_a_day_twice(tmp_path):
-    from fixtures.simulator import history
+    from cityops import history_mark as history
 
     today = date(2026, 12, 3)
     assert history.first_day(today, 60, None, 10) == date(2026, 10, 4)  # a first start: sixty days
