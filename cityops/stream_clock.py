@@ -7,15 +7,15 @@ the duty console fills with 案件超期 alerts the city never had.
 
 Each partition of the case topic keeps a mark: the newest event time read from it, the wall time it was read,
 and whether more was waiting in the partition then (``behind``). A mark's clock is its event time plus the wall
-time since (it runs on while the partition is quiet), never ahead of the wall clock. The stream's clock is the
-furthest mark's (events are published in time order, so a partition that has read everything holds no step
-older than that), held back by every partition still behind: a step of one of its cases may not have been read
-yet. Marks not renewed for ``FRESH_S`` are left out (the consumer is gone, or the city is quiet), and with no
-mark at all the wall clock rules: a caught-up live city runs on the wall clock.
+time since (it runs on while the partition is quiet), never ahead of the wall clock; the stream's clock is the
+slowest fresh mark's: a step of one of its cases may still be on its way (even a partition that had read all it
+had may not have fetched what the producer has just written). A mark not renewed for ``FRESH_S`` (one behind)
+or ``QUIET_S`` (one that had read everything) is left out: the consumer is gone, or nothing more is coming, as
+when one old case arrives alone. With no mark left the wall clock rules: a caught-up live city runs on the wall
+clock, and a quiet partition holds the others back for ``QUIET_S`` at most.
 
-A partition's ``behind`` is known only once its consumer has fetched: when a burst arrives on two partitions, the
-one read first may move the clock before the other says it is behind. The timer therefore acts on the lowest
-clock of the last ``SETTLE_S`` seconds (:class:`Settled`): a jump counts once the others have had time to speak.
+The timer acts on the lowest clock of the last ``SETTLE_S`` seconds (:class:`Settled`), so a partition whose
+fetch answers a moment after the others' has had time to speak.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 FRESH_S = 300.0
+QUIET_S = 30.0
 SETTLE_S = 3.0
 
 
@@ -59,20 +60,21 @@ def advance(mark: Mark | None, newest_event_ts: float, wall_now: float, behind: 
     return Mark(mark.event_ts, mark.wall_ts, behind) if behind != mark.behind else None
 
 
-def stream_now(marks: Iterable[Mark | None], wall_now: float, fresh_s: float = FRESH_S) -> float:
+def _fresh(marks: Iterable[Mark | None], wall_now: float) -> list[Mark]:
+    return [m for m in marks if m is not None and wall_now - m.wall_ts <= (FRESH_S if m.behind else QUIET_S)]
+
+
+def stream_now(marks: Iterable[Mark | None], wall_now: float) -> float:
     """The stream's clock (see the module's text)."""
-    fresh = [m for m in marks if m is not None and wall_now - m.wall_ts <= fresh_s]
-    if not fresh:
-        return wall_now
-    reach = max(m.clock(wall_now) for m in fresh)
-    return min([reach, *(m.clock(wall_now) for m in fresh if m.behind)])
+    return min((m.clock(wall_now) for m in _fresh(marks, wall_now)), default=wall_now)
 
 
 def caught_up(marks: Iterable[Mark | None], wall_now: float, since_ts: float) -> bool:
-    """Whether the case stream has read past ``since_ts`` and nothing is waiting: every fresh partition up to
-    date (the demo's briefing and report schedulers wait for this before writing yesterday's)."""
-    fresh = [m for m in marks if m is not None and wall_now - m.wall_ts <= FRESH_S]
-    return bool(fresh) and not any(m.behind for m in fresh) and stream_now(fresh, wall_now) >= since_ts
+    """Whether the case stream has read past ``since_ts`` and nothing is waiting (no fresh mark is behind): the
+    demo's briefing and report schedulers wait for this before writing yesterday's."""
+    known = [m for m in marks if m is not None]
+    waiting = any(m.behind for m in _fresh(known, wall_now))
+    return not waiting and any(m.event_ts >= since_ts for m in known)
 
 
 def decode_all(fields: Mapping[str, str]) -> list[Mark | None]:

@@ -38,6 +38,7 @@ async def process(events: Sequence[EventT]) -> None:
         except (TypeError, ValueError) as err:  # a stored field that is not what the projection writes
             unreadable[cid] = f"stored case {cid!r} unreadable: {err}"
             log.warning("%s", unreadable[cid])
+    await _record_stream_time(decoded, reading=True)
     ctx = runtime.case_context()
     for event, msg in decoded:
         if msg.case_id in unreadable:
@@ -61,17 +62,20 @@ async def process(events: Sequence[EventT]) -> None:
 _marks: dict[int, stream_clock.Mark] = {}  # this process's partitions' marks (cityops/stream_clock.py)
 
 
-async def _record_stream_time(decoded: Sequence[tuple[EventT, CaseEvent]]) -> None:
-    """After a batch is applied, each partition's newest event time and whether more is waiting in it, for the
-    SLA timer's clock."""
-    newest: dict[TP, float] = {}
+async def _record_stream_time(decoded: Sequence[tuple[EventT, CaseEvent]], reading: bool = False) -> None:
+    """Each partition's mark for the SLA timer's clock: while a batch is applied (``reading``) its oldest event
+    time, marked behind, so the clock cannot pass a step not applied yet; once applied, its newest, and whether
+    more is waiting in the partition."""
+    times: dict[TP, list[float]] = {}
     for event, msg in decoded:
-        tp = TP(event.message.topic, event.message.partition)
-        newest[tp] = max(newest.get(tp, 0.0), msg.event_time.timestamp())
+        times.setdefault(TP(event.message.topic, event.message.partition), []).append(msg.event_time.timestamp())
     wall = time.time()
     moved = {}
-    for tp, event_ts in newest.items():
-        mark = stream_clock.advance(_marks.get(tp.partition), event_ts, wall, _behind(tp))
+    for tp, stamps in times.items():
+        if reading:
+            mark = stream_clock.advance(_marks.get(tp.partition), min(stamps), wall, behind=True)
+        else:
+            mark = stream_clock.advance(_marks.get(tp.partition), max(stamps), wall, _behind(tp))
         if mark is not None:
             _marks[tp.partition] = moved[str(tp.partition)] = mark
     if moved:

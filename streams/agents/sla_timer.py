@@ -1,7 +1,7 @@
 """The SLA timer: marks a case overdue when its running clock expires, even if no event arrives.
 
 Every second each worker takes the cases whose deadline has passed from ``co:sla`` (passed on the case stream's
-clock: the wall clock, unless the case agent is still catching up on older events) and marks them in
+clock: the wall clock, unless the case agent is reading older events) and marks them in
 one Lua script per case that first checks the deadline is still the one it read: a step that moved
 the case on in the meantime (new stage, new deadline) wins, and two workers never mark a case twice.
 """

@@ -48,12 +48,12 @@ def test_a_backlog_raises_no_alert_the_city_did_not_have(stack_env, redis_client
         # the backlog goes on past NEVER's deadline (and ON-TIME's close): its clock has run out in the events too
         later.append(report("LATER", max(deadline, start + timedelta(minutes=55)) + timedelta(minutes=5)))
         asyncio.run(publish(later))
-        wait_until(lambda: redis_client.hget(keys.case("NEVER"), "overdue") == "1", 30,
+        wait_until(lambda: redis_client.hget(keys.case("NEVER"), "overdue") == "1", 60,
                    "the unregistered case was not marked once the events passed its deadline")
     assert redis_client.hget(keys.case("ON-TIME"), "overdue") != "1"
     alerts = [a for a in read.alerts_current(redis_client) if a.get("case_id") in ("ON-TIME", "NEVER")]
     assert [a["case_id"] for a in alerts] == ["NEVER"], alerts
     raised = datetime.fromtimestamp(float(alerts[0]["at"]), s.tz)
     reached = datetime.fromisoformat(later[-1]["event_time"])  # the events read when the timer saw it
-    assert deadline < raised <= reached + timedelta(minutes=1), f"alert dated on the wall clock: {raised}"
+    assert deadline < raised <= reached + timedelta(minutes=2), f"alert dated on the wall clock: {raised}"
     assert redis_client.hget(keys.case("ON-TIME"), "state") == "closed"

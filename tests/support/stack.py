@@ -31,9 +31,10 @@ SENSOR_TICKS = 20
 # SLA-overdue alert records (replaying a past day, every deadline has passed on arrival, and whether the
 # timer raises a stage's alert before the next step arrives depends on timing; the aggregates, overdue
 # sets and case states, which are compared, do not), and the hotspot timer's snapshot of the open cases
-# (a copy of ``co:cases:open``, which is compared, as of its last tick).
+# (a copy of ``co:cases:open``, which is compared, as of its last tick), and the case stream's clock marks
+# (the wall time each partition was read).
 VOLATILE = (keys.heartbeats(""), keys.alerts(), keys.dlq_recent(), keys.sensors_seen(), keys.alert("sla:"),
-            keys.open_cases_snapshot())
+            keys.open_cases_snapshot(), keys.stream_clock())
 
 
 def seeded_day(tz) -> list[tuple[str, str, bytes]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cityops.stream_clock import FRESH_S, Mark, Settled, advance, decode_all, stream_now
+from cityops.stream_clock import FRESH_S, QUIET_S, Mark, Settled, advance, decode_all, stream_now
 
 WALL = 1_800_000_000.0
 HOURS = 3600.0
@@ -16,18 +16,28 @@ def test_a_backlog_runs_on_its_events_time_and_a_caught_up_stream_on_the_wall_cl
     assert stream_now([], WALL) == WALL
 
 
-def test_the_furthest_partition_sets_the_clock_and_those_behind_hold_it_back():
-    far, quiet = Mark(WALL - 1 * HOURS, WALL), Mark(WALL - 5 * HOURS, WALL)
-    assert stream_now([far, quiet], WALL) == WALL - 1 * HOURS  # quiet has read all it has: it holds nothing back
+def test_the_slowest_fresh_partition_holds_the_clock_a_quiet_one_not_for_long():
+    far, slow = Mark(WALL - 1 * HOURS, WALL), Mark(WALL - 5 * HOURS, WALL)
+    assert stream_now([far, slow], WALL) == WALL - 5 * HOURS  # its next steps may not be fetched yet
+    assert stream_now([far, slow], WALL + QUIET_S + 1) == WALL + QUIET_S + 1  # nothing came: both left out
     backlog = Mark(WALL - 5 * HOURS, WALL, behind=True)
-    assert stream_now([far, backlog], WALL) == WALL - 5 * HOURS
+    assert stream_now([far, backlog], WALL + QUIET_S + 1) == WALL - 5 * HOURS + QUIET_S + 1
     gone = Mark(WALL - 20 * HOURS, WALL - FRESH_S - 1, behind=True)  # not heard from for over five minutes
+    far = Mark(WALL - 1 * HOURS, WALL)
     assert stream_now([far, gone, None], WALL) == WALL - 1 * HOURS
 
 
 def test_a_quiet_partition_s_clock_runs_on_and_never_passes_the_wall_clock():
     assert Mark(WALL - 100, WALL - 60).clock(WALL) == WALL - 40
     assert Mark(WALL - 10, WALL - 60).clock(WALL) == WALL
+
+
+def test_one_old_case_arriving_alone_is_judged_on_the_wall_clock_once_nothing_more_comes():
+    alone = Mark(WALL - 48 * HOURS, WALL - 5)  # read five seconds ago, nothing waiting after it
+    assert stream_now([alone], WALL) == WALL - 48 * HOURS + 5
+    assert stream_now([alone], WALL + QUIET_S) == WALL + QUIET_S
+    stuck = Mark(WALL - 48 * HOURS, WALL - 5, behind=True)  # more was waiting: held for longer
+    assert stream_now([stuck], WALL + QUIET_S) < WALL
 
 
 def test_advance_moves_forward_only_and_a_future_event_counts_as_now():
@@ -59,3 +69,4 @@ def test_caught_up_needs_a_fresh_mark_past_the_time_and_nothing_waiting():
     assert caught_up([Mark(WALL - 60, WALL - 1)], WALL, WALL - HOURS)
     assert not caught_up([Mark(WALL - 60, WALL - 1, behind=True)], WALL, WALL - HOURS)
     assert not caught_up([Mark(WALL - 2 * HOURS, WALL - 1)], WALL, WALL - HOURS)
+    assert caught_up([Mark(WALL - 60, WALL - 600)], WALL, WALL - HOURS)  # read it all, then a quiet ten minutes
