@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 FRESH_S = 300.0
-QUIET_S = 30.0
+QUIET_S = 10.0
 SETTLE_S = 3.0
 
 

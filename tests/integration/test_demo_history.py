@@ -52,9 +52,8 @@ def test_history_is_published_once_read_and_the_briefing_waits_for_it(stack_env,
     assert dict((k, v) for k, _, v in figures["totals"])["received"] == received
     bad = [a for a in read.alerts_current(redis_client) if a.get("type") == "sla_overdue"
            and a.get("case_id") and not _overdue_in_plan(redis_client, a["case_id"])]
-    for a in bad[:2]:
-        print("BAD", a, redis_client.hgetall(keys.case(a["case_id"])))
-    assert not bad
+    assert not bad, [(a["case_id"], a["stage"], redis_client.hgetall(keys.case(a["case_id"])).get("state"))
+                     for a in bad[:3]]
 
 
 def _overdue_in_plan(r, case_id: str) -> bool:  # noqa: ANN001
