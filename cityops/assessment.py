@@ -126,9 +126,11 @@ def assess(scheme: Scheme, kind: str, values: Mapping[str, Mapping[str, float | 
                           for i in unit_scheme.indicators)
             scored[unit] = (round(scheme.base + sum(i.points for i in items), 2), items)
         ranking = rank({u: s for u, (s, _) in scored.items()})
-        # 约谈: the last ``interview_last`` places, and whoever ties with the first of them (a tie is no excuse)
+        # 约谈: the last ``interview_last`` places, and whoever ties with the first of them (a tie is no excuse);
+        # nobody when that tie reaches the top of the class (a class all on one score has no bottom)
         last = len(ranking) - min(scheme.interview_last, len(ranking))
         cut = ranking[last][0] if scheme.interview_last and ranking else None
+        cut = cut if cut is not None and cut > 1 else None
         for r, unit, score in ranking:
             out.append(UnitScore(kind, unit, klass, score, scored[unit][1], r, len(ids),
                                  interview=cut is not None and r >= cut))

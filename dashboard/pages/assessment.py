@@ -29,7 +29,7 @@ st.subheader(t("page_assessment", lg))
 KINDS = {PeriodKind.MONTH: ("月度", "Month"), PeriodKind.QUARTER: ("季度", "Quarter"), PeriodKind.WEEK: ("周", "Week")}
 today = datetime.now(settings().tz).date()
 c1, c2, _ = st.columns([1, 2, 3])
-kind = c1.radio(rt("period", lg), list(KINDS), horizontal=True, key="as_kind",
+kind = c1.radio("周期类型" if lg == "zh" else "Kind of period", list(KINDS), horizontal=True, key="as_kind",
                 format_func=lambda k: KINDS[k][0 if lg == "zh" else 1])
 choices = list(reversed(recent(last_complete(kind, today), 12)))
 # the period under way too, last: its figures are so far

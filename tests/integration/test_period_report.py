@@ -103,10 +103,10 @@ def independent_scores(client: TestClient, key: str, first: date, last: date) ->
                 rank = next(i for i, (s, _) in enumerate(scored) if s == score) + 1
                 out[unit] = {"class": str(klass), "score": score, "rank": rank,
                              "interview": position >= len(scored) - scheme["interview_last"]}
-            # ties with the first of the summoned are summoned too
+            # ties with the first of the summoned are summoned too, unless that tie reaches the top of the class
             cut = out[scored[len(scored) - scheme["interview_last"]][1]]["rank"]
             for _, unit in scored:
-                out[unit]["interview"] = out[unit]["rank"] >= cut
+                out[unit]["interview"] = out[unit]["rank"] >= cut > 1
     return out
 
 

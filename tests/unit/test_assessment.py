@@ -46,13 +46,15 @@ def test_ranks_are_within_class_and_the_last_are_summoned_ties_included():
     scores = {s.unit_id: s for s in assess(SCHEME, "street", values)}
     assert [(u, s.klass, s.rank, s.score) for u, s in scores.items()] == [
         ("S1", "A", 1, 105.0), ("S2", "A", 2, 96.0), ("S3", "A", 2, 96.0), ("S4", "B", 1, -50.0)]
-    assert [s.unit_id for s in interview_list(list(scores.values()))] == ["S2", "S3", "S4"]
+    # S2 and S3 tie for the last place of A; S4, alone in B, is its best as much as its worst: not summoned
+    assert [s.unit_id for s in interview_list(list(scores.values()))] == ["S2", "S3"]
     assert scores["S2"].item("supervised").points == -2.0
 
 
-def test_a_unit_without_figures_scores_the_base():
-    assert {s.unit_id: s.score for s in assess(SCHEME, "street", {})} == {"S1": 100.0, "S2": 100.0, "S3": 100.0,
-                                                                           "S4": 100.0}
+def test_a_unit_without_figures_scores_the_base_and_a_class_all_tied_summons_nobody():
+    scores = assess(SCHEME, "street", {})
+    assert {s.unit_id: s.score for s in scores} == {"S1": 100.0, "S2": 100.0, "S3": 100.0, "S4": 100.0}
+    assert interview_list(scores) == []
 
 
 def _load(tmp_path: Path, text: str):  # noqa: ANN202
