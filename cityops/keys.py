@@ -27,7 +27,6 @@ ids, and that this table lists every family.
 | ``co:cases:open:scores`` | string | the geo set's scores, comma-separated, rebuilt by the hotspot timer | 30 s |
 | ``co:sla`` | sorted set | open cases by the deadline of their running SLA clock | while a clock runs |
 | ``co:stream_clock`` | hash | per case-topic partition: newest event time read, when, whether behind | live |
-| ``co:sensor_clock`` | hash | the same per sensors-topic partition (the offline timer holds while behind) | live |
 | ``co:cases:laststep`` | sorted set | open cases by the time of their latest step (stale-case expiry) | while open |
 | ``co:cases:d:{day}:{scope}:{id}`` | sorted set | cases reported that day, by report time (search) | 400 d |
 | ``co:overdue:{scope}:{id}`` | sorted set | open cases past their deadline, score = weight | while overdue |
@@ -135,12 +134,6 @@ def open_cases_snapshot() -> str:
 
 def sla_clock() -> str:
     return f"{PREFIX}:sla"
-
-
-def sensor_stream_clock() -> str:
-    """Per partition of the sensors topic, the same marks as :func:`stream_clock`: while envelopes wait unread,
-    the offline timer does not take the backlog for silence."""
-    return f"{PREFIX}:sensor_clock"
 
 
 def stream_clock() -> str:

@@ -69,16 +69,12 @@ def stream_now(marks: Iterable[Mark | None], wall_now: float) -> float:
     return min((m.clock(wall_now) for m in _fresh(marks, wall_now)), default=wall_now)
 
 
-def waiting(marks: Iterable[Mark | None], wall_now: float) -> bool:
-    """Whether a fresh mark says messages were waiting in its partition (the consumer is behind)."""
-    return any(m.behind for m in _fresh(marks, wall_now))
-
-
 def caught_up(marks: Iterable[Mark | None], wall_now: float, since_ts: float) -> bool:
     """Whether the case stream has read past ``since_ts`` and nothing is waiting (no fresh mark is behind): the
     demo's briefing and report schedulers wait for this before writing yesterday's."""
     known = [m for m in marks if m is not None]
-    return not waiting(known, wall_now) and any(m.event_ts >= since_ts for m in known)
+    waiting = any(m.behind for m in _fresh(known, wall_now))
+    return not waiting and any(m.event_ts >= since_ts for m in known)
 
 
 def decode_all(fields: Mapping[str, str]) -> list[Mark | None]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from redis.exceptions import ResponseError
 
-from cityops import bad_member, keys, stream_clock
+from cityops import bad_member, keys
 from cityops.alerts import Alert
 from streams import runtime
 from streams.agents.redis_outage import skip_tick_if_unavailable
@@ -28,10 +28,7 @@ async def raise_offline(now: float | None = None) -> int:
     """Raise the offline alert of each sensor silent for too long; returns how many were raised. A sensor whose
     keys cannot take it is skipped with a log line."""
     r = runtime.redis()
-    if now is None:
-        now = time.time()
-        if stream_clock.waiting(stream_clock.decode_all(await r.hgetall(keys.sensor_stream_clock())), now):
-            return 0  # envelopes wait unread (a backlog): their sensors are not silent, the worker is behind
+    now = time.time() if now is None else now
     sensors = runtime.sensor_context().sensors
     shortest = min((s.interval_s for s in sensors.values()), default=60)
     silent = await r.zrangebyscore(keys.sensors_seen(), "-inf", now - SILENT_INTERVALS * shortest, withscores=True)

@@ -19,7 +19,6 @@ from cityops.settings import get_settings
 from streams import runtime
 from streams.agents.batch import apply, apply_or_dead_letter, drop_repeats, gc_paused
 from streams.agents.redis_outage import until_applied
-from streams.agents.stream_marks import PartitionMarks
 from streams.app import app
 from streams.deadletter import refuse
 from streams.effects import ApplyResult, Effects
@@ -57,8 +56,6 @@ async def process(events: Sequence[EventT]) -> None:
     if not envelopes:
         return
     sensor_ids = _registered(envelopes)
-    stamped = [(event, envelope.sent_at.timestamp()) for event, (envelope, _, _) in envelopes]
-    await _marks.record(stamped, reading=True)
     parts = [envelopes[i:i + PART_ENVELOPES] for i in range(0, len(envelopes), PART_ENVELOPES)]
     applied, _ = await _apply_parts(parts, topic, sensor_ids)
     for part in parts[applied:]:
@@ -72,10 +69,6 @@ async def process(events: Sequence[EventT]) -> None:
                                                          envelope.envelope_id)], [None], topic)
     if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
         await runtime.redis().zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, time.time()))
-    await _marks.record(stamped)
-
-
-_marks = PartitionMarks(keys.sensor_stream_clock())  # the offline timer holds while envelopes wait
 
 
 def _decode(events: Sequence[EventT]) -> tuple[list, list[tuple[EventT, ContractError]]]:

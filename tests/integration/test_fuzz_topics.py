@@ -51,7 +51,7 @@ from tests.support.workers import start_worker, stop_process, subprocess_env, wa
 # arrives depends on timing); and what only the fuzz run has by design: its dead letters and the dedupe marks
 # of refused messages and of envelopes that held only refused readings; and the case stream's clock marks.
 VOLATILE = ("co:meta:", "co:alerts", "co:dlq:", "co:sensors:seen", "co:alert:sla:", "co:alert:offline:", "co:seen:",
-            "co:cases:open:scores", "co:stream_clock", "co:sensor_clock")
+            "co:cases:open:scores", "co:stream_clock")
 VOLATILE_FIELDS = ("offline", "offline_alert")
 DB_REFERENCE, DB_FUZZ = 6, 7
 

@@ -34,7 +34,7 @@ SENSOR_TICKS = 20
 # (a copy of ``co:cases:open``, which is compared, as of its last tick), and the case stream's clock marks
 # (the wall time each partition was read).
 VOLATILE = (keys.heartbeats(""), keys.alerts(), keys.dlq_recent(), keys.sensors_seen(), keys.alert("sla:"),
-            keys.open_cases_snapshot(), keys.stream_clock(), keys.sensor_stream_clock())
+            keys.open_cases_snapshot(), keys.stream_clock())
 
 
 def seeded_day(tz) -> list[tuple[str, str, bytes]]:

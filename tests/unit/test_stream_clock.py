@@ -70,11 +70,3 @@ def test_caught_up_needs_a_fresh_mark_past_the_time_and_nothing_waiting():
     assert not caught_up([Mark(WALL - 60, WALL - 1, behind=True)], WALL, WALL - HOURS)
     assert not caught_up([Mark(WALL - 2 * HOURS, WALL - 1)], WALL, WALL - HOURS)
     assert caught_up([Mark(WALL - 60, WALL - 600)], WALL, WALL - HOURS)  # read it all, then a quiet ten minutes
-
-
-def test_waiting_is_a_fresh_mark_behind():
-    from cityops.stream_clock import waiting
-
-    assert waiting([Mark(WALL - 60, WALL - 1, behind=True)], WALL)
-    assert not waiting([Mark(WALL - 60, WALL - 1)], WALL)
-    assert not waiting([Mark(WALL - 60, WALL - FRESH_S - 1, behind=True)], WALL)  # that consumer is gone
