@@ -13,6 +13,7 @@ included), and are the only place old field names are mapped.
 | ``device_offline`` | offline timer | ``offline:{sensor}:{last seen}`` | epoch s (wall clock) | the sensor |
 | ``ai_capture`` | detection projection | ``capture:{capture event}`` | ISO (last_seen) | none (its case) |
 | ``command`` | command projection | ``command:{command}`` | ISO (issued_at) | none (an echo) |
+| ``supervision`` | supervision timer | ``sup:{case}:{level}:{step}:{reply due}`` | epoch s (wall clock) | the order |
 
 Each hash starts with id, type, severity, state, ``acknowledged: 0`` and what the table says (``_HASH_FIELDS``:
 case_id, stage, deadline; every field of the entry; sensor_id, silent_since); commands change it later.
@@ -44,6 +45,7 @@ class AlertKind(StrEnum):
     DEVICE_ONLINE = "device_online"
     AI_CAPTURE = "ai_capture"
     COMMAND = "command"
+    SUPERVISION = "supervision"  # a 督办单's reminder, escalation or overdue (``stage``: which; ``deadline``: due)
 
     @property
     def clears(self) -> bool:
@@ -68,7 +70,8 @@ class AlertState(StrEnum):
 # ------------------------------------------------------------------------------------------------ ids
 
 _ID_PREFIX = {AlertKind.SLA_OVERDUE: "sla:", AlertKind.SENSOR_EXCEEDANCE: "sensor:",
-              AlertKind.DEVICE_OFFLINE: "offline:", AlertKind.AI_CAPTURE: "capture:", AlertKind.COMMAND: "command:"}
+              AlertKind.DEVICE_OFFLINE: "offline:", AlertKind.AI_CAPTURE: "capture:", AlertKind.COMMAND: "command:",
+              AlertKind.SUPERVISION: "sup:"}
 
 
 def sla_alert_id(case_id: str, stage: str, deadline_ts: float) -> str:
@@ -84,6 +87,11 @@ def sensor_alert_id(sensor_id: str, episode: int) -> str:
 def offline_alert_id(sensor_id: str, silent_since: float) -> str:
     """A sensor's offline alert, by when its data last arrived (so a second silence is a second alert)."""
     return f"offline:{sensor_id}:{int(silent_since)}"
+
+
+def supervision_alert_id(case_id: str, level: int, step: str, reply_due_ts: float) -> str:
+    """One step of one 督办单 at one level (the reply deadline tells one order of a case from the next)."""
+    return f"sup:{case_id}:{level}:{step}:{int(reply_due_ts)}"
 
 
 def capture_alert_id(capture_event_id: str) -> str:
@@ -204,6 +212,17 @@ class Alert:
                    lon=lon, lat=lat)
 
     @classmethod
+    def supervision(cls, *, case_id: str, level: int, step: str, reply_due: str, department: str, district: str,
+                    street: str, at: datetime) -> Alert:
+        """A 督办单 reminded (``stage: remind``), escalated to ``level`` (``escalate``) or overdue at the top
+        level (``overdue``); ``reply_due``: the deadline that came near or passed (ISO)."""
+        severity = Severity.MAJOR if step == "remind" else Severity.CRITICAL
+        due_ts = datetime.fromisoformat(reply_due).timestamp()
+        return cls(supervision_alert_id(case_id, level, step, due_ts), AlertKind.SUPERVISION, severity,
+                   AlertState.ACTIVE, at, case_id=case_id, stage=step, deadline=reply_due, department=department,
+                   district=district, street=street, action=str(level))
+
+    @classmethod
     def command_record(cls, *, command_id: str, target_kind: str, target_id: str, action: str, user: str,
                        at: datetime) -> Alert:
         """The feed's echo of a duty officer's command (``at``: when it was issued)."""
@@ -309,7 +328,7 @@ class Alert:
 
 # The timers stamp their alerts with the wall clock as epoch seconds; the projections with the event's own time
 # as ISO text. Kept as stored, so that a running city's feed keeps one form per kind.
-_EPOCH_TIME = frozenset({AlertKind.SLA_OVERDUE, AlertKind.DEVICE_OFFLINE})
+_EPOCH_TIME = frozenset({AlertKind.SLA_OVERDUE, AlertKind.DEVICE_OFFLINE, AlertKind.SUPERVISION})
 
 _JSON_FIELDS: dict[AlertKind, tuple[str, ...]] = {
     AlertKind.SLA_OVERDUE: ("id", "type", "severity", "case_id", "stage", "deadline", "district", "street", "grid",
@@ -323,11 +342,15 @@ _JSON_FIELDS: dict[AlertKind, tuple[str, ...]] = {
     AlertKind.AI_CAPTURE: ("id", "type", "severity", "state", "case_id", "camera_id", "ai_type", "evidence_ref",
                            "grid", "lon", "lat", "at"),
     AlertKind.COMMAND: ("id", "type", "severity", "state", "target_kind", "target_id", "action", "user", "at"),
+    AlertKind.SUPERVISION: ("id", "type", "severity", "state", "case_id", "stage", "action", "deadline", "department",
+                            "district", "street", "at"),
 }
 _HASH_FIELDS: dict[AlertKind, tuple[str, ...]] = {
     AlertKind.SLA_OVERDUE: ("id", "type", "severity", "state", "case_id", "stage", "deadline", "acknowledged"),
     AlertKind.SENSOR_EXCEEDANCE: (*_JSON_FIELDS[AlertKind.SENSOR_EXCEEDANCE], "acknowledged"),
     AlertKind.DEVICE_OFFLINE: ("id", "type", "severity", "state", "sensor_id", "silent_since", "acknowledged"),
+    AlertKind.SUPERVISION: ("id", "type", "severity", "state", "case_id", "stage", "action", "deadline", "department",
+                            "acknowledged"),
 }
 _TEXT_FIELDS = ("case_id", "district", "street", "grid", "sensor_id", "name_zh", "metric", "unit", "stage",
                 "deadline", "category", "department", "camera_id", "ai_type", "evidence_ref", "target_kind",

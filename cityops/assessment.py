@@ -14,6 +14,7 @@ Indicators, per unit and period, from the period's cohort (the cases registered 
 | ``supervised`` 督办 | 督办 received | 督办 received | ``points`` each |
 | ``on_time_rate`` 按期率 | 按期结案率 | 按期处置率 | ``points`` per percentage point above (+) or below (−) |
 | ``findings`` 督查 | 督查发现 points entered | 督查发现 points entered | × ``points`` (1: as entered) |
+| ``supervision_overdue`` 督办逾期 | — (0) | 督办单 whose reply deadline passed unanswered | ``points`` each |
 
 (A rate's points count from its ``target``; a unit with nothing due gets none for it.)
 """
@@ -28,7 +29,7 @@ from typing import Any
 from cityops.metrics import rank
 
 UNIT_KINDS = ("street", "department")
-COUNT_INDICATORS = ("overdue", "rework", "supervised", "findings")
+COUNT_INDICATORS = ("overdue", "rework", "supervised", "findings", "supervision_overdue")
 RATE_INDICATORS = ("on_time_rate",)
 INDICATORS = COUNT_INDICATORS + RATE_INDICATORS
 FILE = "assessment.yml"
@@ -69,16 +70,17 @@ class Scheme:
 
 
 def indicator_values(kind: str, cases: Mapping[str, float], supervised: float,
-                     findings: float = 0.0) -> dict[str, float | None]:
+                     findings: float = 0.0, supervision_overdue: float = 0.0) -> dict[str, float | None]:
     """The indicators of one unit from its period cohort's counts (``reg``, ``due``, ``on_time`` …, as the read
-    API's ``kpis.cases`` gives them), the 督办 it received and the points of the 督查发现 against it; a rate
-    with nothing due is None."""
+    API's ``kpis.cases`` gives them), the 督办 it received, the points of the 督查发现 against it and (departments)
+    its 督办单 escalated for want of a reply; a rate with nothing due is None."""
     def n(name: str) -> float:
         return float(cases.get(name, 0) or 0)
 
     due, on_time = (n("due"), n("on_time")) if kind == "street" else (n("due_handle"), n("handled_on_time"))
     return {"overdue": max(0.0, due - on_time), "rework": n("reworked"), "supervised": float(supervised),
-            "findings": float(findings), "on_time_rate": on_time / due if due else None}
+            "findings": float(findings), "supervision_overdue": float(supervision_overdue),
+            "on_time_rate": on_time / due if due else None}
 
 
 @dataclass(frozen=True)

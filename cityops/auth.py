@@ -15,6 +15,8 @@ most :data:`SCRYPT_CONCURRENCY` hashes run at once per process.
 
 Roles are ordered: ``leader`` (big screen, briefing, drill-down) < ``duty`` (+ the duty console and
 its actions) < ``admin`` (+ user management). A higher role can do everything a lower one can.
+``department`` stands beside that ladder: a department's user (``department`` names which) sees the department's
+own queue and acts on its cases (处置, 退回, 督办回复), and nothing of the command centre's.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from pathlib import Path
 
 from cityops.private_files import file_lock, write_private_json
 
-ROLES = ("leader", "duty", "admin")
-ROLE_ZH = {"leader": "领导", "duty": "值班员", "admin": "管理员"}
+ROLES = ("leader", "duty", "admin")  # the command centre's ladder, cumulative
+DEPARTMENT = "department"  # a department's user: beside the ladder, bound to one department
+ALL_ROLES = (*ROLES, DEPARTMENT)
+ROLE_ZH = {"leader": "领导", "duty": "值班员", "admin": "管理员", DEPARTMENT: "部门用户"}
 
 # scrypt cost for new hashes: n=2^17, r=8, p=1 needs 128 MiB (128·r·n bytes), costly to guess at scale.
 SCRYPT_N = 2**17
@@ -153,11 +157,13 @@ class User:
     role: str
     display_name: str
     password_hash: str
+    department: str = ""  # the department a ``department`` user belongs to ('' for every other role)
 
     @property
     def public(self) -> dict[str, str]:
         """What the console keeps in the session: never the hash."""
-        return {"username": self.username, "role": self.role, "display_name": self.display_name}
+        return {"username": self.username, "role": self.role, "display_name": self.display_name,
+                "department": self.department}
 
 
 def role_at_least(role: str, needed: str) -> bool:
@@ -165,6 +171,14 @@ def role_at_least(role: str, needed: str) -> bool:
     if role not in ROLES or needed not in ROLES:
         return False
     return ROLES.index(role) >= ROLES.index(needed)
+
+
+def may_open(role: str, needed: str) -> bool:
+    """Whether a user of ``role`` may open a page that needs ``needed``: a ``department`` page only a department
+    user, a page of the ladder only a ladder role high enough (never a department user)."""
+    if DEPARTMENT in (role, needed):
+        return role == needed
+    return role_at_least(role, needed)
 
 
 def load_users(path: Path) -> dict[str, User]:
@@ -179,10 +193,11 @@ def load_users(path: Path) -> dict[str, User]:
     for item in data.get("users", []) if isinstance(data, dict) else []:
         try:
             user = User(str(item["username"]), str(item["role"]), str(item.get("display_name") or item["username"]),
-                        str(item["password_hash"]))
+                        str(item["password_hash"]), str(item.get("department") or ""))
         except (KeyError, TypeError):
             continue
-        if user.role in ROLES and USERNAME_RE.match(user.username):
+        if user.role in ALL_ROLES and USERNAME_RE.match(user.username) and (
+                (user.role == DEPARTMENT) == bool(user.department)):
             users[user.username] = user
     return users
 
@@ -257,16 +272,20 @@ def upgrade_hash(path: Path, username: str, password: str) -> bool:
         user = users.get(username)
         if user is None or not needs_rehash(user.password_hash) or not verify_password(password, user.password_hash):
             return False
-        users[username] = User(user.username, user.role, user.display_name, hash_password(password))
+        users[username] = User(user.username, user.role, user.display_name, hash_password(password),
+                               user.department)
         save_users(path, users)
         return True
 
 
-def validate_new_user(username: str, role: str, password: str) -> None:
+def validate_new_user(username: str, role: str, password: str, department: str = "") -> None:
     if not USERNAME_RE.match(username):
         raise AuthError("用户名须为 2–32 位字母、数字、_ . - / username: 2–32 letters, digits, _ . -")
-    if role not in ROLES:
+    if role not in ALL_ROLES:
         raise AuthError(f"unknown role {role!r}")
+    if (role == DEPARTMENT) != bool(department):
+        raise AuthError("部门用户须指定所属部门，其他角色不指定 / a department user needs its department, "
+                        "other roles none")
     if len(password) < MIN_PASSWORD_LEN:
         raise AuthError(f"密码至少 {MIN_PASSWORD_LEN} 位 / password needs at least {MIN_PASSWORD_LEN} characters")
     if len(password) > MAX_PASSWORD_LEN:
@@ -274,19 +293,20 @@ def validate_new_user(username: str, role: str, password: str) -> None:
 
 
 def upsert_user(users: dict[str, User], username: str, role: str, display_name: str,
-                password: str | None) -> dict[str, User]:
-    """A new mapping with the user added or changed; ``password=None`` keeps an existing user's hash."""
+                password: str | None, department: str = "") -> dict[str, User]:
+    """A new mapping with the user added or changed; ``password=None`` keeps an existing user's hash;
+    ``department``: a department user's department (the caller checks it is one of the city's)."""
     existing = users.get(username)
     if password is None:
         if existing is None:
             raise AuthError("a new user needs a password")
-        validate_new_user(username, role, "x" * MIN_PASSWORD_LEN)
+        validate_new_user(username, role, "x" * MIN_PASSWORD_LEN, department)
         new_hash = existing.password_hash
     else:
-        validate_new_user(username, role, password)
+        validate_new_user(username, role, password, department)
         new_hash = hash_password(password)
     out = dict(users)
-    out[username] = User(username, role, display_name.strip() or username, new_hash)
+    out[username] = User(username, role, display_name.strip() or username, new_hash, department)
     _keep_an_admin(out)
     return out
 

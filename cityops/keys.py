@@ -34,6 +34,10 @@ ids, and that this table lists every family.
 | ``co:kpi:h:{YYYYMMDDHH}:{scope}:{id}`` | hash | hourly counters, field = metric | 14 days |
 | ``co:cohort:{YYYYMMDD}:{scope}:{id}`` | hash | KPI cohort: ``{milestone}@{day}`` counts | 400 days |
 | ``co:sup:d:{YYYYMMDD}:{scope}:{id}`` | hash | 督办 received that day (``received``): district, street, dept. | 400 d |
+| ``co:sup:order:{case_id}`` | hash | the case's 督办单: level, raised by, reply deadline, reminded, reply | 400 days |
+| ``co:sup:open`` | sorted set | open 督办单 (case ids) by reply deadline | while open |
+| ``co:sup:next`` | sorted set | open 督办单 by the supervision timer's next look (reminder, deadline) | while open |
+| ``co:dept:queue:{department}`` | sorted set | cases the department has to handle now, by deadline | while queued |
 | ``co:insp:d:{YYYYMMDD}:{scope}:{id}`` | hash | 督查发现 that day (``count``, ``points``): street, dept. | 400 d |
 | ``co:sensors`` | sorted set | every sensor by the time of its newest reading (the console's sensor layer) | live |
 | ``co:sensor:{sensor_id}`` | hash | newest reading, rule state, its window buckets (``win_*``) | reporting + 7 d |
@@ -181,6 +185,28 @@ def supervision_daily(day: str, scope: str, scope_id: str) -> str:
     """督办 of one local day against one unit (``received``: the cases first put under 督办 that day), read by
     the 考核 and the period 通报 (``cityops/read/supervision.py``); kept as long as the cohorts."""
     return f"{PREFIX}:sup:d:{day}:{scope}:{scope_id}"
+
+
+def supervision_order(case_id: str) -> str:
+    """The 督办单 of one case (``cityops/supervision_orders.Order``): raised by a 督办 command, reminded and
+    escalated by the supervision timer, closed by the department's reply; kept as long as a closed case."""
+    return f"{PREFIX}:sup:order:{case_id}"
+
+
+def supervision_open() -> str:
+    """Open 督办单 by their reply deadline: the duty console's and the department's lists."""
+    return f"{PREFIX}:sup:open"
+
+
+def supervision_due() -> str:
+    """Open 督办单 by when the supervision timer looks at them next (a reminder, or the deadline)."""
+    return f"{PREFIX}:sup:next"
+
+
+def department_queue(department: str) -> str:
+    """The cases a department has to handle now (dispatched or sent back to it), by their handling deadline:
+    the department's own queue (``streams/case_projection.py`` keeps it)."""
+    return f"{PREFIX}:dept:queue:{department}"
 
 
 def findings_daily(day: str, scope: str, scope_id: str) -> str:

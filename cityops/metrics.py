@@ -42,6 +42,7 @@ class Metric(StrEnum):
     EXTENDED = "extended"
     PARKED = "parked"  # 缓办/挂账 steps
     RESUMED = "resumed"
+    RETURNED = "returned"  # 退回: cases a department gave back to the command centre
     CLOSED = "closed"
     VOIDED = "voided"
     CLOSED_ON_TIME = "closed_on_time"  # closed, and handled before the handling deadline

@@ -20,8 +20,13 @@ type), both duty; no other action applies to a capture, and ``confirm`` to nothi
 On a ``street`` or ``department`` (a unit of the 考核 scheme): ``finding`` 督查发现, duty: the command centre's
 督查 staff enter what an inspection found, with the points it adds or deducts (``streams/command_projection.py``).
 
+On a ``case``, the ``department`` role (a department's user, beside the ladder): ``handle`` 处置 (a note and a
+photo), ``return`` 退回 (a case that is not theirs, with the reason) and ``reply`` 督办回复 (the case's 督办单);
+the command agent also checks that the case is the user's department's. No other role sends these: the
+command centre does not report a department's work for it.
+
 Roles are cumulative (``leader`` < ``duty`` < ``admin``, :func:`cityops.auth.role_at_least`): ``leader``
-(big screen, briefing) sends no command at all.
+(big screen, briefing) sends no command at all, and a department user sends only its three.
 """
 
 from __future__ import annotations
@@ -29,20 +34,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from cityops.auth import ROLES, role_at_least
+from cityops.auth import ALL_ROLES, DEPARTMENT, role_at_least
 from cityops.schemas import CommandAction
 
 TARGET_KINDS = ("alert", "case", "capture", "street", "department")
 
 _DUTY = {CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM}
-_ON_ALERTS_AND_CASES = [a for a in CommandAction if a not in (CommandAction.CONFIRM, CommandAction.FINDING)]
+DEPARTMENT_ACTIONS = (CommandAction.HANDLE, CommandAction.RETURN, CommandAction.REPLY)
+_ON_ALERTS_AND_CASES = [a for a in CommandAction
+                        if a not in (CommandAction.CONFIRM, CommandAction.FINDING, *DEPARTMENT_ACTIONS)]
 
 # (action, target kind) → the lowest role that may send it. A pair that is not here nobody may send.
 COMMAND_ROLES: Mapping[tuple[CommandAction, str], str] = MappingProxyType(
     {(action, kind): ("duty" if action in _DUTY else "admin") for action in _ON_ALERTS_AND_CASES
      for kind in ("alert", "case")}
     | {(CommandAction.CONFIRM, "capture"): "duty", (CommandAction.FALSE_ALARM, "capture"): "duty"}
-    | {(CommandAction.FINDING, unit): "duty" for unit in ("street", "department")})
+    | {(CommandAction.FINDING, unit): "duty" for unit in ("street", "department")}
+    | {(action, "case"): DEPARTMENT for action in DEPARTMENT_ACTIONS})
 
 
 def required_role(action: CommandAction, target_kind: str) -> str | None:
@@ -52,12 +60,13 @@ def required_role(action: CommandAction, target_kind: str) -> str | None:
 
 def command_refusal(role: str, action: CommandAction, target_kind: str) -> str | None:
     """Why ``role`` may not send this command, or None when it may (the reason goes to the dead letter)."""
-    if role not in ROLES:
+    if role not in ALL_ROLES:
         return f"unknown role {role!r}"
     needed = required_role(action, target_kind)
     if needed is None:
         return f"no role may send {CommandAction(action).value} on a {target_kind}"
-    if not role_at_least(role, needed):
+    beside_ladder = DEPARTMENT in (role, needed)  # a department's actions are its own, not the ladder's
+    if (role != needed) if beside_ladder else not role_at_least(role, needed):
         return f"role {role} may not send {CommandAction(action).value} on a {target_kind} (needs {needed})"
     return None
 

@@ -165,6 +165,7 @@ class CaseAction(StrEnum):
     VOID = "void"  # 作废
     PARK = "park"  # 缓办 / 挂账 (approved): the handling clock stops
     RESUME = "resume"  # 恢复: a parked case goes back to its department, its handling limit anew
+    RETURN = "return"  # 退回: the department says the case is not theirs (reason required); the centre re-dispatches
 
 
 CASE_ACTION_ZH: dict[CaseAction, str] = {
@@ -181,6 +182,7 @@ CASE_ACTION_ZH: dict[CaseAction, str] = {
     CaseAction.VOID: "作废",
     CaseAction.PARK: "缓办/挂账",
     CaseAction.RESUME: "恢复",
+    CaseAction.RETURN: "退回",
 }
 
 
@@ -258,6 +260,8 @@ class CaseEvent(_Message):
             raise ValueError(f"a {self.action.value} needs the name of its approver (approver)")
         if self.action is CaseAction.PARK and self.park_kind is None:
             raise ValueError("a park needs its park_kind: postponed (缓办) or suspended (挂账)")
+        if self.action is CaseAction.RETURN and not (self.description or "").strip():
+            raise ValueError("a return (退回) needs its reason in description")
         if self.category_code is not None:
             _check_category(self.category_code)
         return self
@@ -435,6 +439,14 @@ class CommandAction(StrEnum):
     CLOSE = "close"  # 关闭 / 结案
     CONFIRM = "confirm"  # 确认立案: a duty officer confirms an AI capture, which opens and dispatches its case
     FINDING = "finding"  # 督查发现: an inspection finding against a street or department, points for the 考核
+    REPLY = "reply"  # 督办回复: the department answers the 督办单 of its case (cityops/supervision_orders.py)
+    HANDLE = "handle"  # 处置: the department reports its case handled, with a note and a photo
+    RETURN = "return"  # 退回: the department returns a case that is not theirs, with the reason
+
+
+NOTE_REQUIRED = {CommandAction.REPLY: "a reply (督办回复) needs its text in note",
+                 CommandAction.HANDLE: "a handling report (处置) needs a note saying what was done",
+                 CommandAction.RETURN: "a return (退回) needs its reason in note"}
 
 
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
@@ -458,11 +470,14 @@ class OperatorCommand(_Message):
     target_kind: Literal["alert", "case", "capture", "street", "department"]
     target_id: Id
     user: ShortText
-    role: Literal["leader", "duty", "admin"]
+    role: Literal["leader", "duty", "admin", "department"]
     issued_at: EventTime
-    department_id: Id | None = None
+    department_id: Id | None = None  # dispatch: where to; a department user's command: the user's department
     note: Text | None = None
     points: Annotated[float, Field(ge=-FINDING_POINTS_MAX, le=FINDING_POINTS_MAX, allow_inf_nan=False)] | None = None
+    level: Annotated[int, Field(ge=1, le=3)] | None = None  # 督办: 一般 1, 重点 2, 挂牌 3
+    reply_due: EventTime | None = None  # 督办: when the department's reply is due
+    evidence_ref: EvidenceRef | None = None  # 处置: the photo the department attached
     kid: KeyId | None = None
     sig: Signature | None = None
 
@@ -477,6 +492,14 @@ class OperatorCommand(_Message):
             raise ValueError("a finding needs its points and a note saying what was found")
         if self.action is not CommandAction.FINDING and self.points is not None:
             raise ValueError("only a finding carries points")
+        if self.action in NOTE_REQUIRED and not (self.note or "").strip():
+            raise ValueError(NOTE_REQUIRED[self.action])
+        if self.action is not CommandAction.ESCALATE and (self.level is not None or self.reply_due is not None):
+            raise ValueError("only a 督办 (escalate) carries a level and a reply deadline")
+        if self.action is not CommandAction.HANDLE and self.evidence_ref is not None:
+            raise ValueError("only a handling report (处置) carries a photo (evidence_ref)")
+        if self.role == "department" and self.department_id is None:
+            raise ValueError("a department user's command names the user's department (department_id)")
         return self
 
     @property

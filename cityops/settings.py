@@ -47,6 +47,8 @@ on 127.0.0.1; production points ``KAFKA_BROKER`` and ``REDIS_URL`` at real clust
 | ``CITYOPS_COMMAND_KEY_FILE`` | ``<var>/command-keys`` | read when ``CITYOPS_COMMAND_KEYS`` is empty; made once, 0600 |
 | ``CITYOPS_COMMAND_MAX_AGE_S`` | ``120`` | a command issued longer ago than this when it arrives is refused (stale) |
 | ``CITYOPS_COMMAND_MAX_AHEAD_S`` | ``30`` | … and one issued further than this in the future (sender's clock) |
+| ``CITYOPS_SUPERVISION_REMIND_S`` | ``3600`` | 督办单 reminder this long before its reply deadline (half-way at most) |
+| ``CITYOPS_SUPERVISION_WINDOWS`` | 2小时 … 3天 | a 督办's reply windows on the duty console: ``1小时=3600,1天=86400`` |
 | ``CITYOPS_API_HOST`` | ``127.0.0.1`` | bind address of the API process (``python -m cityops api``; docs/api.md) |
 | ``CITYOPS_API_PORT`` | ``8600`` | its port |
 | ``CITYOPS_APIKEYS_FILE`` | ``<city dir>/apikeys.json`` | client systems' API keys (``python -m cityops apikeys``) |
@@ -233,6 +235,8 @@ class Settings:
     command_key_file: Path | None = None  # None: <var_dir>/command-keys
     command_max_age_s: float = 120.0
     command_max_ahead_s: float = 30.0
+    supervision_remind_s: float = 3600.0  # a 督办单's reminder this long before its reply deadline (half-way at most)
+    supervision_windows: str = ""  # ``label=seconds,…`` the duty console offers ('': REPLY_WINDOWS_S)
     api_host: str = "127.0.0.1"
     api_port: int = 8600
     apikeys_file: Path | None = None  # None: <city_dir>/apikeys.json
@@ -305,6 +309,8 @@ class Settings:
                               if _env("CITYOPS_COMMAND_KEY_FILE", "") else None),
             command_max_age_s=_env_float("CITYOPS_COMMAND_MAX_AGE_S", cls.command_max_age_s),
             command_max_ahead_s=_env_float("CITYOPS_COMMAND_MAX_AHEAD_S", cls.command_max_ahead_s),
+            supervision_remind_s=_env_float("CITYOPS_SUPERVISION_REMIND_S", cls.supervision_remind_s),
+            supervision_windows=_env("CITYOPS_SUPERVISION_WINDOWS", cls.supervision_windows),
             api_host=_env("CITYOPS_API_HOST", cls.api_host),
             api_port=_env_int("CITYOPS_API_PORT", cls.api_port),
             apikeys_file=(Path(_env("CITYOPS_APIKEYS_FILE", "")).resolve()

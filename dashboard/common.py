@@ -16,6 +16,7 @@ import streamlit as st
 from redis import Redis
 
 from cityops import read
+from cityops.auth import DEPARTMENT
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
 from cityops.city_data import get_city_data
@@ -109,7 +110,8 @@ def user() -> dict[str, str] | None:
 
 
 def send_command(action: CommandAction, target_kind: str, target_id: str, *, department_id: str | None = None,
-                 note: str | None = None, points: float | None = None) -> bool:
+                 note: str | None = None, points: float | None = None, level: int | None = None,
+                 reply_due: datetime | None = None, evidence_ref: str | None = None) -> bool:
     """Publish one signed operator command to Kafka, carrying the signed-in user's name and role.
 
     The console never writes Redis: the command agent verifies the signature, the freshness and the role
@@ -119,18 +121,21 @@ def send_command(action: CommandAction, target_kind: str, target_id: str, *, dep
     it is unreachable the command waits in the console's buffer and is delivered once it is back (the page
     says so instead of failing, and the officer must not send it again; one delivered later than
     ``CITYOPS_COMMAND_MAX_AGE_S`` is refused as stale and must be sent again).
+    A department user's command always names the user's own department (the agent checks the case is theirs).
     """
     who = user()
     if who is None:
         raise PermissionError("not signed in")
     role = who.get("role", "")
+    if role == DEPARTMENT:
+        department_id = who.get("department") or None
     refusal = command_refusal(role, action, target_kind)
     if refusal is not None:
         raise PermissionError(f"{who.get('username', '?')}: {refusal}")
     cmd = OperatorCommand(command_id=f"cmd-{uuid.uuid4().hex}", action=action, target_kind=target_kind,
                           target_id=target_id, user=f"{who['display_name']}({who['username']})"[:64], role=role,
                           issued_at=datetime.now(UTC), department_id=department_id, note=note or None,
-                          points=points)
+                          points=points, level=level, reply_due=reply_due, evidence_ref=evidence_ref)
     signed = sign(cmd, load_keys(settings()))
     return publisher().publish(settings().topics.commands, target_id, encode(signed)) is not False
 

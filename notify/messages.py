@@ -14,10 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cityops.alerts import Alert, AlertKind
+from cityops.supervision_orders import LEVELS
 
 SEVERITY_ZH = {"critical": "紧急", "major": "重要", "minor": "一般", "info": "提示"}
 KIND_ZH = {AlertKind.SLA_OVERDUE: "案件超期", AlertKind.SENSOR_EXCEEDANCE: "传感器超标",
-           AlertKind.DEVICE_OFFLINE: "设备离线", AlertKind.AI_CAPTURE: "AI抓拍"}
+           AlertKind.DEVICE_OFFLINE: "设备离线", AlertKind.AI_CAPTURE: "AI抓拍", AlertKind.SUPERVISION: "督办单"}
+SUPERVISION_STEP_ZH = {"remind": "即将到期，请尽快回复", "escalate": "逾期未复，已升级", "overdue": "挂牌督办逾期未复"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ def alert_message(alert: Alert, fields: dict[str, str | None], tz: ZoneInfo) -> 
         lines.append(f"{alert.name_zh or alert.sensor_id}（{alert.sensor_id}）自 {since} 无数据")
     elif alert.kind is AlertKind.AI_CAPTURE:
         lines.append(f"摄像头 {alert.camera_id} 抓拍 {alert.ai_type}，案件 {alert.case_id}")
+    elif alert.kind is AlertKind.SUPERVISION:
+        level = LEVELS.get(int(alert.action or 1), alert.action)
+        lines.append(f"案件 {alert.case_id} 的{level}{SUPERVISION_STEP_ZH.get(alert.stage or '', '')}"
+                     f"（回复时限 {alert.deadline}）")
     where = " / ".join(v for v in (fields.get("district"), alert.street, alert.grid) if v)
     if where:
         lines.append(f"位置：{where}")

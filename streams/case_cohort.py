@@ -279,6 +279,12 @@ class CohortStep:
         if handle_deadline is not None:
             self.new_limit(handle_deadline)
 
+    def returned(self) -> None:
+        """退回: the department's handling limit no longer runs; the re-dispatch sets the next one."""
+        for milestone in (DUE, DUE_HANDLE):
+            if not self.passed(milestone):
+                self.withdraw(milestone)
+
     def void(self) -> None:
         self.reach(VOIDED)
         self.lose(PARKED)

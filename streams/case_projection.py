@@ -68,6 +68,7 @@ ACTION_METRIC: dict[CaseAction, Metric] = {
     CaseAction.VOID: Metric.VOIDED,
     CaseAction.PARK: Metric.PARKED,
     CaseAction.RESUME: Metric.RESUMED,
+    CaseAction.RETURN: Metric.RETURNED,
 }
 UNLOCATED = "unlocated"
 CLOSED_CASE_RETENTION_S = 400 * keys.DAY
@@ -211,6 +212,7 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     if event.action is CaseAction.EXTEND and view is not None:
         _check_extension(event, view)
     before = _Before.of(view)
+    prior_department = view.department if view is not None else ""
     eff = Effects(event.event_id)
     stamp = event.event_time.isoformat()
     if view is not None and view.stage and view.deadline:  # the stage whose clock ran is left: its alert ends
@@ -257,6 +259,7 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
     # marked the case after this view was read (both writes are idempotent, so this is always safe).
     for scope, scope_id in overdue_scopes(view, ctx.city.code, "handle") + [("centre", ctx.city.code)]:
         eff.zrem(keys.overdue(scope, scope_id), view.case_id)
+    _queue_for_department(eff, view, prior_department)
     case_key = keys.case(event.case_id)
     if not view.updated_at or event.event_time > datetime.fromisoformat(view.updated_at):
         view.updated_at = stamp
@@ -277,6 +280,23 @@ def project_case_event(event: CaseEvent, view: CaseView | None, ctx: CaseContext
         if revived:  # the timer set the expiry of a closed case: longer than any stale window, so it acts first
             eff.expire(case_key, REVIVED_RETENTION_S).expire(keys.case_timeline(event.case_id), REVIVED_RETENTION_S)
     return eff, view
+
+
+QUEUED_STATES = frozenset({lc.DISPATCHED, lc.REWORKED})  # a department has the case to handle
+
+
+def _queue_for_department(eff: Effects, view: CaseView, prior_department: str) -> None:
+    """Keep the department's own queue: a case is in it while dispatched or sent back to that department, by
+    its handling deadline; a re-dispatch moves it, a handling, return, park or void takes it out."""
+    if prior_department and prior_department != view.department:
+        eff.zrem(keys.department_queue(prior_department), view.case_id)
+    if not view.department:
+        return
+    if view.state in QUEUED_STATES:
+        due = view.handle_deadline or view.deadline or view.t_dispatch or view.t_report
+        eff.zadd(keys.department_queue(view.department), datetime.fromisoformat(due).timestamp(), view.case_id)
+    else:
+        eff.zrem(keys.department_queue(view.department), view.case_id)
 
 
 def overdue_scopes(view: CaseView, city_code: str, stage: str) -> list[tuple[str, str]]:
@@ -349,6 +369,8 @@ def _record_cohort(eff: Effects, view: CaseView, event: CaseEvent, ctx: CaseCont
             step.resume(new_limit)
         case CaseAction.VOID:
             step.void()
+        case CaseAction.RETURN:
+            step.returned()
     for w in step.writes:
         eff.hincrby(w.key, w.field, w.amount).expire(w.key, keys.DAILY_RETENTION_S)
     view.cohort = state.dumps()

@@ -7,6 +7,13 @@
 | ``escalate`` 督办 | severity → critical, escalated | marks the case escalated (督办) |
 | ``false_alarm`` 误报 | cleared as a false alarm; its case is voided | voids (作废) the case |
 | ``close`` 关闭/结案 | cleared | closes (结案) a verified case |
+| ``handle`` 处置 (department) | | a 处置 step with the note and photo |
+| ``return`` 退回 (department) | | a 退回 step with the reason: back to the centre |
+| ``reply`` 督办回复 (department) | | closes the case's 督办单 |
+
+A 督办 of a dispatched case (or of its alert) also opens its 督办单 against the case's department, or raises the
+open one a level (``cityops/supervision_orders.py``); the supervision timer reminds and escalates it, and the
+department's reply closes it. A department user acts only on its own department's cases.
 
 On a ``capture`` waiting in the review queue (:func:`project_capture_command`): ``confirm`` 确认立案 opens and
 dispatches its case with the steps a trusted type gets at once (same ids: a double click or a re-sent
@@ -33,7 +40,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from cityops import keys
-from cityops.alerts import Alert, capture_alert_id
+from cityops import supervision_orders as orders
+from cityops.alerts import Alert, capture_alert_id, cleared_fields
+from cityops.case_states import DISPATCHED, REWORKED
 from cityops.read import supervision
 from cityops.schemas import CaseAction, CaseEvent, CommandAction, Detection, OperatorCommand, derived_id
 from streams.detection_projection import DetectionContext, capture_case_events, capture_review_s, record_lag
@@ -53,12 +62,16 @@ class CommandOutcome:
 
 
 def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case: Mapping[str, str], *,
-                    received_at: datetime, tz: ZoneInfo) -> CommandOutcome:
+                    received_at: datetime, tz: ZoneInfo, order: Mapping[str, str] | None = None,
+                    remind_before_s: float = 3600.0) -> CommandOutcome:
     """``target`` is the alert's or case's hash; ``alert_case`` the hash of an alert's case (if any);
     ``received_at`` when the command agent received the command (audited beside the sender's ``issued_at``);
-    ``tz`` the city's zone (a 督办 counts on its local day)."""
+    ``tz`` the city's zone (a 督办 counts on its local day); ``order`` the case's 督办单 hash (if any) and
+    ``remind_before_s`` how long before its deadline the department is reminded."""
     if not target:
         raise CommandRefused(f"unknown {cmd.target_kind} {cmd.target_id!r}")
+    if cmd.role == "department":
+        return _project_department_command(cmd, target, order or {}, received_at=received_at)
     eff = Effects(cmd.command_id)
     after: dict[str, object] = {}
     cases: list[CaseEvent] = []
@@ -108,8 +121,71 @@ def project_command(cmd: OperatorCommand, target: Mapping[str, str], alert_case:
     if after:
         eff.hset(key, after)
     if cmd.action is CommandAction.ESCALATE:
-        _count_supervision(eff, case_id, target if cmd.target_kind == "case" else alert_case, cmd, tz)
+        case = target if cmd.target_kind == "case" else alert_case
+        _count_supervision(eff, case_id, case, cmd, tz)
+        if case_id and case.get("department"):
+            _raise_order(eff, cmd, case_id, case, order or {}, remind_before_s)
     _audit(eff, cmd, received_at, {k: target.get(k) for k in AUDITED if k in target}, after, cases)
+    return CommandOutcome(eff, cases)
+
+
+def _raise_order(eff: Effects, cmd: OperatorCommand, case_id: str, case: Mapping[str, str],
+                 stored: Mapping[str, str], remind_before_s: float) -> None:
+    """Open the case's 督办单 (or raise the open one a level) and give it to the supervision timer."""
+    try:
+        order = orders.raise_order(orders.Order.from_hash(stored), case_id=case_id, command_id=cmd.command_id,
+                                   department=case.get("department", ""), user=cmd.user, at=cmd.issued_at,
+                                   level=cmd.level, reply_due=cmd.reply_due, note=cmd.note)
+    except orders.OrderError as err:
+        raise CommandRefused(str(err)) from None
+    _store_order(eff, order, remind_before_s)
+
+
+def _store_order(eff: Effects, order: orders.Order, remind_before_s: float) -> None:
+    key = keys.supervision_order(order.case_id)
+    eff.hset(key, order.as_hash()).expire(key, keys.DAILY_RETENTION_S)
+    if order.is_open:
+        eff.zadd(keys.supervision_open(), datetime.fromisoformat(order.reply_due).timestamp(), order.case_id)
+        check = order.next_check(remind_before_s)
+        if check is not None:
+            eff.zadd(keys.supervision_due(), check.timestamp(), order.case_id)
+    else:
+        eff.zrem(keys.supervision_open(), order.case_id)
+        eff.zrem(keys.supervision_due(), order.case_id)
+
+
+def _project_department_command(cmd: OperatorCommand, case: Mapping[str, str], stored_order: Mapping[str, str], *,
+                                received_at: datetime) -> CommandOutcome:
+    """处置, 退回 or 督办回复 by a department user, on a case of that user's department only."""
+    if cmd.target_kind != "case":
+        raise CommandRefused(f"a department user acts on cases, not on a {cmd.target_kind}")
+    department = cmd.department_id or ""
+    eff = Effects(cmd.command_id)
+    cases: list[CaseEvent] = []
+    after: dict[str, object] = {}
+    if cmd.action is CommandAction.REPLY:
+        try:
+            order = orders.reply(orders.Order.from_hash(stored_order), case_id=cmd.target_id, department=department,
+                                 user=cmd.user, at=cmd.issued_at, text=cmd.note or "")
+        except orders.OrderError as err:
+            raise CommandRefused(str(err)) from None
+        _store_order(eff, order, 0.0)
+        for alert_id in order.alerts:  # its reminders and escalations on the duty feed end with the reply
+            eff.zrem(keys.active_alerts(), alert_id)
+            eff.hset_if_exists(keys.alert(alert_id), cleared_fields(cmd.issued_at.isoformat()))
+        after = {"supervision": "replied"}
+    else:
+        if case.get("department") != department:
+            raise CommandRefused(f"case {cmd.target_id} is not dispatched to department {department} "
+                                 f"(it is with {case.get('department') or 'no department'})")
+        if case.get("state") not in (DISPATCHED, REWORKED):
+            raise CommandRefused(f"case {cmd.target_id} is {case.get('state')}: only a case dispatched to the "
+                                 f"department (or sent back to it) can be handled or returned")
+        action = CaseAction.HANDLE if cmd.action is CommandAction.HANDLE else CaseAction.RETURN
+        cases.append(CaseEvent(event_id=derived_id(cmd.command_id, action.value), case_id=cmd.target_id,
+                               action=action, event_time=cmd.issued_at, actor=cmd.user, department_id=department,
+                               description=cmd.note, evidence_ref=cmd.evidence_ref))
+    _audit(eff, cmd, received_at, {k: case.get(k) for k in AUDITED if k in case}, after, cases)
     return CommandOutcome(eff, cases)
 
 

@@ -16,11 +16,13 @@ Actions and the states they may follow (the table ``TRANSITIONS`` below is the w
 | close | 结案 | verified | closed |
 | park | 缓办/挂账 (approved) | dispatched, reworked | parked |
 | resume | 恢复 | parked | dispatched |
+| return | 退回 (the department: not ours, with the reason) | dispatched, reworked | registered |
 | void | 作废 | any open state | voided |
 
 ``rejected``, ``closed`` and ``voided`` are final: any later step is illegal and goes to the dead
 letter with the reason. ``extend`` (延期) keeps the state and moves the handling deadline.
-``rework`` (返工) returns a handled or verified case to its department for handling again.
+``rework`` (返工) returns a handled or verified case to its department for handling again. ``return`` (退回)
+gives a case back to the command centre, whose dispatch clock starts again for the re-dispatch.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ TRANSITIONS: dict[CaseAction, tuple[frozenset[str | None], str | None]] = {
     CaseAction.VOID: (frozenset(OPEN_STATES), VOIDED),
     CaseAction.PARK: (frozenset({DISPATCHED, REWORKED}), PARKED),
     CaseAction.RESUME: (frozenset({PARKED}), DISPATCHED),
+    CaseAction.RETURN: (frozenset({DISPATCHED, REWORKED}), REGISTERED),
 }
 
 

@@ -10,7 +10,7 @@ from redis import Redis
 
 from cityops.assessment import Scheme, UnitScore, assess, indicator_values
 from cityops.read.kpi_cohort import cohort_counts_many
-from cityops.read.supervision import finding_points, received_counts
+from cityops.read.supervision import escalation_counts, finding_points, received_counts
 
 
 def unit_scores(r: Redis, scheme: Scheme, first_day: date, last_day: date, tz: ZoneInfo) -> dict[str, list[UnitScore]]:
@@ -22,6 +22,7 @@ def unit_scores(r: Redis, scheme: Scheme, first_day: date, last_day: date, tz: Z
         cases = cohort_counts_many(r, first_day, last_day, kind, ids, tz)
         supervised = received_counts(r, first_day, last_day, kind, ids, tz)
         findings = finding_points(r, first_day, last_day, kind, ids, tz)
-        values = {u: indicator_values(kind, cases[u], supervised[u], findings[u]) for u in ids}
+        overdue = escalation_counts(r, first_day, last_day, ids, tz) if kind == "department" else {}
+        values = {u: indicator_values(kind, cases[u], supervised[u], findings[u], overdue.get(u, 0)) for u in ids}
         out[kind] = assess(scheme, kind, values)
     return out

@@ -341,7 +341,7 @@ def _assessment_table(doc: Document, rep: PeriodReport, scores: list[UnitScore],
 
 # The 考核 indicators' column labels (keys of dashboard/reports/i18n.py), shared with the 考核 page.
 ITEM_LABELS = {"overdue": "overdue_n", "rework": "reworked", "supervised": "supervised", "findings": "findings",
-               "on_time_rate": "on_time_rate"}
+               "supervision_overdue": "supervision_overdue", "on_time_rate": "on_time_rate"}
 
 
 def item_cell(key: str, value: float | None, points: float, lang: str) -> str:

@@ -37,6 +37,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "reworked": ("返工", "Reworked"),
     "supervised": ("督办", "Supervised"),
     "findings": ("督查发现", "Inspection findings"),
+    "supervision_overdue": ("督办逾期", "督办 unanswered"),
     "class": ("类别", "Class"),
     "red": ("红榜（本类第一）", "Best of the class"),
     "black": ("黑榜（本类末位）", "Worst of the class"),

@@ -104,6 +104,9 @@ def kpis(request: Request,
     if scope in supervision.SCOPES:  # 督办 received in the period (an indicator of the 考核)
         out["supervision_received"] = supervision.received_counts(state.redis, first, last, scope, [scope_id],
                                                                   state.city.timezone)[scope_id]
+    if scope == "department":  # its 督办单 escalated for want of a reply in the period
+        out["supervision_overdue"] = supervision.escalation_counts(state.redis, first, last, [scope_id],
+                                                                   state.city.timezone)[scope_id]
     if scope in ("street", "department"):  # the points of the 督查发现 entered in the period
         out["inspection_points"] = supervision.finding_points(state.redis, first, last, scope, [scope_id],
                                                               state.city.timezone)[scope_id]

@@ -1,5 +1,5 @@
 """One agent per topic, plus the timers (SLA clocks, sensors offline, outbox, repeats, heartbeat, hotspots,
-stale cases), and the start-up task.
+stale cases, 督办单), and the start-up task.
 
 Importing this package registers them on :data:`streams.app.app`."""
 
@@ -17,4 +17,5 @@ from streams.agents import (  # noqa: F401
     sla_timer,
     stale_cases,
     startup,
+    supervision_timer,
 )

@@ -24,7 +24,7 @@ from cityops.command_signing import (
     check_signature,
     load_keys,
 )
-from cityops.schemas import OperatorCommand, encode
+from cityops.schemas import CommandAction, OperatorCommand, encode
 from cityops.settings import Settings, get_settings
 from streams import runtime
 from streams.agents.batch import Origin, apply_or_dead_letter, decode_batch, drop_repeats
@@ -114,6 +114,9 @@ async def process(events: Sequence[EventT]) -> None:
             target = await r.hgetall(target_key)
             alert_case = await r.hgetall(keys.case(target["case_id"])) \
                 if target.get("case_id") and cmd.target_kind == "alert" else {}
+            case_id = cmd.target_id if cmd.target_kind == "case" else target.get("case_id", "")
+            order = await r.hgetall(keys.supervision_order(case_id)) \
+                if case_id and cmd.action in (CommandAction.ESCALATE, CommandAction.REPLY) else {}
         except ResponseError as err:  # its target's key is no hash: this command's problem, not the batch's
             if isinstance(err, SERVER_CONDITIONS):
                 raise
@@ -124,7 +127,8 @@ async def process(events: Sequence[EventT]) -> None:
             if cmd.target_kind == "capture":  # 确认立案 / 误报 on a capture waiting for review
                 outcome = project_capture_command(cmd, target, runtime.detection_context(), received_at=received_at)
             else:
-                outcome = project_command(cmd, target, alert_case, received_at=received_at, tz=settings.tz)
+                outcome = project_command(cmd, target, alert_case, received_at=received_at, tz=settings.tz,
+                                          order=order, remind_before_s=settings.supervision_remind_s)
         except CommandRefused as err:
             effects.append(await refuse(event, topic, event.message.value, str(err), "transition", cmd.command_id))
             continue

@@ -210,3 +210,101 @@ def test_inspection_findings_apply_once_and_unknown_or_leader_findings_are_refus
     assert "unknown street '999999999'" in letters["insp-3"].reason
     assert "role leader may not send finding on a street" in letters["insp-4"].reason
     assert {a["command_id"] for a in _audit(redis_client)} == {"insp-1", "insp-2", "insp-5"}
+
+
+def _signed(command_id: str, action: str, target: str, role: str, **kw: object) -> bytes:
+    cmd = OperatorCommand(command_id=command_id, action=CommandAction(action), target_kind="case", target_id=target,
+                          user=f"测试{role}({role})", role=role, issued_at=datetime.now(UTC) - timedelta(seconds=1),
+                          **kw)
+    return encode(sign(cmd, parse_keys(KEYS)))
+
+
+def _timer_at(now: float) -> int:
+    from streams.agents.supervision_timer import step_due_orders
+
+    async def go() -> int:
+        runtime._redis, runtime._writer = None, None
+        try:
+            return await step_due_orders(now)
+        finally:
+            await runtime.redis().aclose()
+            runtime._redis, runtime._writer = None, None
+
+    return asyncio.run(go())
+
+
+def test_a_supervision_order_is_reminded_escalated_and_closed_by_its_department_s_reply(agents, redis_client):
+    """督办 of a dispatched case → its 督办单 against the department; the timer (on the real Redis and its Lua)
+    reminds it once, escalates it at the deadline, counts the escalation; another department's reply is refused,
+    the case's department's reply closes it and ends its alerts on the duty feed."""
+    from cityops import read
+    from cityops.read.supervision_orders import case_order, open_orders
+
+    issued = datetime.now(UTC)
+    due = issued + timedelta(minutes=10)
+    agents.run(agents.commands, [_signed("sup-1", "escalate", "AUTH-O", "duty", level=1, reply_due=due,
+                                         note="三天内清理完毕")])
+    order = case_order(redis_client, "AUTH-O")
+    assert order is not None and (order.level, order.department, order.note) == (1, "DSAN-350203", "三天内清理完毕")
+    assert [o.case_id for o in open_orders(redis_client)] == ["AUTH-O"]
+    remind = order.remind_at(get_settings().supervision_remind_s).timestamp()
+    assert _timer_at(remind - 1) == 0
+    assert _timer_at(remind + 1) == 1 and _timer_at(remind + 2) == 0  # once per level
+    late = datetime.fromisoformat(order.reply_due).timestamp() + 1
+    assert _timer_at(late) == 1
+    order = case_order(redis_client, "AUTH-O")
+    assert (order.level, order.escalations, order.reminded) == (2, 1, 0) and len(order.alerts) == 2
+    kinds = [(a.kind.value, a.stage, a.action) for a in read.alert_feed(redis_client, 20) if a.case_id == "AUTH-O"]
+    assert ("supervision", "remind", "1") in kinds and ("supervision", "escalate", "2") in kinds
+    assert all(redis_client.zscore(keys.active_alerts(), a) is not None for a in order.alerts)
+    day = datetime.now(get_settings().tz).strftime("%Y%m%d")
+    assert redis_client.hget(keys.supervision_daily(day, "department", "DSAN-350203"), "escalated") == "1"
+    from cityops.city_data import get_city_data
+    from cityops.read.assessment import unit_scores
+
+    today = datetime.now(get_settings().tz).date()
+    scores = unit_scores(redis_client, get_city_data().assessment, today, today, get_settings().tz)["department"]
+    [mine] = [s for s in scores if s.unit_id == "DSAN-350203"]
+    assert mine.item("supervision_overdue").value == 1.0 and mine.item("supervision_overdue").points == -3.0
+
+    agents.run(agents.commands, [
+        _signed("rep-other", "reply", "AUTH-O", "department", department_id="DSQ-350203", note="不是我们的"),
+        _signed("rep-duty", "reply", "AUTH-O", "duty", note="值班员代答"),
+        _signed("rep-1", "reply", "AUTH-O", "department", department_id="DSAN-350203", note="已清理完毕")])
+    letters = _letters(agents)
+    assert "is against department DSAN-350203, not DSQ-350203" in letters["rep-other"].reason
+    assert "role duty may not send reply on a case (needs department)" in letters["rep-duty"].reason
+    order = case_order(redis_client, "AUTH-O")
+    assert (order.state, order.reply, order.replied_by) == ("replied", "已清理完毕", "测试department(department)")
+    assert open_orders(redis_client) == [] and redis_client.zcard(keys.supervision_due()) == 0
+    assert all(redis_client.zscore(keys.active_alerts(), a) is None for a in order.alerts)
+    assert _timer_at(late + 86400) == 0
+
+
+def test_a_department_handles_its_case_with_a_photo_and_returns_another(agents, redis_client):
+    from cityops.read.supervision_orders import department_queue
+
+    assert [row["case_id"] for row in department_queue(redis_client, "DSAN-350203")] == ["AUTH-O"]
+    agents.run(agents.commands, [
+        _signed("h-wrong", "handle", "AUTH-O", "department", department_id="CITY-MUNI", note="x"),
+        _signed("r-1", "return", "AUTH-O", "department", department_id="DSAN-350203", note="属于园林部门")])
+    assert "not dispatched to department CITY-MUNI" in _letters(agents)["h-wrong"].reason
+    steps = [value for _, value in agents.commands.cases_topic.sent]
+    agents.run(agents.cases, steps)
+    case = redis_client.hgetall(keys.case("AUTH-O"))
+    assert case["state"] == "registered" and case["stage"] == "dispatch"
+    assert department_queue(redis_client, "DSAN-350203") == []
+    # the centre re-dispatches; the department handles it with its photo
+    agents.run(agents.cases, [orjson.dumps({"event_id": "AUTH-O-redispatch", "case_id": "AUTH-O",
+                                            "action": "dispatch", "event_time": datetime.now(UTC).isoformat(),
+                                            "department_id": "DSAN-350203"})])
+    assert [row["case_id"] for row in department_queue(redis_client, "DSAN-350203")] == ["AUTH-O"]
+    sent_before = len(agents.commands.cases_topic.sent)
+    agents.run(agents.commands, [_signed("h-1", "handle", "AUTH-O", "department", department_id="DSAN-350203",
+                                         note="已清运", evidence_ref="uploads/DSAN-350203/h1.jpg")])
+    agents.run(agents.cases, [v for _, v in agents.commands.cases_topic.sent[sent_before:]])
+    assert redis_client.hget(keys.case("AUTH-O"), "state") == "handled"
+    [handled] = [orjson.loads(e) for e in redis_client.lrange(keys.case_timeline("AUTH-O"), 0, -1)
+                 if orjson.loads(e)["action"] == "handle"]
+    assert handled["evidence_ref"] == "uploads/DSAN-350203/h1.jpg" and handled["description"] == "已清运"
+    assert department_queue(redis_client, "DSAN-350203") == []

@@ -56,8 +56,14 @@ def test_the_first_admin_from_the_cli_then_a_start_is_allowed(tmp_path, redis_ur
     assert check_users_file(Settings(users_file=users, console_address="0.0.0.0")) is None, "may start now"
     assert _cityops(["users", "passwd", "chief", "--password-stdin"], env, "short\n").returncode == 2
     assert _cityops(["users", "remove", "chief"], env).returncode == 2, "the last admin stays"
+    unknown = _cityops(["users", "add", "sanitation", "--role", "department", "--department", "NO-SUCH",
+                        "--password-stdin"], env, "dept-password\n")
+    assert unknown.returncode == 2 and "not a department of the city data" in unknown.stderr
+    dept = _cityops(["users", "add", "sanitation", "--role", "department", "--department", "DSAN-350203",
+                     "--password-stdin"], env, "dept-password\n")
+    assert dept.returncode == 0, dept.stderr
     listed = _cityops(["users", "list"], env)
-    assert listed.stdout.split() == ["chief", "admin", "主任"]
+    assert listed.stdout.split() == ["chief", "admin", "主任", "sanitation", "department", "sanitation", "DSAN-350203"]
     trail = [orjson.loads(f["json"]) for _, f in r.xrange(keys.audit())]
     mine = [a for a in trail if a.get("target_id") == "chief"]
     assert mine and mine[-1]["kind"] == "account" and mine[-1]["action"] == "user_add"

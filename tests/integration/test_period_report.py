@@ -95,6 +95,7 @@ def independent_scores(client: TestClient, key: str, first: date, last: date) ->
                 on_time = cases.get("on_time" if kind == "street" else "handled_on_time", 0)
                 score = scheme["base"] + ind["overdue"] * (due - on_time) + ind["rework"] * cases.get("reworked", 0)
                 score += ind["supervised"] * body["supervision_received"] + ind["findings"] * body["inspection_points"]
+                score += ind.get("supervision_overdue", 0) * body.get("supervision_overdue", 0)
                 if due:
                     score += ind["on_time_rate"]["points"] * (on_time / due - ind["on_time_rate"]["target"]) * 100
                 scored.append((round(score, 2), unit))

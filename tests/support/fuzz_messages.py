@@ -400,7 +400,8 @@ def build_plan(seed: int = 20261125, hostile: int = 10_400, cases: int = 200, se
         cid = f"FZ-NEVER-{i}"
         action = rng.choice([a for a in CaseAction if a is not CaseAction.REPORT])
         ev = {"event_id": f"{cid}-{action.value}", "case_id": cid, "action": action.value, "event_time": stamp,
-              "department_id": "DSAN-350203", "extension": "2d", "approver": "FZ-APPROVER", "park_kind": "postponed"}
+              "department_id": "DSAN-350203", "extension": "2d", "approver": "FZ-APPROVER", "park_kind": "postponed",
+              "description": "FZ-REASON"}
         special.append(Message("cases", cid.encode(), _checked("cases", _dumps(ev), "transition"),
                                "illegal_transition", "transition", 1))
     for i in range(target_share(hostile, 0.01)):  # a report in a grid that does not exist
@@ -463,7 +464,7 @@ def build_plan(seed: int = 20261125, hostile: int = 10_400, cases: int = 200, se
         ev = {"event_id": f"{cid}-after-{i}", "case_id": cid, "action": action.value,
               "event_time": (last_time[cid] + timedelta(minutes=1)).isoformat(), "source": "grid_patrol",
               "category_code": "E0102", "department_id": "DSAN-350203", "extension": "1d", "approver": "FZ-APPROVER",
-              "park_kind": "postponed"}
+              "park_kind": "postponed", "description": "FZ-REASON"}
         phase2_hostile.append(Message("cases", cid.encode(), _checked("cases", _dumps(ev), "transition"),
                                       "illegal_transition", "transition", 1))
     dispatchable = [cid for cid in open_cases if final[cid] in (lc.REGISTERED, lc.DISPATCHED, lc.REWORKED)]

@@ -26,8 +26,10 @@ SCHEME = Scheme(base=100.0, interview_last=1, units={"street": UnitScheme("stree
 def test_indicators_of_a_street_and_of_a_department():
     cases = {"reg": 12, "due": 10, "on_time": 8, "due_handle": 10, "handled_on_time": 9, "reworked": 2}
     assert indicator_values("street", cases, 3, -2.5) == {"overdue": 2.0, "rework": 2.0, "supervised": 3.0,
-                                                          "findings": -2.5, "on_time_rate": 0.8}
+                                                          "findings": -2.5, "supervision_overdue": 0.0,
+                                                          "on_time_rate": 0.8}
     assert indicator_values("department", cases, 0)["overdue"] == 1.0
+    assert indicator_values("department", cases, 0, 0.0, 2)["supervision_overdue"] == 2.0  # 督办单 escalated
     assert indicator_values("street", {}, 0)["on_time_rate"] is None  # nothing due: no rate, no points
 
 

@@ -139,7 +139,8 @@ def test_every_field_is_signed():
     changes = {"command_id": "cmd-2", "action": "escalate", "target_kind": "alert", "target_id": "XM-2",
                "user": "王管理(admin)", "role": "admin", "issued_at": (NOW + timedelta(seconds=1)).isoformat(),
                "department_id": "DSQ-350206", "note": "changed", "kid": "k2027"}
-    assert set(changes) == set(SIGNED_FIELDS) - {"v", "points"}  # points: a finding's, checked below
+    # points: a finding's; level, reply_due: a 督办's; evidence_ref: a 处置's; each checked below
+    assert set(changes) == set(SIGNED_FIELDS) - {"v", "points", "level", "reply_due", "evidence_ref"}
     two_keys = parse_keys(f"k2026:{SECRET_A},k2027:{SECRET_B}")
     for name, value in changes.items():
         tampered = decode(OperatorCommand, orjson.dumps(orjson.loads(encode(signed)) | {name: value}))
@@ -210,11 +211,35 @@ def test_a_finding_s_points_are_signed():
         check_signature(tampered, RING)
 
 
+@pytest.mark.parametrize("kind, change", [
+    ({"action": "escalate", "level": 2, "reply_due": (NOW + timedelta(hours=4)).isoformat()}, {"level": 3}),
+    ({"action": "escalate", "level": 2, "reply_due": (NOW + timedelta(hours=4)).isoformat()},
+     {"reply_due": (NOW + timedelta(hours=40)).isoformat()}),
+    ({"action": "handle", "role": "department", "department_id": "D01", "evidence_ref": "uploads/a.jpg"},
+     {"evidence_ref": "uploads/b.jpg"}),
+])
+def test_a_supervision_order_s_and_a_handling_s_fields_are_signed(kind: dict, change: dict):
+    signed = sign(command(**kind), RING)
+    check_signature(signed, RING)
+    tampered = decode(OperatorCommand, orjson.dumps(orjson.loads(encode(signed)) | change))
+    with pytest.raises(CommandAuthError, match="bad signature"):
+        check_signature(tampered, RING)
+
+
 def test_the_role_table():
-    on_alerts = [a for a in CommandAction if a not in (CommandAction.CONFIRM, CommandAction.FINDING)]
+    department = [CommandAction.REPLY, CommandAction.HANDLE, CommandAction.RETURN]
+    on_alerts = [a for a in CommandAction if a not in (CommandAction.CONFIRM, CommandAction.FINDING, *department)]
     on_captures = {(CommandAction.CONFIRM, "capture"), (CommandAction.FALSE_ALARM, "capture")}
     on_units = {(CommandAction.FINDING, "street"), (CommandAction.FINDING, "department")}
-    assert set(COMMAND_ROLES) == {(a, k) for a in on_alerts for k in ("alert", "case")} | on_captures | on_units
+    assert set(COMMAND_ROLES) == {(a, k) for a in on_alerts for k in ("alert", "case")} | on_captures | on_units \
+        | {(a, "case") for a in department}
+    # a department user sends its three on its cases and nothing else; nobody else sends those three
+    assert allowed_actions("department", "case") == department
+    assert allowed_actions("department", "alert") == allowed_actions("department", "capture") == []
+    for role in ("leader", "duty", "admin"):
+        assert not set(allowed_actions(role, "case")) & set(department)
+    assert command_refusal("admin", CommandAction.HANDLE, "case") == \
+        "role admin may not send handle on a case (needs department)"
     duty = [CommandAction.ACKNOWLEDGE, CommandAction.DISPATCH, CommandAction.ESCALATE, CommandAction.FALSE_ALARM]
     for kind in ("alert", "case"):
         assert allowed_actions("leader", kind) == []

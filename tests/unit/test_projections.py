@@ -182,3 +182,30 @@ def test_the_next_step_ends_the_overdue_alert_of_the_stage_it_leaves(city):
     eff, _ = project_case_event(ev(CaseAction.REGISTER), view, city, TZ)
     assert ("ZREM", keys.active_alerts(), alert, "", "") in eff.ops
     assert ("HSETXX", keys.alert(alert), "state", "cleared", "") in eff.ops  # only if the timer raised it
+
+
+def test_the_department_queue_and_a_return_with_its_own_dispatch_clock(city):
+    """A dispatched case is in its department's queue by its handling deadline; 退回 takes it out, back to the
+    centre with a dispatch clock started at the return; a re-dispatch puts it in the new department's queue."""
+    _, view = project_case_event(ev(CaseAction.REPORT, source=CaseSource.GRID_PATROL, category_code="E0101",
+                                    lon=118.0894, lat=24.4798), None, city, TZ)
+    _, view = project_case_event(ev(CaseAction.REGISTER), view, city, TZ)
+    eff, view = project_case_event(ev(CaseAction.DISPATCH, department_id="CITY-ENFORCE"), view, city, TZ)
+    queue = keys.department_queue("CITY-ENFORCE")
+    due = datetime.fromisoformat(view.handle_deadline).timestamp()
+    assert ("ZADD", queue, repr(due), "X", "") in eff.ops
+    back_at = T + timedelta(hours=1)
+    eff, view = project_case_event(ev(CaseAction.RETURN, t=back_at, description="不属于执法局"), view, city, TZ)
+    assert view.state == "registered" and view.stage == "dispatch"
+    assert ("ZREM", queue, "X", "") in [op[:4] for op in eff.ops]
+    dispatch_limit = get_catalogue().get("E0101").sla["dispatch"]
+    assert datetime.fromisoformat(view.deadline) == WorkCalendar.load(tz=TZ).add(back_at, dispatch_limit)
+    assert ("HINCRBY", keys.kpi_daily("20261124", "city", "350200"), "returned", "1", "") in eff.ops
+    eff, view = project_case_event(ev(CaseAction.DISPATCH, t=back_at + timedelta(minutes=5),
+                                      department_id="CITY-MUNI"), view, city, TZ)
+    assert any(op[:2] == ("ZADD", keys.department_queue("CITY-MUNI")) for op in eff.ops)
+    assert ("ZREM", queue, "X", "") in [op[:4] for op in eff.ops]
+    eff, view = project_case_event(ev(CaseAction.HANDLE, t=back_at + timedelta(hours=1)), view, city, TZ)
+    assert ("ZREM", keys.department_queue("CITY-MUNI"), "X", "") in [op[:4] for op in eff.ops]
+    with pytest.raises(ValueError, match="needs its reason"):
+        ev(CaseAction.RETURN)

@@ -103,7 +103,8 @@ def case_events(draw: st.DrawFn, action: CaseAction | None = None) -> CaseEvent:
         if action is CaseAction.EXTEND else None,
         "approver": draw(free_text.filter(str.strip)) if action in (CaseAction.EXTEND, CaseAction.PARK) else None,
         "park_kind": draw(st.sampled_from(list(ParkKind))) if action is CaseAction.PARK else None,
-        "actor": draw(free_text), "address": draw(free_text), "description": draw(free_text),
+        "actor": draw(free_text), "address": draw(free_text),
+        "description": draw(free_text.filter(str.strip) if action is CaseAction.RETURN else free_text),
         "urgent": draw(st.booleans()),
     }
     return CaseEvent.model_validate(data)
@@ -425,6 +426,7 @@ def test_case_projection_refuses_cleanly_and_never_moves_past_a_final_state(step
         data: dict[str, object] = {"event_id": f"{cid}-{n}", "case_id": cid, "action": action,
                                    "event_time": start + timedelta(minutes=minutes), "department_id": dept,
                                    "extension": "2d", "approver": "值班长", "park_kind": ParkKind.POSTPONED,
+                                   "description": "不属于本部门职责",
                                    "source": CaseSource.GRID_PATROL, "category_code": "E0102"}
         data |= {"grid_id": "999999999999999"} if not grid else {"lon": 118.0894, "lat": 24.4798}
         event = CaseEvent.model_validate(data)
