@@ -37,14 +37,20 @@ KINDS = ("png", "pdf", "md", "json")
 _NAME = re.compile(r"^briefing-(\d{4}-\d{2}-\d{2})\.(zh|en)\.(png|pdf|md|json)$")
 
 
-@dataclass(frozen=True)
-class BriefingFiles:
-    day: date
+class RenderedFiles:
+    """The files of one rendered document in one language (``{stem}.{lang}.{kind}`` in ``folder``): shared by the
+    daily briefing and the period 通报. A subclass is a frozen dataclass with ``lang`` and ``folder`` and names
+    its ``stem``."""
+
     lang: str
     folder: Path
 
+    @property
+    def stem(self) -> str:
+        raise NotImplementedError
+
     def path(self, kind: str) -> Path:
-        return self.folder / f"briefing-{self.day.isoformat()}.{self.lang}.{kind}"
+        return self.folder / f"{self.stem}.{self.lang}.{kind}"
 
     @property
     def png(self) -> Path:
@@ -64,6 +70,17 @@ class BriefingFiles:
 
     def complete(self) -> bool:
         return all(self.path(k).is_file() for k in KINDS)
+
+
+@dataclass(frozen=True)
+class BriefingFiles(RenderedFiles):
+    day: date
+    lang: str
+    folder: Path
+
+    @property
+    def stem(self) -> str:
+        return f"briefing-{self.day.isoformat()}"
 
 
 def files_for(day: date, lang: str, out_dir: Path | None = None) -> BriefingFiles:

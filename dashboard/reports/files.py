@@ -24,39 +24,26 @@ from cityops import read
 from cityops.city_data import get_city_data
 from cityops.periods import Period, PeriodKind, parse_period
 from cityops.settings import Settings, get_settings
-from dashboard.briefing.files import write_atomic
+from dashboard.briefing.files import KINDS, RenderedFiles, write_atomic
 from dashboard.briefing.i18n import LANGS, check_lang
 from dashboard.reports import charts as charts_mod
 from dashboard.reports.compose import PeriodReport, compose_period, document
 from dashboard.reports.render import to_markdown, to_pdf, to_png
 
-KINDS = ("png", "pdf", "md", "json")
+__all__ = ["KINDS", "ReportFiles", "files_for", "generate", "list_reports", "write_report"]
+
 _NAME = re.compile(r"^report-(\d{4}-(?:W\d{2}|Q[1-4]|\d{2}))\.(zh|en)\.(png|pdf|md|json)$")
 
 
 @dataclass(frozen=True)
-class ReportFiles:
+class ReportFiles(RenderedFiles):
     period: Period
     lang: str
     folder: Path
 
-    def path(self, kind: str) -> Path:
-        return self.folder / f"report-{self.period.label}.{self.lang}.{kind}"
-
     @property
-    def png(self) -> Path:
-        return self.path("png")
-
-    @property
-    def pdf(self) -> Path:
-        return self.path("pdf")
-
-    @property
-    def md(self) -> Path:
-        return self.path("md")
-
-    def complete(self) -> bool:
-        return all(self.path(k).is_file() for k in KINDS)
+    def stem(self) -> str:
+        return f"report-{self.period.label}"
 
 
 def files_for(period: Period, lang: str, out_dir: Path | None = None) -> ReportFiles:
