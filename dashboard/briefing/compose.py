@@ -30,6 +30,14 @@ RATE_KEYS = ("closure", "on_time", "handling", "rework", "score")
 TOTAL_KEYS = (Metric.RECEIVED, Metric.REGISTERED, Metric.DISPATCHED, Metric.HANDLED, Metric.CLOSED,
               Metric.CLOSED_ON_TIME, Metric.REWORKED)
 LOWER_IS_BETTER = frozenset({"rework"})
+
+
+def meets_target(key: str, value: float | None, target: float) -> bool | None:
+    """Whether a rate's value meets its target (rework: at most it); None when there is no value. The briefing
+    and the period 通报 judge their rates with this one rule."""
+    if value is None:
+        return None
+    return value <= target if key in LOWER_IS_BETTER else value >= target
 DEFAULT_TARGETS = {"closure": 0.98, "on_time": 0.90, "handling": 0.95, "rework": 0.05, "score": 90.0}
 
 
@@ -70,9 +78,7 @@ class Rate:
     @property
     def met(self) -> bool | None:
         """Whether the plain value meets its target (rework: at most); None when there is no value."""
-        if self.value is None:
-            return None
-        return self.value <= self.target if self.key in LOWER_IS_BETTER else self.value >= self.target
+        return meets_target(self.key, self.value, self.target)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from cityops.read.assessment import unit_scores
 from cityops.read.kpi_cohort import local_day_bucket, period_days, period_kpis, period_kpis_many
 from cityops.read.supervision import received_counts
 from cityops.settings import Settings
-from dashboard.briefing.compose import LOWER_IS_BETTER, RATE_KEYS, parse_targets
+from dashboard.briefing.compose import LOWER_IS_BETTER, RATE_KEYS, meets_target, parse_targets
 from dashboard.briefing.i18n import pct
 from dashboard.reports.document import Document
 from dashboard.reports.i18n import t
@@ -47,9 +47,7 @@ class RateRow:
 
     @property
     def met(self) -> bool | None:
-        if self.value is None:
-            return None
-        return self.value <= self.target if self.key in LOWER_IS_BETTER else self.value >= self.target
+        return meets_target(self.key, self.value, self.target)
 
 
 @dataclass(frozen=True)
