@@ -24,6 +24,7 @@ from streams.deadletter import refuse
 from streams.effects import ApplyResult, Effects
 from streams.outbox import stage
 from streams.sensor_projection import SensorOutcome, SensorState, project_envelopes
+from streams.sensor_silence import last_published
 from streams.sensor_store import read_states_checked
 from streams.topics import CASES, SENSORS
 from streams.unknown_devices import count_unknown_devices
@@ -67,8 +68,17 @@ async def process(events: Sequence[EventT]) -> None:
                 event, (envelope, _, _) = item
                 await apply_or_dead_letter([await refuse(event, topic, event.message.value, stopped.reason, "apply",
                                                          envelope.envelope_id)], [None], topic)
-    if sensor_ids:  # arrival times (wall clock) for offline detection; not part of the exactly-once model
-        await runtime.redis().zadd(keys.sensors_seen(), dict.fromkeys(sensor_ids, time.time()))
+    if sensor_ids:  # publish times for offline detection (streams/sensor_silence.py); not exactly-once state
+        await runtime.redis().zadd(keys.sensors_seen(), _published(envelopes, sensor_ids), gt=True)
+
+
+def _published(envelopes: list, sensor_ids: set[str]) -> dict[str, float]:
+    """Per registered sensor with readings in the batch, when its newest envelope was published (the message's
+    topic timestamp): what the offline timer compares with how far the topic has been read. ``gt``: a
+    sensor's time never goes back (an envelope read again, a sensor that moved to another gateway)."""
+    newest = last_published(((good.sensor_ids, getattr(event.message, "timestamp", None))
+                             for event, (_, good, _) in envelopes), time.time())
+    return {sid: newest[sid] for sid in sensor_ids}
 
 
 def _decode(events: Sequence[EventT]) -> tuple[list, list[tuple[EventT, ContractError]]]:
