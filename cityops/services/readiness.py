@@ -96,8 +96,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def wait_for_history(settings: Settings, timeout: float, interval: float = 2.0) -> bool:
-    """Until the simulator's history mark reaches yesterday and the case stream has read past today's midnight
-    with nothing waiting (``cityops/stream_clock.py``); False when ``timeout`` passes first."""
+    """Until the simulator's history mark reaches yesterday and the case stream has read up to the last step the
+    history published (or past today's midnight, for a mark without it) with nothing waiting
+    (``cityops/stream_clock.py``); False when ``timeout`` passes first."""
     from cityops import history_mark as history
     from cityops import keys, stream_clock
 
@@ -113,7 +114,9 @@ def wait_for_history(settings: Settings, timeout: float, interval: float = 2.0) 
             except RedisError:
                 marks = []
             midnight = datetime.combine(now.date(), day_time(0), settings.tz).timestamp()
-            if stream_clock.caught_up(marks, time.time(), midnight):
+            last = history.load_last_event_ts(mark)  # the stream's marks keep milliseconds: compare at that
+            since = midnight if last is None else min(last - 0.001, midnight)
+            if stream_clock.caught_up(marks, time.time(), since):
                 return True
         time.sleep(interval)
     return False

@@ -144,9 +144,13 @@ def test_history_resumes_after_the_last_whole_day_and_never_counts_a_day_twice(t
     mark = history.mark_path(tmp_path)
     assert history.load_through(mark) is None
     history.save_through(mark, date(2026, 12, 2))
-    assert history.load_through(mark) == date(2026, 12, 2)
+    assert history.load_through(mark) == date(2026, 12, 2) and history.load_last_event_ts(mark) is None
+    history.save_through(mark, date(2026, 12, 2), 1796227199.5)
+    assert history.load_last_event_ts(mark) == 1796227199.5
     mark.write_text("{not json")
-    assert history.load_through(mark) is None
+    assert history.load_through(mark) is None and history.load_last_event_ts(mark) is None
+    mark.write_text('["through"]')
+    assert history.load_through(mark) is None and history.load_last_event_ts(mark) is None
 
 
 def test_history_is_published_in_time_order_a_day_at_a_time():
@@ -168,14 +172,17 @@ def test_history_is_published_in_time_order_a_day_at_a_time():
 
     settings = Settings(timezone="Asia/Shanghai")
     start = datetime(2026, 11, 20, tzinfo=TZ)
-    done: list[date] = []
+    done: list[tuple[date, float | None]] = []
     sim = Simulator(settings, 7, start, FULL_SPEED, 30, [], realtime_cap=False, until=start + timedelta(days=3),
-                    on_day_done=done.append)
+                    on_day_done=lambda day, last: done.append((day, last)))
     recorder = Recorder()
     asyncio.run(sim.run(recorder))
     times = [datetime.fromisoformat(e["event_time"]) for e in recorder.sent]
     assert times == sorted(times) and times[0] >= start and times[-1] <= start + timedelta(days=3)
-    assert done == [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+    assert [day for day, _ in done] == [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+    for day, last in done:  # each day's mark carries the last step published before its midnight
+        midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), TZ).timestamp()
+        assert last == max(t.timestamp() for t in times if t.timestamp() < midnight)
     reported = {e["case_id"] for e in recorder.sent if e["action"] == "report"}
     assert {e["case_id"] for e in recorder.sent} == reported  # no step of a case that was never reported
     assert len(sim._heap) < 2 * 30 * 8  # a day or two of steps held, not the whole history
