@@ -12,6 +12,10 @@
 | 摄像头 cameras (health, frames, zones; admins edit zones) | ``pages/cameras.py`` | duty and above |
 | 用户管理 users | ``pages/admin.py`` | admin |
 | 死信 dead letters (refusals over time, raw payloads as text) | ``pages/dead_letters.py`` | admin |
+| 部门工作台 department desk (its queue, its 督办单; 处置, 退回, 督办回复) | ``pages/department.py`` | department only |
+
+A department user (beside the ladder, ``cityops.auth.may_open``) gets the department desk and nothing else; no
+command-centre role gets it.
 
 Pages are plain scripts run by ``st.navigation``; this script only sets the page up, signs the user
 in and builds the menu, so each page is testable on its own (AppTest) with a user in the session.
@@ -61,12 +65,16 @@ def _page(script: str, title: str, icon: str, url_path: str, default: bool = Fal
 
 
 sections: dict[str, list[st.Page]] = {}
+if role == auth.DEPARTMENT:  # beside the ladder: its own desk only, the command centre's pages not at all
+    sections[t("section_department", lg)] = [_page("department.py", "page_department", "🧰", "department",
+                                                   default=True)]
 monitor = [_page("bigscreen.py", "page_bigscreen", "📊", "bigscreen", default=True)]
 monitor.append(_page("briefing.py", "page_briefing", "📰", "briefing"))
 monitor.append(_page("drill.py", "page_drill", "🗺️", "drill"))
 monitor.append(_page("case_search.py", "page_case_search", "🔎", "case_search"))
 monitor.append(_page("assessment.py", "page_assessment", "🏅", "assessment"))
-sections[t("section_monitor", lg)] = monitor
+if auth.role_at_least(role, "leader"):
+    sections[t("section_monitor", lg)] = monitor
 if auth.role_at_least(role, "duty"):
     sections[t("section_ops", lg)] = [_page("duty.py", "page_duty", "🚨", "duty"),
                                       _page("case.py", "page_case", "📁", "case"),

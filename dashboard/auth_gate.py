@@ -287,13 +287,14 @@ def sign_out() -> None:
 
 
 def require_role(needed: str) -> dict[str, str]:
-    """Every page calls this first: no (longer a) user shows the sign-in form, a lower role a refusal;
+    """Every page calls this first: no (longer a) user shows the sign-in form, a lower role a refusal (and a
+    department user on a command-centre page, or anyone else on the department's, :func:`auth.may_open`);
     either way the page stops there."""
     who = current_user()
     if who is None:
         sign_in_form()
         st.stop()
-    if not auth.role_at_least(who["role"], needed):
+    if not auth.may_open(who["role"], needed):
         st.error(NOT_ALLOWED)
         st.stop()
     return who
@@ -303,6 +304,6 @@ def recheck(needed: str, *, touch: bool = False) -> dict[str, str]:
     """For fragments (they rerun without the page): when the session ended or the role no longer
     suffices, rerun the whole app, whose page check then shows the sign-in form or the refusal."""
     who = current_user(touch=touch)
-    if who is None or not auth.role_at_least(who["role"], needed):
+    if who is None or not auth.may_open(who["role"], needed):
         st.rerun(scope="app")
     return who

@@ -30,6 +30,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "role_leader": ("领导", "Leader"),
     "role_duty": ("值班员", "Duty officer"),
     "role_admin": ("管理员", "Admin"),
+    "role_department": ("部门用户", "Department user"),
     # pages
     "page_bigscreen": ("领导驾驶舱", "Command screen"),
     "page_briefing": ("每日简报", "Daily briefing"),
@@ -41,6 +42,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "page_admin": ("用户管理", "Users"),
     "page_cameras": ("摄像头", "Cameras"),
     "page_dead_letters": ("死信", "Dead letters"),
+    "page_department": ("部门工作台", "Department desk"),
     "dlq_period": ("时间范围", "Period"),
     "dlq_hours": ("最近 {n} 小时", "Last {n} hours"),
     "dlq_group_by": ("分组", "Group by"),
@@ -57,6 +59,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "section_monitor": ("指挥监控", "Monitoring"),
     "section_ops": ("值班处置", "Operations"),
     "section_admin": ("系统管理", "Administration"),
+    "section_department": ("部门处置", "Department"),
     # KPIs
     "kpi_received": ("今日受理", "Received today"),
     "kpi_registered": ("今日立案", "Registered"),
@@ -70,6 +73,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "gauge_no_history": ("当前值（无历史同比）", "current value (no history kept)"),
     # big screen
     "map_title": ("案件热点 · 传感器 · 摄像头", "Hotspots · sensors · cameras"),
+    "map_layers": ("地图图层", "Map layers"),
+    "map_layer_districts": ("行政区", "Districts"),
+    "map_layer_hotspots": ("案件热点", "Hotspots"),
+    "map_layer_sensors": ("传感器", "Sensors"),
+    "map_layer_cameras": ("摄像头", "Cameras"),
+    "map_click_hint": ("点击地图上的行政区可钻取", "Click a district on the map to drill down"),
     "hourly_title": ("今日分时案件量（对比昨日）", "Cases by hour, today vs yesterday"),
     "today": ("今日", "Today"),
     "yesterday": ("昨日", "Yesterday"),
@@ -152,6 +161,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "users": ("用户", "Users"),
     "add_user": ("新增/修改用户", "Add or change a user"),
     "display_name": ("姓名", "Display name"),
+    "user_department": ("所属部门（部门用户）", "Department (department users)"),
     "role": ("角色", "Role"),
     "new_password": ("新密码（留空不改）", "New password (blank keeps it)"),
     "save": ("保存", "Save"),
@@ -216,6 +226,40 @@ STRINGS: dict[str, tuple[str, str]] = {
     "not_in_camera_file": ("该摄像头不在摄像头配置文件中，无法编辑区域",
                            "This camera is not in the cameras file; its zones cannot be edited here"),
     "camera_file_invalid": ("摄像头配置文件有误", "The cameras file is invalid"),
+    # 督办单 (duty console) and the department desk (dashboard/pages/department.py)
+    "sup_level": ("督办级别", "Supervision level"),
+    "sup_window": ("回复时限", "Reply within"),
+    "sup_orders": ("督办单（未回复）", "Open supervision orders"),
+    "sup_none": ("暂无未回复的督办单", "No open supervision orders"),
+    "sup_raised_by": ("督办人", "Raised by"),
+    "sup_raised_at": ("督办时间", "Raised at"),
+    "sup_reply_due": ("回复期限", "Reply due"),
+    "sup_flags": ("提醒/升级", "Reminded / escalated"),
+    "sup_reminded": ("已提醒", "reminded"),
+    "sup_escalated": ("已升级{n}次", "escalated {n}×"),
+    "sup_overdue": ("逾期未复", "overdue, no reply"),
+    "sup_note": ("督办内容", "Note"),
+    "sup_col": ("督办", "Supervision"),
+    "remaining": ("剩余时间", "Remaining"),
+    "past_due": ("已超期", "overdue"),
+    "handle_deadline": ("处置时限", "Handling deadline"),
+    "dept_queue": ("待处置案件", "Cases to handle"),
+    "dept_queue_none": ("当前没有待处置的案件", "No cases to handle"),
+    "dept_orders": ("本部门督办单", "Supervision orders against this department"),
+    "dept_choose_case": ("选择案件", "Choose a case"),
+    "dept_handle": ("处置", "Handle"),
+    "dept_handle_note": ("处置情况", "What was done"),
+    "dept_photo": ("现场照片（不超过10兆字节）", "Photo (at most 10 megabytes)"),
+    "dept_pick_photo": ("选择照片", "Choose a photo"),
+    "dept_return": ("退回", "Return"),
+    "dept_return_reason": ("退回理由", "Reason for returning"),
+    "dept_reply": ("督办回复", "Reply to the supervision order"),
+    "dept_reply_text": ("回复内容", "Reply"),
+    "dept_no_order": ("该案件没有未回复的督办单", "This case has no open supervision order"),
+    "dept_need_text": ("请填写内容后再提交", "Fill in the text first"),
+    "dept_bad_photo": ("照片无法使用：请上传不超过10兆字节的常见格式图片", "The photo cannot be used: upload a common "
+                       "image format of at most 10 megabytes"),
+    "submitted": ("已提交", "Submitted"),
 }
 
 # Keyed by the stored values of cityops/alerts.py's enums, so a label cannot drift from what writers store.
@@ -231,7 +275,11 @@ ALERT_TYPE = {
     **{exceedance_type(kind): (spec.alert_zh, spec.alert_en) for kind, spec in sensor_kinds.kinds().items()},
     AlertKind.DEVICE_OFFLINE.value: ("设备离线", "device offline"),
     AlertKind.AI_CAPTURE.value: ("AI抓拍", "AI capture"),
+    AlertKind.SUPERVISION.value: ("督办单", "supervision order"),
 }
+# Keyed by a supervision alert's ``stage`` (cityops/supervision_orders.py Step): what the timer did.
+SUP_STEP = {"remind": ("督办提醒", "reminder"), "escalate": ("督办升级", "escalated"),
+            "overdue": ("督办逾期", "overdue")}
 # Keyed by cityops.schemas.CameraState's values, plus the two the console adds (cityops/read/cameras.py).
 CAMERA_STATE = {"ok": ("正常", "ok"), "reconnecting": ("重连中", "reconnecting"), "failed": ("故障", "failed"),
                 "ended": ("已结束", "ended"), "offline": ("离线", "offline"), "unknown": ("未上报", "never reported")}
@@ -265,4 +313,5 @@ def label(table: dict[str, tuple[str, str]], key: str, lang: str = "zh") -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-ROLE_LABELS = {"leader": ("领导", "Leader"), "duty": ("值班员", "Duty officer"), "admin": ("管理员", "Admin")}
+ROLE_LABELS = {"leader": ("领导", "Leader"), "duty": ("值班员", "Duty officer"), "admin": ("管理员", "Admin"),
+               "department": ("部门用户", "Department user")}

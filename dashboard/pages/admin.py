@@ -16,7 +16,7 @@ from cityops import auth, console_audit, read
 from cityops.read.notifications import notification_states, recent_notifications
 from cityops.read.unknown_devices import gateways_with_unknown_devices
 from dashboard.auth_gate import client_address, label_of, load_accounts, require_role, revocations
-from dashboard.common import lang, redis_client, settings
+from dashboard.common import city, lang, redis_client, settings
 from dashboard.i18n import ROLE_LABELS, t
 from dashboard.views.unknown_devices import unknown_devices_rows
 
@@ -30,8 +30,19 @@ except auth.AuthError as err:
     st.error(str(err))
     st.stop()
 
+departments = city().departments
+
+
+def dept_name(code: str) -> str:
+    """A department's name in the page's language ('—' for none; the code itself if the city no longer has it)."""
+    if code not in departments:
+        return code or "—"
+    return departments[code].name_zh if lg == "zh" else departments[code].name_en
+
+
 st.dataframe(pd.DataFrame([{t("username", lg): u.username, t("display_name", lg): u.display_name,
-                            t("role", lg): ROLE_LABELS[u.role][0 if lg == "zh" else 1]}
+                            t("role", lg): ROLE_LABELS[u.role][0 if lg == "zh" else 1],
+                            t("user_department", lg): dept_name(u.department)}
                            for u in sorted(users.values(), key=lambda u: u.username)]), hide_index=True)
 
 with st.form("upsert_user", clear_on_submit=True):
@@ -39,13 +50,16 @@ with st.form("upsert_user", clear_on_submit=True):
     c1, c2, c3, c4 = st.columns(4)
     username = c1.text_input(t("username", lg))
     display = c2.text_input(t("display_name", lg))
-    role = c3.selectbox(t("role", lg), auth.ROLES, format_func=lambda r: ROLE_LABELS[r][0 if lg == "zh" else 1])
+    role = c3.selectbox(t("role", lg), auth.ALL_ROLES,
+                        format_func=lambda r: ROLE_LABELS[r][0 if lg == "zh" else 1])
     password = c4.text_input(t("new_password", lg), type="password")
+    department = st.selectbox(t("user_department", lg), ["", *departments],
+                              format_func=dept_name)
     if st.form_submit_button(t("save", lg)):
         name = username.strip()
         try:
-            before = auth.update_users(settings().users_path,
-                                       lambda now: auth.upsert_user(now, name, role, display, password or None))
+            before = auth.update_users(settings().users_path, lambda now: auth.upsert_user(
+                now, name, role, display, password or None, department if role == auth.DEPARTMENT else ""))
         except auth.AuthError as err:
             st.error(str(err))
         else:

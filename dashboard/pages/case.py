@@ -15,6 +15,7 @@ from dashboard import evidence, map_layers
 from dashboard.auth_gate import require_role
 from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
 from dashboard.i18n import t
+from dashboard.supervision_inputs import reply_due_in, supervision_inputs
 from dashboard.views import case as views
 from dashboard.views.common import md_escape
 
@@ -80,6 +81,7 @@ with right:
     st.markdown(f"**{t('actions', lg)}**")
     dept = st.selectbox(t("department", lg), sorted(c.departments), key="case_department",
                         format_func=lambda d: c.departments[d].name_zh if lg == "zh" else c.departments[d].name_en)
+    level, window_s = supervision_inputs("case", lg)
     b1, b2, b3, b4 = st.columns(4)
     pressed = None
     if b1.button(t("act_acknowledge", lg), key="case_ack"):
@@ -92,8 +94,10 @@ with right:
         pressed = CommandAction.FALSE_ALARM
     if pressed is not None:
         try:
+            escalate = pressed is CommandAction.ESCALATE
             if send_command(pressed, "case", case_id,
-                            department_id=dept if pressed is CommandAction.DISPATCH else None):
+                            department_id=dept if pressed is CommandAction.DISPATCH else None,
+                            level=level if escalate else None, reply_due=reply_due_in(window_s) if escalate else None):
                 st.toast(t("sent", lg))
             else:
                 st.warning(t("send_queued", lg))

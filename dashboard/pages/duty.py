@@ -3,6 +3,10 @@
 Actions (确认 acknowledge, 派遣 dispatch, 督办 escalate, 误报 false alarm) are published to Kafka as
 ``OperatorCommand``s carrying the officer's name; the command agent applies and audits them, and the
 feed (refreshed every second) shows the new state. The page never writes Redis itself.
+
+A 督办 carries the level and reply window chosen beside it (``CITYOPS_SUPERVISION_WINDOWS`` sets the windows
+offered); on a dispatched case it opens the case's 督办单, which the 督办单 panel lists until the department
+replies, with the supervision timer's reminders and escalations (also on the feed, as 督办提醒/督办升级/督办逾期).
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import streamlit as st
 from redis.exceptions import RedisError
 
 from cityops import read
+from cityops.read.supervision_orders import open_orders
 from cityops.schemas import CommandAction
 from dashboard import evidence
 from dashboard.auth_gate import recheck, require_role
 from dashboard.common import catalogue, city, lang, redis_client, send_command, settings
 from dashboard.i18n import ALERT_TYPE, SEVERITY, STATUS, label, t
+from dashboard.supervision_inputs import reply_due_in, supervision_inputs
 from dashboard.views import capture_review as review_views
+from dashboard.views import department as sup_views
 from dashboard.views import duty as views
 from dashboard.views.common import md_escape
 
@@ -145,6 +152,7 @@ def actions() -> None:
     dept = a2.selectbox(t("department", lg), departments, key="action_department",
                         format_func=lambda d: c.departments[d].name_zh if lg == "zh" else c.departments[d].name_en)
     note = st.text_input(t("note", lg), key="action_note", max_chars=200)
+    level, window_s = supervision_inputs("action", lg)
     b1, b2, b3, b4, b5 = st.columns(5)
     pressed: CommandAction | None = None
     if b1.button(t("act_acknowledge", lg), type="primary", key="btn_ack"):
@@ -162,9 +170,12 @@ def actions() -> None:
     if pressed is None:
         return
     kind, target = row["target"]
+    escalate = pressed is CommandAction.ESCALATE
     try:
         delivered = send_command(pressed, kind, target,
-                                 department_id=dept if pressed is CommandAction.DISPATCH else None, note=note)
+                                 department_id=dept if pressed is CommandAction.DISPATCH else None, note=note,
+                                 level=level if escalate else None,
+                                 reply_due=reply_due_in(window_s) if escalate else None)
     except Exception as err:  # noqa: BLE001 - the officer must see any failure to send, whatever it is
         st.error(f"{t('send_failed', lg)}: {type(err).__name__}")
         return
@@ -173,6 +184,34 @@ def actions() -> None:
         st.warning(t("send_queued", lg))
         return
     st.toast(f"{t('sent', lg)}: {label(ALERT_TYPE, row['type'], lg)} · {t('act_' + pressed.value, lg)}")
+
+
+SUP_SHOWN = 20  # open 督办单 listed at once, soonest reply deadline first
+
+
+@st.fragment(run_every=2.0)
+def supervision_panel() -> None:
+    """督办单: the open orders, soonest reply deadline first, with the timer's reminders and escalations; an order
+    leaves the list when its department replies."""
+    recheck("duty")
+    try:
+        orders = open_orders(redis_client(), limit=SUP_SHOWN)
+    except RedisError as err:
+        st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
+        return
+    st.markdown(f"**{t('sup_orders', lg)}** ({len(orders)})")
+    if not orders:
+        st.caption(t("sup_none", lg))
+        return
+    for row in sup_views.order_rows(orders, c, datetime.now(settings().tz), settings().tz, lg):
+        with st.container(border=True, key=f"sup_{row['case_id']}"):
+            c1, c2, c3 = st.columns([2, 2, 3])
+            c1.markdown(md_escape(f"{row['case_id']} · {row['level_name']}"))
+            c1.caption(md_escape(row["department"]))
+            c2.markdown(md_escape(f"{t('sup_reply_due', lg)} {row['reply_due']}"))
+            c2.caption(md_escape(f"{t('remaining', lg)} {row['remaining']}"))
+            c3.markdown(md_escape(f"{t('sup_raised_by', lg)} {row['raised_by']} · {row['raised_at']}"))
+            c3.caption(md_escape(" · ".join(x for x in (row["flags"], row["note"]) if x) or "—"))
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -273,6 +312,7 @@ def _cameras() -> tuple:
 
 
 feed()
+supervision_panel()
 capture_review()
 actions()
 try:

@@ -8,7 +8,8 @@ from cityops import sensor_kinds
 from cityops.alerts import AlertKind, kind_of_type, parse_time
 from cityops.catalogue import Catalogue, get_catalogue
 from cityops.city import CityModel
-from dashboard.i18n import ALERT_TYPE, SEVERITY, STAGE, STATUS, label
+from cityops.supervision_orders import LEVELS
+from dashboard.i18n import ALERT_TYPE, SEVERITY, STAGE, STATUS, SUP_STEP, label
 from dashboard.views.common import fmt_countdown, local_time
 
 SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "info": 3}
@@ -42,6 +43,8 @@ def alert_detail(alert: Mapping, city: CityModel, lang: str = "zh") -> str:
         return sensor_detail(alert, _sensor_kind, lang)
     if kind is AlertKind.DEVICE_OFFLINE:
         return str(alert.get("name_zh") or alert.get("sensor_id", ""))
+    if kind is AlertKind.SUPERVISION:
+        return supervision_detail(alert, city, lang)
     if kind is AlertKind.SLA_OVERDUE:
         return f"{alert.get('case_id', '')} · {label(STAGE, str(alert.get('stage', '')), lang)}"
     if kind is AlertKind.AI_CAPTURE:
@@ -52,6 +55,20 @@ def alert_detail(alert: Mapping, city: CityModel, lang: str = "zh") -> str:
             pass
         return f"{alert.get('camera_id', '')} · {ai_type}"
     return str(alert.get("case_id") or alert.get("sensor_id") or "")
+
+
+def supervision_detail(alert: Mapping, city: CityModel, lang: str = "zh") -> str:
+    """``XM… · 督办升级 · 重点督办 · 思明区环境卫生管理站``: the case, what the timer did, the order's level (``action``
+    holds it as text) and the department it is against."""
+    level = str(alert.get("action", ""))
+    level_name = LEVELS.get(int(level), level) if level.isdigit() else level
+    if lang != "zh" and level.isdigit():
+        level_name = f"level {level}"
+    dept = str(alert.get("department", ""))
+    known = city.departments.get(dept)
+    dept_name = (known.name_zh if lang == "zh" else known.name_en) if known is not None else dept
+    parts = [str(alert.get("case_id", "")), label(SUP_STEP, str(alert.get("stage", "")), lang), level_name, dept_name]
+    return " · ".join(p for p in parts if p)
 
 
 def sensor_detail(alert: Mapping, sensor_kind: str | None, lang: str = "zh") -> str:

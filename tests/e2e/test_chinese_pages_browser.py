@@ -68,13 +68,18 @@ READ_TEXT = """() => {
 }"""
 
 
+# Pages only a department user gets (its desk is its default page, at ``/``): read in a session of their own.
+DEPARTMENT_PAGES = {"department"}
+
+
 def nav_pages(app: Path = REPO_ROOT / "dashboard" / "app.py") -> list[str]:
-    """The url paths of the navigation, read from app.py's ``_page("x.py", "page_x", "icon", "path")`` calls; the
-    default page is served at ``/`` (its path is ``""`` here)."""
+    """The url paths of the command centre's navigation, read from app.py's ``_page("x.py", "page_x", "icon",
+    "path")`` calls (:data:`DEPARTMENT_PAGES` left out); the default page is served at ``/`` (path ``""`` here)."""
     out = []
     for m in re.finditer(r'_page\(\s*"[^"]+",\s*"[^"]+",\s*"[^"]+",\s*"([^"]+)"(\s*,\s*default=True)?',
                          app.read_text(encoding="utf-8")):
-        out.append("" if m.group(2) else m.group(1))
+        if m.group(1) not in DEPARTMENT_PAGES:
+            out.append("" if m.group(2) else m.group(1))
     return out
 
 
@@ -215,6 +220,10 @@ def test_every_page_in_chinese_mode_shows_no_english_words(console):
                         check(f"case_{i}")
                 else:
                     check(path or "default")
+            page = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN").new_page()
+            sign_in(page, base, "", "dept", "dept-demo")  # a department user: its desk is its only page
+            page.get_by_label("密码", exact=True).wait_for(state="detached", timeout=30_000)
+            check("department")
         finally:
             browser.close()
     assert not found, "English words on Chinese pages:\n" + "\n".join(f"  /{p}: {', '.join(w)}"

@@ -21,6 +21,7 @@ from cityops.settings import REPO_ROOT, get_settings
 from cityops.workcalendar import get_calendar
 from fixtures.xiamen import load_city
 from streams.case_projection import project_case_event
+from tests.support.console_run import USERS
 from tests.support.console_seed import (
     Applier,
     make_evidence,
@@ -33,9 +34,6 @@ from tests.support.console_seed import (
 
 APP = REPO_ROOT / "dashboard" / "server" / "console.py"
 PAGES = REPO_ROOT / "dashboard" / "pages"
-USERS = {"leader": {"username": "leader", "role": "leader", "display_name": "王局长"},
-         "duty": {"username": "duty", "role": "duty", "display_name": "李值班"},
-         "admin": {"username": "admin", "role": "admin", "display_name": "系统管理员"}}
 XSS = '<script>alert(1)</script><img src=x onerror=alert(2)> ![p](http://evil.example/x.png) :red[x]'
 
 
@@ -366,7 +364,8 @@ def test_admin_adds_a_user_with_a_hashed_password(seeded, monkeypatch, tmp_path)
     get_settings.cache_clear()
     at = _page("admin", "admin").run()
     assert not at.exception, at.exception
-    assert len(at.dataframe[0].value) == 3
+    demo = json.loads((Path(__file__).resolve().parents[2] / "config" / "users.demo.json").read_text())["users"]
+    assert len(at.dataframe[0].value) == len(demo)
     at.text_input[0].input("wang.wu")
     at.text_input[1].input("王五")
     at.selectbox[0].select("duty")
@@ -380,6 +379,19 @@ def test_admin_adds_a_user_with_a_hashed_password(seeded, monkeypatch, tmp_path)
     change = _audit(seeded[0], "account")[0]
     assert (change["action"], change["target_id"], change["user"]) == ("user_add", "wang.wu", "系统管理员(admin)")
     assert change["role"] == "duty" and change["password_changed"] is True and "a-long-password" not in str(change)
+    # a department user is bound to its department; another role never is
+    at.text_input[0].input("zhao.liu")
+    at.text_input[2].input("a-long-password")
+    at.selectbox[0].select("department")
+    at.selectbox[1].select("DSAN-350203")
+    at.button[0].click().run()
+    entry = next(u for u in json.loads(users.read_text())["users"] if u["username"] == "zhao.liu")
+    assert (entry["role"], entry["department"]) == ("department", "DSAN-350203")
+    at.text_input[0].input("sun.qi")
+    at.text_input[2].input("a-long-password")
+    at.selectbox[0].select("department")
+    at.button[0].click().run()
+    assert at.error and "sun.qi" not in users.read_text()  # a department user without its department
     at.selectbox(key="delete_user").select("wang.wu")
     at.button(key="delete_btn").click().run()
     assert "wang.wu" not in {u["username"] for u in json.loads(users.read_text())["users"]}
@@ -449,7 +461,7 @@ def test_sign_out_clears_the_whole_session(seeded, users_file):
 # and must check its role itself: the test runs each page with no user and with every role.
 PAGE_ROLES = {"bigscreen": "leader", "briefing": "leader", "drill": "leader", "duty": "duty", "case": "duty",
               "cameras": "duty", "admin": "admin", "dead_letters": "admin",
-              "case_search": "leader", "assessment": "leader"}
+              "case_search": "leader", "assessment": "leader", "department": "department"}
 
 
 @pytest.mark.parametrize("page", sorted(p.stem for p in PAGES.glob("*.py") if not p.name.startswith("_")))

@@ -20,9 +20,9 @@ from cityops.settings import REPO_ROOT, get_settings
 from cityops.workcalendar import get_calendar
 
 PAGES = REPO_ROOT / "dashboard" / "pages"
-USERS = {"leader": {"username": "leader", "role": "leader", "display_name": "王局长"},
-         "duty": {"username": "duty", "role": "duty", "display_name": "李值班"},
-         "admin": {"username": "admin", "role": "admin", "display_name": "系统管理员"}}
+USERS = {"leader": {"username": "leader", "role": "leader", "display_name": "王局长", "department": ""},
+         "duty": {"username": "duty", "role": "duty", "display_name": "李值班", "department": ""},
+         "admin": {"username": "admin", "role": "admin", "display_name": "系统管理员", "department": ""}}
 
 
 def forget_city() -> None:

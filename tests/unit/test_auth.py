@@ -38,10 +38,22 @@ def test_roles_are_cumulative():
     assert not auth.role_at_least("root", "leader")
 
 
+def test_a_department_page_admits_only_department_users_and_ladder_pages_never_do():
+    assert auth.may_open("department", "department")
+    for role in auth.ROLES:
+        assert not auth.may_open(role, "department"), f"{role} must not open the department's page"
+        assert not auth.may_open("department", role), f"a department user must not open a {role} page"
+    assert auth.may_open("admin", "duty") and auth.may_open("duty", "leader") and not auth.may_open("leader", "duty")
+    assert not auth.may_open("root", "department") and not auth.may_open("department", "root")
+
+
 def test_demo_accounts_sign_in_with_documented_passwords():
     users = auth.load_users(DEMO)
-    assert {u.role for u in users.values()} == set(auth.ROLES)
-    for name, password in (("leader", "leader-demo"), ("duty", "duty-demo"), ("admin", "admin-demo")):
+    assert {u.role for u in users.values()} == set(auth.ALL_ROLES)
+    assert users["dept"].department == "DSAN-350203" and users["dept"].role == auth.DEPARTMENT
+    assert all(auth.parse_hash(u.password_hash).n == 2**14 for u in users.values()), "cheap demo hashes"
+    for name, password in (("leader", "leader-demo"), ("duty", "duty-demo"), ("admin", "admin-demo"),
+                           ("dept", "dept-demo")):
         user = auth.authenticate(users, name, password)
         assert user is not None and user.username == name
         assert auth.authenticate(users, name, password + "x") is None
