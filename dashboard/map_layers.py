@@ -26,11 +26,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pydeck as pdk
 import shapely.geometry
+import shapely.geometry.base
 from pydeck.bindings.json_tools import default_serialize
 
 from cityops import sensor_kinds
 from cityops.city import CityModel
 from cityops.devices import Sensor
+from dashboard import screen_geometry
 
 TOOLTIP = {"text": "{title}\n{detail}",
            "style": {"backgroundColor": "#0b1e33", "color": "#e6f1ff", "fontSize": "13px"}}
@@ -68,43 +70,108 @@ def layer(kind: str, data: object, **props: object) -> pdk.Layer:
     return pdk.Layer(kind, inert(data), **props)
 
 
-_FEATURES: dict[tuple[int, str], list[dict]] = {}
+# The big screen's map is ~880 px across the city at zoom ≈ 10: one pixel is ≈ 0.0007° there. Outlines are
+# thinned to half a pixel (Douglas–Peucker, ``dashboard.screen_geometry``) and rounded to 5 decimals (≈ 1 m).
+DISTRICT_TOLERANCE = 0.00035
+# District borders are drawn as a band of polygon ≈ 1.5 px wide (at the big screen's zoom) along the inside of
+# each outline, not as deck.gl lines: in headless chromium (software WebGL) compiling PathLayer's shaders took
+# 1–2 s of the map's first frame, while a second polygon reuses the fill's (measured, docs: "big screen map").
+BORDER_WIDTH = 0.001
+DISTRICT_FILL = [18, 52, 86, 200]
+DISTRICT_BORDER = [95, 170, 255, 255]
+
+_FEATURES: dict[tuple[int, str, float], list[dict]] = {}
 
 
-def district_features(city: CityModel, lang: str = "zh") -> list[dict]:
-    """District polygons as GeoJSON features (simplified to ≈ 80 m; built once per process and language)."""
-    key = (id(city), lang)
+def _screen_shape(geometry: shapely.geometry.base.BaseGeometry, tolerance: float) -> dict | None:
+    """One shapely polygon as thinned, rounded GeoJSON (the unthinned outline, rounded, if thinning leaves nothing)."""
+    mapped = shapely.geometry.mapping(geometry)
+    return screen_geometry.simplify_geojson(mapped, tolerance) or screen_geometry.simplify_geojson(mapped, 0.0)
+
+
+def district_features(city: CityModel, lang: str = "zh", tolerance: float = DISTRICT_TOLERANCE) -> list[dict]:
+    """District polygons as GeoJSON features thinned for the screen (built once per process, city and language)."""
+    key = (id(city), lang, tolerance)
     if key not in _FEATURES:
-        _FEATURES[key] = [{"type": "Feature", "geometry": shapely.geometry.mapping(d.geometry.simplify(0.0008)),
-                           "properties": {"code": d.code, "title": esc(d.name_zh if lang == "zh" else d.name_en),
-                                          "detail": esc(d.code)}}
-                          for d in city.districts.values()]
+        out = []
+        for d in city.districts.values():
+            geometry = _screen_shape(d.geometry, tolerance)
+            if geometry is None:
+                continue
+            out.append({"type": "Feature", "geometry": geometry,
+                        "properties": {"code": d.code, "title": esc(d.name_zh if lang == "zh" else d.name_en),
+                                       "detail": esc(d.code)}})
+        _FEATURES[key] = out
     return _FEATURES[key]
 
 
+_BORDERS: dict[tuple[int, float, float], dict[str, dict]] = {}
+
+
+def district_borders(city: CityModel, width: float = BORDER_WIDTH,
+                     tolerance: float = DISTRICT_TOLERANCE) -> dict[str, dict]:
+    """Each district's border as a band of polygon ``width`` degrees wide inside its outline (GeoJSON by code),
+    built once per city."""
+    key = (id(city), width, tolerance)
+    if key not in _BORDERS:
+        bands = {}
+        for d in city.districts.values():
+            band = d.geometry.difference(d.geometry.buffer(-width))
+            geometry = _screen_shape(band, tolerance) if not band.is_empty else None
+            if geometry is not None:
+                bands[d.code] = geometry
+        _BORDERS[key] = bands
+    return _BORDERS[key]
+
+
 def district_layer(city: CityModel, lang: str = "zh", highlight: str | None = None) -> pdk.Layer:
-    features = district_features(city, lang)
+    """The districts, filled, with their borders as polygons too (one GeoJsonLayer, no line sublayer); a
+    district's border is as pickable as its inside, and both carry its ``code`` (a click drills down)."""
+    features = [f | {"properties": f["properties"] | {"c": DISTRICT_FILL}} for f in district_features(city, lang)]
+    borders = district_borders(city)
+    features += [{"type": "Feature", "geometry": borders[f["properties"]["code"]],
+                  "properties": f["properties"] | {"c": DISTRICT_BORDER}}
+                 for f in features if f["properties"]["code"] in borders]
     if highlight:
         features = [f | {"properties": f["properties"] | {"hl": int(f["properties"]["code"] == highlight)}}
                     for f in features]
     return layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="districts",
-                     stroked=True, filled=True, pickable=True, get_fill_color="[18, 52, 86, 200]",
-                     get_line_color=[95, 170, 255, 255], line_width_min_pixels=1.5)
+                 stroked=False, filled=True, pickable=True, get_fill_color="properties.c")
 
 
-def grid_layer(city: CityModel, codes: Iterable[str], lang: str = "zh") -> pdk.Layer:
-    """Unit-grid outlines of the given grids (drill-down base map)."""
+_GRID_SHAPES: dict[tuple[int, str, float], dict | None] = {}
+
+
+def grid_layer(city: CityModel, codes: Iterable[str], lang: str = "zh",
+               tolerance: float = DISTRICT_TOLERANCE / 4) -> pdk.Layer:
+    """Unit-grid outlines of the given grids (drill-down base map), thinned for the screen; each carries its code."""
     features = []
     for code in codes:
         g = city.grids.get(code)
         if g is None:
             continue
-        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(g.geometry),
-                         "properties": {"title": esc(city.area_name(code, lang)),
+        key = (id(city), code, tolerance)
+        if key not in _GRID_SHAPES:
+            _GRID_SHAPES[key] = _screen_shape(g.geometry, tolerance)
+        if _GRID_SHAPES[key] is None:
+            continue
+        features.append({"type": "Feature", "geometry": _GRID_SHAPES[key],
+                         "properties": {"code": code, "title": esc(city.area_name(code, lang)),
                                         "detail": esc(city.area_name(g.community_code, lang))}})
     return layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id="grids",
-                     stroked=True, filled=True, pickable=True, get_fill_color=[30, 70, 110, 90],
-                     get_line_color=[120, 190, 255, 160], line_width_min_pixels=0.5)
+                 stroked=True, filled=True, pickable=True, get_fill_color=[30, 70, 110, 90],
+                 get_line_color=[120, 190, 255, 160], line_width_min_pixels=0.5)
+
+
+def picked(selection: Mapping | None, layer_id: str) -> dict | None:
+    """The properties of the object picked on layer ``layer_id`` in a ``st.pydeck_chart`` selection
+    (``{"objects": {layer id: [object]}, …}``), or ``None``; a GeoJSON feature gives its ``properties``."""
+    objects = ((selection or {}).get("objects") or {}).get(layer_id) or []
+    if not objects or not isinstance(objects[0], Mapping):
+        return None
+    obj = objects[0]
+    props = obj.get("properties")
+    return dict(props) if isinstance(props, Mapping) else dict(obj)
 
 
 def hotspot_layer(positions: Sequence[Sequence[float]], radius_m: int = 900) -> pdk.Layer:

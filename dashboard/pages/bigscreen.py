@@ -6,11 +6,14 @@ reloads or flickers; every value comes from Redis through ``dashboard.screen_dat
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from pathlib import Path
 
 import streamlit as st
 from redis.exceptions import RedisError
 
+from cityops.city import CityModel
 from dashboard import evidence, map_layers
 from dashboard.auth_gate import recheck, require_role
 from dashboard.common import (
@@ -25,12 +28,19 @@ from dashboard.common import (
     settings,
 )
 from dashboard.i18n import t
-from dashboard.screen_data import read_big_screen
+from dashboard.screen_data import ScreenData, read_big_screen
 from dashboard.views import bigscreen as views
 from dashboard.views import tiles as tile_views
 from dashboard.views.common import md_escape
 
 REFRESH_S = 5
+# The map is rebuilt at most this often (and when its layer toggles change): between rebuilds the fragment
+# hands Streamlit the same deck, whose identical message Streamlit sends as a reference to the one the
+# browser already holds, so neither the district polygons nor the points travel again and deck.gl redraws
+# nothing. Sensors' alarms and the hotspots move on this scale; the tiles keep the 5 s beat.
+MAP_REFRESH_S = 30
+MAP_LAYERS = ("districts", "hotspots", "sensors", "cameras")
+DRILL_PAGE = str(Path(__file__).resolve().parent / "drill.py")
 
 require_role("leader")
 apply_css()
@@ -47,6 +57,35 @@ def _thumb(ref: str, box: tuple | None, frame: tuple | None) -> bytes | None:
         return evidence.thumbnail(path, box, frame, width=300)
     except OSError:
         return None
+
+
+def _deck(c: CityModel, data: ScreenData, shown: tuple[str, ...], lg: str) -> map_layers.CompactDeck:
+    """The map's deck, rebuilt only when the toggles change or :data:`MAP_REFRESH_S` has passed."""
+    memo = st.session_state.get("_bigscreen_deck")
+    if memo is not None and memo[0] == (shown, lg) and time.monotonic() - memo[1] < MAP_REFRESH_S:
+        return memo[2]
+    layers = []
+    if "districts" in shown:
+        layers.append(map_layers.district_layer(c, lg))
+    if "hotspots" in shown:
+        layers.append(map_layers.hotspot_layer(data.positions))
+    if "sensors" in shown:
+        layers += map_layers.sensor_layers(map_layers.sensor_points(sensors(), data.sensors, lg))
+    if "cameras" in shown:
+        layers.append(map_layers.camera_layer(map_layers.camera_points(data.captures)))
+    built = map_layers.deck(layers, map_layers.view_of(c.area_bounds(), 880, 680))
+    st.session_state["_bigscreen_deck"] = ((shown, lg), time.monotonic(), built)
+    return built
+
+
+def _drill_on_click(event: object) -> None:
+    """A district clicked on the map opens its drill-down (the drill page reads ``?district=``)."""
+    props = map_layers.picked(getattr(event, "selection", None), "districts")
+    code = str(props.get("code", "")) if props else ""
+    if code in city().districts:
+        for k in ("drill_district", "drill_street", "drill_community", "drill_grid"):
+            st.session_state.pop(k, None)
+        st.switch_page(DRILL_PAGE, query_params={"district": code})
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -74,6 +113,15 @@ def screen() -> None:
         col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
 
     left, centre, right = st.columns([1.05, 1.9, 1.05])
+    with centre:  # the map first: its script bundle and first frame are the slowest part of the screen
+        st.markdown(f"**{t('map_title', lg)}**")
+        shown = st.pills(t("map_layers", lg), list(MAP_LAYERS), selection_mode="multi", default=list(MAP_LAYERS),
+                         format_func=lambda k: t(f"map_layer_{k}", lg), key="bigscreen_layers",
+                         label_visibility="collapsed")
+        event = st.pydeck_chart(_deck(c, data, tuple(shown or ()), lg), height=680, key="bigscreen_map",
+                                on_select="rerun", selection_mode="single-object")
+        st.caption(t("legend", lg))
+        _drill_on_click(event)
     with left:
         st.markdown(f"**{t('hourly_title', lg)}**")
         st.line_chart(views.hourly_frame(data.hourly_today, data.hourly_yesterday, now, lang=lg), height=300,
@@ -85,14 +133,6 @@ def screen() -> None:
         else:
             st.bar_chart(top, x=t("category", lg), y=t("count", lg), horizontal=True, height=390,
                          color="#7fd3ff", sort=f"-{t('count', lg)}")
-    with centre:
-        st.markdown(f"**{t('map_title', lg)}**")
-        layers = [map_layers.district_layer(c, lg), map_layers.hotspot_layer(data.positions),
-                  *map_layers.sensor_layers(map_layers.sensor_points(sensors(), data.sensors)),
-                  map_layers.camera_layer(map_layers.camera_points(data.captures))]
-        view = map_layers.view_of(c.area_bounds(), 880, 730)
-        st.pydeck_chart(map_layers.deck(layers, view), height=730, key="bigscreen_map")
-        st.caption(t("legend", lg))
     with right:
         st.markdown(f"**{t('ranking_title', lg)}**")
         st.dataframe(views.ranking_frame(data.ranking, c, lg), hide_index=True, height=252)

@@ -27,6 +27,14 @@ c = city()
 TOP = "__top__"
 
 st.subheader(t("page_drill", lg))
+# A district clicked on the big screen's map arrives as ``?district=``; it seeds the chooser once.
+asked = st.query_params.get("district")
+if asked in c.districts and "drill_district" not in st.session_state:
+    st.session_state["drill_district"] = asked
+# An area clicked on this page's map (set below, applied here: before the choosers are drawn).
+goto = st.session_state.pop("_drill_goto", None)
+if goto is not None:
+    views.choose(st.session_state, c, *goto)
 s1, s2, s3, s4 = st.columns(4)
 district = s1.selectbox(t("district", lg), [TOP, *sorted(c.districts)], key="drill_district",
                         format_func=lambda x: t("level_city", lg) if x == TOP else c.area_name(x, lg))
@@ -46,6 +54,11 @@ level, code = "city", c.code
 for lvl, value in (("district", district), ("street", street), ("community", community), ("grid", grid)):
     if value != TOP:
         level, code = lvl, value
+if st.query_params.get("district") != (district if district != TOP else None):
+    if district != TOP:
+        st.query_params["district"] = district
+    else:
+        st.query_params.pop("district", None)
 child_level, children = views.children_of(c, level, code)
 
 
@@ -78,5 +91,12 @@ with left:
 
 grid_codes = [g.code for g in c.area_grids(level, code)]
 layers = [map_layers.district_layer(c, lg), map_layers.grid_layer(c, grid_codes, lg)]
-right.pydeck_chart(map_layers.deck(layers, map_layers.view_of(c.area_bounds(level, code), 760, 560)), height=560,
-                   key=f"drill_map_{level}_{code}")
+with right:
+    event = st.pydeck_chart(map_layers.deck(layers, map_layers.view_of(c.area_bounds(level, code), 760, 560)),
+                            height=560, key=f"drill_map_{level}_{code}", on_select="rerun",
+                            selection_mode="single-object")
+    st.caption(t("map_click_hint", lg))
+target = views.clicked_area(c, getattr(event, "selection", None))
+if target is not None and target != (level, code):
+    st.session_state["_drill_goto"] = target
+    st.rerun()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 import pandas as pd
 
@@ -44,3 +44,35 @@ def drill_frame(table: Mapping[str, Kpis], city: CityModel, lang: str = "zh") ->
     if frame.empty:
         return frame
     return frame.sort_values([t("score", lang), "code"], ascending=[False, True]).reset_index(drop=True)
+
+
+CHOOSERS = ("drill_district", "drill_street", "drill_community", "drill_grid")
+
+
+def clicked_area(city: CityModel, selection: Mapping | None) -> tuple[str, str] | None:
+    """(level, code) of the grid or district clicked on the drill-down map, or ``None`` (nothing, or a code the
+    city does not know: the selection comes from the browser)."""
+    from dashboard.map_layers import picked
+
+    for layer_id, level, known in (("grids", "grid", city.grids), ("districts", "district", city.districts)):
+        props = picked(selection, layer_id)
+        code = str(props.get("code", "")) if props else ""
+        if code in known:
+            return level, code
+    return None
+
+
+def choose(state: MutableMapping, city: CityModel, level: str, code: str) -> None:
+    """Set the page's four choosers (session-state keys :data:`CHOOSERS`) to the area ``code`` and its parents;
+    those below it go back to 全部."""
+    if level == "grid":
+        g = city.grids[code]
+        path = [g.district_code, g.street_code, g.community_code, code]
+    elif level == "district":
+        path = [code]
+    else:
+        raise ValueError(f"no chooser path for level {level!r}")
+    for key in CHOOSERS:
+        state.pop(key, None)
+    for key, value in zip(CHOOSERS, path, strict=False):
+        state[key] = value
