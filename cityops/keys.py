@@ -45,7 +45,7 @@ ids, and that this table lists every family.
 | ``co:alert:{alert_id}`` | hash | one alert: type, severity, state (active/acknowledged/cleared), target | 400 days |
 | ``co:alerts:active`` | sorted set | ids of alerts not yet cleared, by start time | while active |
 | ``co:win:{m,q,h}:{bucket}:{sensor_id}`` | hash | 1-min, 15-min, hourly windows: n, sum (energy), max | 2 h to 14 d |
-| ``co:sensors:seen`` | sorted set | when each sensor's newest envelope was *published* (topic timestamp), for offline alerts | live |
+| ``co:sensors:seen`` | sorted set | each sensor's newest envelope's *publish* time (topic), for offline alerts | live |
 | ``co:camrecent:{camera_id}`` | hash | a camera's accepted captures today (to spot the same object again) | 1 day |
 | ``co:camstatus:{camera_id}`` | hash | a camera's latest health (``at``; ``json``: its ``CameraStatus``) | 7 days |
 | ``co:outbox`` | stream | case events the processors derived (IoT, AI, commands), until applied | until applied |
