@@ -70,6 +70,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kpi_sensors_alarm": ("传感器告警", "Sensors in alarm"),
     "kpi_captures": ("今日AI抓拍", "AI captures today"),
     "vs_yesterday": ("较昨日同时段", "vs. same time yesterday"),
+    "vs_previous_period": ("较上一同长时段", "vs. the period of the same length before"),
+    "period_received": ("受理", "Received"),
+    "period_registered": ("立案", "Registered"),
+    "period_closed": ("结案", "Closed"),
+    "drill_period": ("日期范围（默认今日实时）", "Date range (today, live, by default)"),
+    "drill_period_of": ("{first} 至 {last}", "{first} to {last}"),
     "gauge_no_history": ("当前值（无历史同比）", "current value (no history kept)"),
     # big screen
     "map_title": ("案件热点 · 传感器 · 摄像头", "Hotspots · sensors · cameras"),

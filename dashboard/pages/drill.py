@@ -1,7 +1,8 @@
 """分级钻取 · drill-down city → district → street → community → grid, the same KPIs at every level.
 
-Choosing an area shows its tiles and a table of its sub-areas ranked by 综合指标值; the map draws the
-chosen area's grids as the base map (no tiles).
+Choosing an area shows its tiles and a table of its sub-areas ranked by 综合指标值, today live or over a chosen
+date range (flows summed, rates of the range's cohort, against the range of the same length before it); the map
+draws the chosen area's grids as the base map (no tiles).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import streamlit as st
+from redis import Redis
 from redis.exceptions import RedisError
 
 from cityops import read
+from cityops.read.kpi_cohort import MAX_PERIOD_DAYS, period_kpis, period_kpis_many
 from dashboard import map_layers
 from dashboard.auth_gate import recheck, require_role
 from dashboard.common import city, lang, redis_client, settings
@@ -60,6 +63,23 @@ if st.query_params.get("district") != (district if district != TOP else None):
     else:
         st.query_params.pop("district", None)
 child_level, children = views.children_of(c, level, code)
+today = datetime.now(settings().tz).date()
+picked_days = st.date_input(t("drill_period", lg), value=(today, today), key="drill_period",
+                            min_value=today - timedelta(days=MAX_PERIOD_DAYS - 1), max_value=today)
+period = views.chosen_period(picked_days, today, MAX_PERIOD_DAYS)
+
+
+def _tiles(r: Redis, now: datetime) -> list[tile_views.Tile]:
+    """Today live against the same time yesterday, or the chosen period against the one before it."""
+    if period is None:
+        mine = read.kpis(r, now, level, code)
+        before = read.kpis_until(r, now - timedelta(days=1), level, code, mine.overdue)
+        return [x for x in tile_views.kpi_tiles(mine, before, 0, 0, None, lg)
+                if x.key not in ("kpi_sensors_alarm", "kpi_captures")]
+    gauge = read.kpis(r, now, level, code).overdue
+    mine = period_kpis(r, *period, level, code, settings().tz, gauge)
+    before = period_kpis(r, *views.previous_period(*period), level, code, settings().tz)
+    return tile_views.period_tiles(mine, before, lg)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -68,20 +88,25 @@ def figures() -> None:
     now = datetime.now(settings().tz)
     try:
         r = redis_client()
-        mine = read.kpis(r, now, level, code)
-        before = read.kpis_until(r, now - timedelta(days=1), level, code, mine.overdue)
-        table = read.kpis_many(r, now, child_level, children) if children else {}
+        tiles = _tiles(r, now)
+        if not children:
+            table = {}
+        elif period is None:
+            table = read.kpis_many(r, now, child_level, children)
+        else:  # the overdue gauge is now's, whatever the period (the read model keeps no other)
+            gauges = {sid: k.overdue for sid, k in read.kpis_many(r, now, child_level, children).items()}
+            table = period_kpis_many(r, *period, child_level, children, settings().tz, gauges)
     except RedisError as err:
         st.warning(f"{t('read_model_down', lg)}: {type(err).__name__}")
         return
-    st.markdown(f"**{c.area_name(code, lg) if level != 'city' else c.name_zh if lg == 'zh' else c.name_en}**")
-    tiles = [x for x in tile_views.kpi_tiles(mine, before, 0, 0, None, lg)
-             if x.key not in ("kpi_sensors_alarm", "kpi_captures")]
+    name = c.area_name(code, lg) if level != "city" else c.name_zh if lg == "zh" else c.name_en
+    when = "" if period is None else " · " + t("drill_period_of", lg).format(first=period[0], last=period[1])
+    st.markdown(f"**{name}{when}**")
     for col, tile in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
     if children:
         st.markdown(f"**{t('children_table', lg)}**")
-        frame = views.drill_frame(table, c, lg)
+        frame = views.drill_frame(table, c, lg, period=period is not None)
         st.dataframe(frame.drop(columns=["code"]) if not frame.empty else frame, hide_index=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -27,15 +28,17 @@ def children_of(city: CityModel, level: str, code: str) -> tuple[str, list[str]]
     return "", []
 
 
-def drill_frame(table: Mapping[str, Kpis], city: CityModel, lang: str = "zh") -> pd.DataFrame:
-    """One row per sub-area with the same KPIs as the tiles, best score first."""
+def drill_frame(table: Mapping[str, Kpis], city: CityModel, lang: str = "zh", period: bool = False) -> pd.DataFrame:
+    """One row per sub-area with the same KPIs as the tiles, best score first (``period``: the counts are a
+    chosen period's, not today's, and the headers say so)."""
+    flow = "period" if period else "kpi"
     rows = []
     for code, k in table.items():
         c = k.counters
         rows.append({"code": code, t("district", lang): city.area_name(code, lang),
-                     t("kpi_received", lang): int(c.of(Metric.RECEIVED)),
-                     t("kpi_registered", lang): int(c.of(Metric.REGISTERED)),
-                     t("kpi_closed", lang): int(c.of(Metric.CLOSED)),
+                     t(f"{flow}_received", lang): int(c.of(Metric.RECEIVED)),
+                     t(f"{flow}_registered", lang): int(c.of(Metric.REGISTERED)),
+                     t(f"{flow}_closed", lang): int(c.of(Metric.CLOSED)),
                      t("kpi_closure_rate", lang): pct(k.rates.closure_rate),
                      t("kpi_on_time_rate", lang): pct(k.rates.on_time_rate),
                      t("kpi_overdue_open", lang): k.overdue.count,
@@ -76,3 +79,24 @@ def choose(state: MutableMapping, city: CityModel, level: str, code: str) -> Non
         state.pop(key, None)
     for key, value in zip(CHOOSERS, path, strict=False):
         state[key] = value
+
+
+def chosen_period(value: object, today: date, max_days: int) -> tuple[date, date] | None:
+    """The (first, last) day a ``st.date_input`` range stands for, or ``None`` for today alone (the live view).
+
+    A range still being picked (one day chosen) counts as that day; days after today are cut to today, and a
+    range longer than ``max_days`` (what the read model keeps) is cut to its last ``max_days`` days.
+    """
+    days = [d for d in (value if isinstance(value, list | tuple) else [value]) if isinstance(d, date)]
+    if not days:
+        return None
+    first, last = min(days[0], today), min(days[-1], today)
+    first = min(first, last)
+    first = max(first, last - timedelta(days=max_days - 1))
+    return None if first == last == today else (first, last)
+
+
+def previous_period(first: date, last: date) -> tuple[date, date]:
+    """The period of the same length that ends the day before ``first`` (what a period's tiles compare with)."""
+    length = (last - first).days + 1
+    return first - timedelta(days=length), first - timedelta(days=1)

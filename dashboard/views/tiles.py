@@ -1,4 +1,5 @@
-"""KPI tiles (the big screen's eight, the drill-down's first five): value and change against yesterday."""
+"""KPI tiles (the big screen's eight, the drill-down's first five): value and change against yesterday, or, over a
+chosen period, against the period of the same length just before it."""
 
 from __future__ import annotations
 
@@ -67,4 +68,28 @@ def kpi_tiles(today: Kpis, yesterday_until: Kpis, sensors_alarm: int, captures_t
         Tile("kpi_sensors_alarm", t("kpi_sensors_alarm", lang), fmt_int(sensors_alarm), None, "inverse", gauge),
         Tile("kpi_captures", t("kpi_captures", lang), fmt_int(captures_today),
              None if captures_delta is None else f"{captures_delta:+,.0f}", "off", vs),
+    ]
+
+
+def period_tiles(this: Kpis, before: Kpis, lang: str = "zh") -> list[Tile]:
+    """The drill-down's five tiles over a chosen period (:func:`cityops.read.kpi_cohort.period_kpis`): flows
+    summed over its days, rates of its cohort, each against the period of the same length before it; the overdue
+    tile is the gauge of now, as on the big screen."""
+    c, prev = this.counters, before.counters
+    vs = t("vs_previous_period", lang)
+
+    def count(key: str, metric: Metric) -> Tile:
+        value = float(c.of(metric))
+        return Tile(key, t(key, lang), fmt_int(value), _delta_count(value, prev.of(metric)), "normal", vs)
+
+    return [
+        count("period_received", Metric.RECEIVED),
+        count("period_registered", Metric.REGISTERED),
+        count("period_closed", Metric.CLOSED),
+        Tile("kpi_closure_rate", t("kpi_closure_rate", lang), pct(this.rates.closure_rate),
+             _delta_rate(this.rates.closure_rate, before.rates.closure_rate), "normal", vs),
+        Tile("kpi_on_time_rate", t("kpi_on_time_rate", lang), pct(this.rates.on_time_rate),
+             _delta_rate(this.rates.on_time_rate, before.rates.on_time_rate), "normal", vs),
+        Tile("kpi_overdue_open", t("kpi_overdue_open", lang), fmt_int(this.overdue.count), None, "inverse",
+             t("gauge_no_history", lang)),
     ]

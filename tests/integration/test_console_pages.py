@@ -358,6 +358,34 @@ def test_drill_down_city_district_street(seeded):
     assert len(at.dataframe[0].value) == len(at.selectbox(key="drill_community").options) - 1
 
 
+def test_drill_down_over_a_date_range_sums_its_days_and_compares_with_the_days_before(seeded):
+    r, _ = seeded
+    tz = get_settings().tz
+    today = datetime.now(tz).date()
+
+    def received(day) -> int:  # noqa: ANN001 - a date
+        noon = datetime.combine(day, datetime.min.time(), tz) + timedelta(hours=12)
+        return int(read.day_counters(r, noon, "district", "350203").get("received", 0))
+
+    # the range ends on the last seeded day before today and starts after the one before it, so the range of the
+    # same length before it holds that day: both sides have cases
+    a, b = [d for d in (today - timedelta(days=i) for i in range(14, 0, -1)) if received(d)][-2:]
+    first, last = a + timedelta(days=1), b
+    n = (last - first).days + 1
+    this = sum(received(first + timedelta(days=i)) for i in range(n))
+    before = sum(received(first - timedelta(days=i)) for i in range(1, n + 1))
+    assert this > 0 and before > 0, (this, before)
+    at = _page("drill", "leader", drill_district="350203").run()
+    at.date_input(key="drill_period").set_value((first, last)).run()
+    assert not at.exception, at.exception
+    assert (at.metric[0].label, at.metric[0].value) == ("受理", f"{this:,}")
+    assert at.metric[0].delta == f"{this - before:+,}"
+    assert f"{first} 至 {last}" in at.markdown[0].value
+    assert "受理" in at.dataframe[0].value.columns and "今日受理" not in at.dataframe[0].value.columns
+    at.date_input(key="drill_period").set_value((today, today)).run()
+    assert at.metric[0].label == "今日受理", "today alone is the live view again"
+
+
 def test_admin_adds_a_user_with_a_hashed_password(seeded, monkeypatch, tmp_path):
     users = tmp_path / "users.json"
     monkeypatch.setenv("CITYOPS_USERS_FILE", str(users))
