@@ -11,20 +11,35 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
+from datetime import time as dtime
 
 import orjson
 
 from cityops import keys, read
 from cityops.bus import Publisher, ensure_topics
+from cityops.workcalendar import get_calendar
 from tests.support.workers import wait_until, worker
 
 SIMING = (118.0894, 24.4798)
 
 
+def _working_morning_before(latest: datetime) -> datetime:
+    """09:00 of the last working day whose 09:00 is before ``latest``: the scenario's steps and its 30-minute
+    clocks (working time) all fall in that morning, long before now, whatever the hour the test runs at (ten
+    hours back from 01:30 is an evening, whose clocks run out the next working morning: after now)."""
+    calendar = get_calendar()
+    day = latest.date()
+    while True:
+        morning = datetime.combine(day, dtime(9), latest.tzinfo)
+        if morning <= latest and calendar.is_working_day(day):
+            return morning
+        day -= timedelta(days=1)
+
+
 def test_a_backlog_raises_no_alert_the_city_did_not_have(stack_env, redis_client, tmp_path):
     s = stack_env
     asyncio.run(ensure_topics(s))
-    start = datetime.now(s.tz).replace(microsecond=0) - timedelta(hours=10)
+    start = _working_morning_before(datetime.now(s.tz) - timedelta(hours=3))
 
     def report(cid: str, t: datetime) -> dict:
         return {"event_id": f"{cid}-report", "case_id": cid, "action": "report", "event_time": t.isoformat(),
