@@ -14,10 +14,12 @@ venv: $(STAMP)
 
 # Everything from hashed pins (docs/deploy.md "Dependencies"): the lock, then torch's CPU build in its own call
 # (its index option applies to that call only; its dependencies came with the lock), then the project itself,
-# editable and without dependencies (setuptools, its build backend, is in the lock).
+# editable and without dependencies (setuptools, its build backend, is in the lock). The lock is its own
+# constraints file too: pip 23.2 (Python 3.11's) otherwise resolves a dependency asked for with an extra, such as
+# amqtt's `pwdlib[argon2]>=0.3.0`, to PyPI's newest release, which has no hash in the lock, and stops.
 $(STAMP): $(LOCK) $(TORCH_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --require-hashes -r $(LOCK) -c $(LOCK)
 	$(PIP) install --quiet --require-hashes --no-deps -r $(TORCH_LOCK)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)

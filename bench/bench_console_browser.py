@@ -29,15 +29,12 @@ reported apart (``first_load_after_start``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -45,12 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from redis import Redis  # noqa: E402
 
+from bench.scratch_stack import scratch_stack  # noqa: E402
 from cityops import read  # noqa: E402
-from cityops.bus import ensure_topics  # noqa: E402
-from cityops.services.broker import start_broker  # noqa: E402
-from cityops.services.readiness import wait_for_broker, wait_for_redis  # noqa: E402
-from cityops.services.redis_server import start_redis  # noqa: E402
-from cityops.settings import get_settings  # noqa: E402
 from tests.support.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -61,13 +54,7 @@ from tests.support.browser import (  # noqa: E402
     sign_in,
 )
 from tests.support.console_seed import seed_console, working_days_back  # noqa: E402
-from tests.support.workers import (  # noqa: E402
-    free_port,
-    stop_process,
-    subprocess_env,
-    wait_until,
-    worker,
-)
+from tests.support.workers import free_port, subprocess_env, wait_until, worker  # noqa: E402
 
 TARGETS_S = {"signin_form_s": 3.0, "bigscreen_tiles_s": 3.0, "bigscreen_map_s": 3.0, "acknowledge_s": 2.0}
 
@@ -111,21 +98,8 @@ def main() -> int:
     parser.add_argument("--cases-per-day", type=int, default=3500)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-console-browser-"))
-    broker_port, redis_port, console_port = free_port(), free_port(), free_port()
-    broker = start_broker("127.0.0.1", broker_port, tmp / "broker.log")
-    redis_proc = start_redis("127.0.0.1", redis_port, tmp / "redis", tmp / "redis.log")
-    os.environ.update({
-        "KAFKA_BROKER": f"kafka://127.0.0.1:{broker_port}", "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "CITYOPS_VAR": str(tmp / "var"), "CITYOPS_TOPIC_PREFIX": f"b{uuid.uuid4().hex[:10]}",
-        "CITYOPS_WORKER_ID": f"b{uuid.uuid4().hex[:10]}", "CITYOPS_WORKER_WEB_PORT": "0",
-    })
-    get_settings.cache_clear()
-    s = get_settings()
-    try:
-        wait_for_broker(s, timeout=30)
-        wait_for_redis(s, timeout=30)
-        asyncio.run(ensure_topics(s))
+    console_port = free_port()
+    with scratch_stack("bench-console-browser-") as (tmp, s):
         r = Redis.from_url(s.redis_url, decode_responses=True)
         now = datetime.now(s.tz)
         seeded = seed_console(r, working_days_back(now), now, cases_per_day=args.cases_per_day, sensors=2000,
@@ -171,9 +145,6 @@ def main() -> int:
             who: {k: result[who][k]["p50"] <= target for k, target in TARGETS_S.items()}
             for who in ("new_browser", "returning_browser")}
         print(json.dumps(result, indent=1))
-    finally:
-        stop_process(broker)
-        stop_process(redis_proc)
     return 0
 
 

@@ -15,7 +15,7 @@ from redis import Redis
 from cityops import observability, read
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
-from cityops.metrics import Kpis, Metric, Ranked
+from cityops.metrics import Kpis, Metric, Ranked, score_weights
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class ScreenData:
     yesterday_until: Kpis  # the city, yesterday up to the same time (with today's overdue gauge)
     hourly_today: list[int]  # cases received in each hour of today
     hourly_yesterday: list[int]
-    ranking: list[Ranked]  # the districts
+    ranking: list[Ranked]  # the districts, today's; yesterday's while nothing is due today (ranking_day)
+    ranking_day: datetime  # the day ranked: ``now`` or a time yesterday
     categories: dict[str, int]  # cases received today per category (those with any)
     positions: np.ndarray  # (n, 2) lon, lat of open cases
     sensors: dict[str, dict[str, str]]
@@ -48,13 +49,18 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
     today = read.kpis(r, now, "city", city.code)
     ai_today = read.day_counters(r, now, "source", "ai_video")  # everything so far today
     ai_yesterday = read.counters_until(r, yesterday, "source", "ai_video", fields=(Metric.RECEIVED,))
+    districts = sorted(city.districts)
+    ranking, ranking_day = read.ranking(r, now, "district", districts), now
+    if nothing_due(ranking):  # early in the day every district would tie on 100: the last day's places instead
+        ranking, ranking_day = read.ranking(r, yesterday, "district", districts), yesterday
     return ScreenData(
         now=now,
         today=today,
         yesterday_until=read.kpis_until(r, yesterday, "city", city.code, today.overdue, fields=TILE_FIELDS),
         hourly_today=read.hourly_metric(r, now, Metric.RECEIVED, "city", city.code),
         hourly_yesterday=read.hourly_metric(r, yesterday, Metric.RECEIVED, "city", city.code),
-        ranking=read.ranking(r, now, "district", sorted(city.districts)),
+        ranking=ranking,
+        ranking_day=ranking_day,
         categories=read.day_metric_many(r, now, "category", [c.code for c in catalogue], Metric.RECEIVED),
         positions=read.open_case_lonlat(r, limit=max_positions),
         sensors=read.sensor_overview(r),  # alarm / offline from the active alerts: ≈ 10× cheaper
@@ -66,3 +72,9 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
         captures_delta=ai_today.of(Metric.RECEIVED) - ai_yesterday.of(Metric.RECEIVED),
         workers=read.workers_alive(r),
     )
+
+
+def nothing_due(ranking: list[Ranked]) -> bool:
+    """Whether no rate of the score has a case due in any ranked scope: every score is then the full 100 (nothing
+    due, nothing missed) and the ranking says nothing."""
+    return all(r.kpis.rates.of(name) is None for r in ranking for name in score_weights())

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", action="store_true",
                    help="run until stopped: yesterday's briefing daily at CITYOPS_BRIEFING_TIME, and on start "
                         "if missing")
+    p.add_argument("--yesterday-on-start", action="store_true",
+                   help="with --schedule: on start also write yesterday's briefing if missing, before "
+                        "CITYOPS_BRIEFING_TIME (make demo, once its history is read); the daily run rewrites it")
 
 
 def langs_setting(settings: Settings) -> list[str]:
@@ -53,7 +56,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         health = observability.Health("briefing")
         health.add("redis", observability.redis_check(settings.redis_url))
         observability.serve("briefing", health)  # on CITYOPS_METRICS_PORT_BRIEFING (0: off)
-        run_forever(settings, out, langs)
+        run_forever(settings, out, langs, yesterday_on_start=args.yesterday_on_start)
         return 0
     from dashboard.briefing.compose import yesterday
     from dashboard.briefing.files import generate

@@ -54,6 +54,14 @@ def due_day(now: datetime, at: time, tz: ZoneInfo) -> date:
     return today - timedelta(days=2)
 
 
+def days_on_start(now: datetime, at: time, tz: ZoneInfo, with_yesterday: bool = False) -> list[date]:
+    """The days whose briefings a scheduler starting at ``now`` writes if missing: the due day and, with
+    ``with_yesterday``, yesterday too before its run time (a day that is over; the run rewrites it)."""
+    due = due_day(now, at, tz)
+    yesterday = now.astimezone(tz).date() - timedelta(days=1)
+    return [due, yesterday] if with_yesterday and yesterday != due else [due]
+
+
 def sleep_seconds(now: datetime, until: datetime, cap: float = 60.0) -> float:
     """How long to sleep before looking at the clock again: at most ``cap`` seconds, so a clock that
     jumps (NTP, a suspended VM) delays a run by a minute at most."""

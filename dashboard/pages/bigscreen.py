@@ -134,7 +134,9 @@ def screen() -> None:
             st.bar_chart(top, x=t("category", lg), y=t("count", lg), horizontal=True, height=390,
                          color="#7fd3ff", sort=f"-{t('count', lg)}")
     with right:
-        st.markdown(f"**{t('ranking_title', lg)}**")
+        of_yesterday = data.ranking_day.date() != now.date()
+        st.markdown(f"**{t('ranking_title_yesterday' if of_yesterday else 'ranking_title', lg)}**",
+                    help=t("ranking_yesterday_help", lg) if of_yesterday else None)
         st.dataframe(views.ranking_frame(data.ranking, c, lg), hide_index=True, height=252)
         st.markdown(f"**{t('captures_title', lg)}**")
         cards = views.capture_cards(data.captures, cat, settings().tz, lg, n=4)

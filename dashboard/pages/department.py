@@ -136,25 +136,26 @@ def actions() -> None:
                     st.error(t("dept_bad_photo", lg))
                 else:
                     _send(CommandAction.HANDLE, case_id, note, ref)
-    with back, st.form("dept_return_form", clear_on_submit=True):
-        st.markdown(f"**{t('dept_return', lg)}**")
-        reason = st.text_area(t("dept_return_reason", lg), key="dept_return_reason", max_chars=1000)
-        if st.form_submit_button(t("dept_return", lg), disabled=case_id not in by_id):
-            if reason.strip():
-                _send(CommandAction.RETURN, case_id, reason)
-            else:
-                st.error(t("dept_need_text", lg))
-    with answer, st.form("dept_reply_form", clear_on_submit=True):
-        st.markdown(f"**{t('dept_reply', lg)}**")
-        if case_id not in replies:
-            st.caption(t("dept_no_order", lg))
-        text = st.text_area(t("dept_reply_text", lg), key="dept_reply_text", max_chars=1000)
-        if st.form_submit_button(t("dept_reply", lg), disabled=case_id not in replies):
-            if text.strip():
-                _send(CommandAction.REPLY, case_id, text)
-            else:
-                st.error(t("dept_need_text", lg))
+    with back:
+        _text_form(CommandAction.RETURN, case_id, "dept_return", "dept_return_reason", case_id in by_id)
+    with answer:
+        _text_form(CommandAction.REPLY, case_id, "dept_reply", "dept_reply_text", case_id in replies,
+                   hint=None if case_id in replies else t("dept_no_order", lg))
 
+
+def _text_form(action: CommandAction, case_id: str, title: str, label: str, enabled: bool,
+               hint: str | None = None) -> None:
+    """A form of one required text sent as ``action`` on ``case_id``: 退回's reason, 督办回复's reply."""
+    with st.form(f"{title}_form", clear_on_submit=True):
+        st.markdown(f"**{t(title, lg)}**")
+        if hint:
+            st.caption(hint)
+        text = st.text_area(t(label, lg), key=label, max_chars=1000)
+        if st.form_submit_button(t(title, lg), disabled=not enabled):
+            if text.strip():
+                _send(action, case_id, text)
+            else:
+                st.error(t("dept_need_text", lg))
 
 overview()
 actions()

@@ -14,7 +14,8 @@ from dashboard.views.common import local_time
 
 def timeline_rows(timeline: Iterable[Mapping], tz, lang: str = "zh",  # noqa: ANN001
                   city: CityModel | None = None) -> pd.DataFrame:
-    """The case's steps; with ``city`` the department reads by its name, not its id."""
+    """The case's steps; with ``city`` a department (as the step's department or its actor) reads by its name, not
+    its id."""
     from cityops.schemas import CASE_ACTION_ZH, CaseAction
 
     rows = []
@@ -26,7 +27,7 @@ def timeline_rows(timeline: Iterable[Mapping], tz, lang: str = "zh",  # noqa: AN
             name = action
         rows.append({t("time", lang): local_time(step.get("event_time"), tz, "%Y-%m-%d %H:%M:%S"),
                      t("action", lang): name,
-                     t("actor", lang): str(step.get("actor", "") or ""),
+                     t("actor", lang): actor_name(city, str(step.get("actor", "") or ""), lang),
                      t("department", lang): department_name(city, str(step.get("department_id", "") or ""), lang),
                      t("description", lang): str(step.get("description", "") or "")})
     return pd.DataFrame(rows, columns=[t(k, lang) for k in ("time", "action", "actor", "department", "description")])
@@ -64,3 +65,11 @@ def department_name(city: CityModel | None, department: str, lang: str = "zh") -
     if d is None:
         return department
     return d.name_zh if lang == "zh" else d.name_en
+
+
+def actor_name(city: CityModel | None, actor: str, lang: str = "zh") -> str:
+    """Who took a step, readable: a department acting (停办, 延期, 处置) by its name, a channel reporting on its
+    own (``iot_sensor``, ``hotline_12345``) by the channel's name; a person's name or user id as it is."""
+    if city is not None and actor in city.departments:
+        return department_name(city, actor, lang)
+    return source_name(actor, lang)

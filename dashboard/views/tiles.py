@@ -38,6 +38,26 @@ def sensors_in_alarm(states: Mapping[str, Mapping[str, str]]) -> int:
     return sum(1 for s in states.values() if s.get("phase") in ("active", "clearing"))
 
 
+def _case_tiles(now: Kpis, before: Kpis, count_prefix: str, vs: str, lang: str) -> list[Tile]:
+    """The six case tiles both boards share: three flows and two rates against ``before`` (help ``vs``), and the
+    overdue gauge of now; the flows' labels are ``{count_prefix}_received`` and so on."""
+    c, prev = now.counters, before.counters
+
+    def count(metric: Metric) -> Tile:
+        key = f"{count_prefix}_{metric.value}"
+        value = float(c.of(metric))
+        return Tile(key, t(key, lang), fmt_int(value), _delta_count(value, prev.of(metric)), "normal", vs)
+
+    def rate(key: str, field: str) -> Tile:
+        value, was = getattr(now.rates, field), getattr(before.rates, field)
+        return Tile(key, t(key, lang), pct(value), _delta_rate(value, was), "normal", vs)
+
+    return [count(Metric.RECEIVED), count(Metric.REGISTERED), count(Metric.CLOSED),
+            rate("kpi_closure_rate", "closure_rate"), rate("kpi_on_time_rate", "on_time_rate"),
+            Tile("kpi_overdue_open", t("kpi_overdue_open", lang), fmt_int(now.overdue.count), None, "inverse",
+                 t("gauge_no_history", lang))]
+
+
 def kpi_tiles(today: Kpis, yesterday_until: Kpis, sensors_alarm: int, captures_today: int,
               captures_delta: float | None, lang: str = "zh") -> list[Tile]:
     """The eight tiles of the big screen.
@@ -47,49 +67,17 @@ def kpi_tiles(today: Kpis, yesterday_until: Kpis, sensors_alarm: int, captures_t
     (the cases registered yesterday, as of yesterday's end: docs/metrics.md). The overdue tile is the gauge
     of now, the only one the read model keeps; the help text says so.
     """
-    c, before = today.counters, yesterday_until.counters
     vs = t("vs_yesterday", lang)
-    gauge = t("gauge_no_history", lang)
-
-    def count(key: str, metric: Metric) -> Tile:
-        value = float(c.of(metric))
-        return Tile(key, t(key, lang), fmt_int(value), _delta_count(value, before.of(metric)), "normal", vs)
-
-    return [
-        count("kpi_received", Metric.RECEIVED),
-        count("kpi_registered", Metric.REGISTERED),
-        count("kpi_closed", Metric.CLOSED),
-        Tile("kpi_closure_rate", t("kpi_closure_rate", lang), pct(today.rates.closure_rate),
-             _delta_rate(today.rates.closure_rate, yesterday_until.rates.closure_rate), "normal", vs),
-        Tile("kpi_on_time_rate", t("kpi_on_time_rate", lang), pct(today.rates.on_time_rate),
-             _delta_rate(today.rates.on_time_rate, yesterday_until.rates.on_time_rate), "normal", vs),
-        Tile("kpi_overdue_open", t("kpi_overdue_open", lang), fmt_int(today.overdue.count), None, "inverse",
-             gauge),
-        Tile("kpi_sensors_alarm", t("kpi_sensors_alarm", lang), fmt_int(sensors_alarm), None, "inverse", gauge),
+    return _case_tiles(today, yesterday_until, "kpi", vs, lang) + [
+        Tile("kpi_sensors_alarm", t("kpi_sensors_alarm", lang), fmt_int(sensors_alarm), None, "inverse",
+             t("gauge_no_history", lang)),
         Tile("kpi_captures", t("kpi_captures", lang), fmt_int(captures_today),
              None if captures_delta is None else f"{captures_delta:+,.0f}", "off", vs),
     ]
 
 
 def period_tiles(this: Kpis, before: Kpis, lang: str = "zh") -> list[Tile]:
-    """The drill-down's five tiles over a chosen period (:func:`cityops.read.kpi_cohort.period_kpis`): flows
-    summed over its days, rates of its cohort, each against the period of the same length before it; the overdue
-    tile is the gauge of now, as on the big screen."""
-    c, prev = this.counters, before.counters
-    vs = t("vs_previous_period", lang)
-
-    def count(key: str, metric: Metric) -> Tile:
-        value = float(c.of(metric))
-        return Tile(key, t(key, lang), fmt_int(value), _delta_count(value, prev.of(metric)), "normal", vs)
-
-    return [
-        count("period_received", Metric.RECEIVED),
-        count("period_registered", Metric.REGISTERED),
-        count("period_closed", Metric.CLOSED),
-        Tile("kpi_closure_rate", t("kpi_closure_rate", lang), pct(this.rates.closure_rate),
-             _delta_rate(this.rates.closure_rate, before.rates.closure_rate), "normal", vs),
-        Tile("kpi_on_time_rate", t("kpi_on_time_rate", lang), pct(this.rates.on_time_rate),
-             _delta_rate(this.rates.on_time_rate, before.rates.on_time_rate), "normal", vs),
-        Tile("kpi_overdue_open", t("kpi_overdue_open", lang), fmt_int(this.overdue.count), None, "inverse",
-             t("gauge_no_history", lang)),
-    ]
+    """The drill-down's tiles over a chosen period (:func:`cityops.read.kpi_cohort.period_kpis`): flows summed
+    over its days, rates of its cohort, each against the period of the same length before it; the overdue tile
+    is the gauge of now, as on the big screen."""
+    return _case_tiles(this, before, "period", t("vs_previous_period", lang), lang)

@@ -49,6 +49,14 @@ def test_due_day_on_start() -> None:
     assert schedule.due_day(datetime(2026, 11, 25, 23, 59, tzinfo=SH), AT, SH) == date(2026, 11, 24)
 
 
+def test_days_on_start_add_yesterday_before_its_run_time_only_when_asked() -> None:
+    early, late = datetime(2026, 11, 25, 2, 30, tzinfo=SH), datetime(2026, 11, 25, 9, 0, tzinfo=SH)
+    assert schedule.days_on_start(early, AT, SH) == [date(2026, 11, 23)]
+    assert schedule.days_on_start(early, AT, SH, with_yesterday=True) == [date(2026, 11, 23), date(2026, 11, 24)]
+    # after the run time yesterday is the due day: once
+    assert schedule.days_on_start(late, AT, SH, with_yesterday=True) == [date(2026, 11, 24)]
+
+
 def test_daylight_saving_keeps_local_time_and_skips_a_missing_hour() -> None:
     # New York springs forward on 2026-03-08 at 02:00: 02:30 does not exist that day
     run = schedule.next_run(datetime(2026, 3, 8, 0, 0, tzinfo=NY), time(2, 30), NY)
@@ -83,31 +91,47 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.now
 
+    def sleeper(self, stop: threading.Event) -> threading.Event:
+        """What the scheduler waits on: waiting advances this clock instead of sleeping; set once ``stop`` is."""
+        clock = self
+
+        class Sleeper(threading.Event):
+            def wait(self, timeout=None):  # noqa: ANN001, ANN202 - threading.Event's signature
+                clock.now += timedelta(seconds=timeout or 0)
+                return stop.is_set()
+
+            def is_set(self) -> bool:
+                return stop.is_set()
+
+        return Sleeper()
+
+
+def writing_generate(record, stop: threading.Event, stop_after: int):  # noqa: ANN001, ANN201
+    """A stand-in for ``files.generate`` that writes a day's four files, calls ``record(day, lang)`` and sets
+    ``stop`` after ``stop_after`` calls."""
+    calls = [0]
+
+    def generate(day, lang, out_dir, settings, now=None):  # noqa: ANN001, ANN202, ARG001
+        record(day, lang)
+        folder = out_dir / day.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind in ("png", "pdf", "md", "json"):
+            (folder / f"briefing-{day.isoformat()}.{lang}.{kind}").write_text("x")
+        calls[0] += 1
+        if calls[0] >= stop_after:
+            stop.set()
+        return files_for(day, lang, out_dir)
+
+    return generate
+
 
 def test_scheduler_writes_the_missing_due_day_on_start_then_rewrites_daily(tmp_path, monkeypatch) -> None:
     calls: list[tuple[date, str]] = []
     clock = FakeClock(datetime(2026, 11, 25, 6, 0, tzinfo=SH))
     stop = threading.Event()
 
-    def fake_generate(day, lang, out_dir, settings, now=None):
-        calls.append((day, lang))
-        folder = out_dir / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind in ("png", "pdf", "md", "json"):
-            (folder / f"briefing-{day.isoformat()}.{lang}.{kind}").write_text("x")
-        if len(calls) >= 4:
-            stop.set()
-        return files_for(day, lang, out_dir)
-
-    class Waiter(threading.Event):
-        def wait(self, timeout=None):  # advance the fake clock instead of sleeping
-            clock.now += timedelta(seconds=timeout or 0)
-            return stop.is_set()
-
-        def is_set(self) -> bool:
-            return stop.is_set()
-
-    monkeypatch.setattr("dashboard.briefing.files.generate", fake_generate)
+    monkeypatch.setattr("dashboard.briefing.files.generate",
+                        writing_generate(lambda day, lang: calls.append((day, lang)), stop, 4))
     # the day before yesterday is already there in zh: not written again on start. Yesterday's zh was
     # made on demand before the day ended: the 07:30 run rewrites it all the same.
     for day in ("2026-11-23", "2026-11-24"):
@@ -115,7 +139,7 @@ def test_scheduler_writes_the_missing_due_day_on_start_then_rewrites_daily(tmp_p
         for kind in ("png", "pdf", "md", "json"):
             (tmp_path / day / f"briefing-{day}.zh.{kind}").write_text("x")
     settings = Settings(timezone="Asia/Shanghai", briefing_time="07:30")
-    scheduler.run_forever(settings, tmp_path, ["zh", "en"], stop=Waiter(), clock=clock)
+    scheduler.run_forever(settings, tmp_path, ["zh", "en"], stop=clock.sleeper(stop), clock=clock)
     # start at 06:00: due day 11-23 exists in zh, only en is written; 07:30 → 11-24, next day 11-25
     assert calls == [(date(2026, 11, 23), "en"), (date(2026, 11, 24), "zh"), (date(2026, 11, 24), "en"),
                      (date(2026, 11, 25), "zh"), (date(2026, 11, 25), "en")]
@@ -134,14 +158,20 @@ def test_scheduler_survives_a_failure_and_retries(tmp_path, monkeypatch) -> None
         stop.set()
         return files_for(day, lang, out_dir)
 
-    class Waiter(threading.Event):
-        def wait(self, timeout=None):
-            clock.now += timedelta(seconds=timeout or 0)
-            return stop.is_set()
-
-        def is_set(self) -> bool:
-            return stop.is_set()
-
     monkeypatch.setattr("dashboard.briefing.files.generate", flaky)
-    scheduler.run_forever(Settings(), tmp_path, ["zh"], stop=Waiter(), clock=clock)
+    scheduler.run_forever(Settings(), tmp_path, ["zh"], stop=clock.sleeper(stop), clock=clock)
     assert len(attempts) == 2 and attempts[1] - attempts[0] == timedelta(seconds=scheduler.RETRY_S)
+
+
+def test_scheduler_started_at_night_with_yesterday_on_start_writes_it_then_rewrites_it_at_the_run_time(
+        tmp_path, monkeypatch) -> None:
+    calls: list[tuple[date, datetime]] = []
+    clock = FakeClock(datetime(2026, 11, 25, 2, 30, tzinfo=SH))
+    stop = threading.Event()
+
+    monkeypatch.setattr("dashboard.briefing.files.generate",
+                        writing_generate(lambda day, lang: calls.append((day, clock.now)), stop, 3))
+    settings = Settings(timezone="Asia/Shanghai", briefing_time="07:30")
+    scheduler.run_forever(settings, tmp_path, ["zh"], stop=clock.sleeper(stop), clock=clock, yesterday_on_start=True)
+    start, run = datetime(2026, 11, 25, 2, 30, tzinfo=SH), datetime(2026, 11, 25, 7, 30, tzinfo=SH)
+    assert calls == [(date(2026, 11, 23), start), (date(2026, 11, 24), start), (date(2026, 11, 24), run)]
