@@ -51,8 +51,10 @@ def read_big_screen(r: Redis, now: datetime, city: CityModel, catalogue: Catalog
     ai_yesterday = read.counters_until(r, yesterday, "source", "ai_video", fields=(Metric.RECEIVED,))
     districts = sorted(city.districts)
     ranking, ranking_day = read.ranking(r, now, "district", districts), now
-    if nothing_due(ranking):  # early in the day every district would tie on 100: the last day's places instead
-        ranking, ranking_day = read.ranking(r, yesterday, "district", districts), yesterday
+    if nothing_due(ranking):  # early in the day every district would tie on 100: yesterday's places, if any
+        before = read.ranking(r, yesterday, "district", districts)
+        if not nothing_due(before):
+            ranking, ranking_day = before, yesterday
     return ScreenData(
         now=now,
         today=today,

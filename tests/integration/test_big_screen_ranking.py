@@ -1,5 +1,6 @@
 """The big screen's district ranking early in the day: with nothing due yet every district would score the full
-100 and tie, so the screen ranks yesterday instead (and says so); once anything is due, today."""
+100 and tie, so the screen ranks yesterday instead (and says so); once anything is due, today; and today all the
+same when yesterday has nothing to rank either (a new city)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,13 @@ def test_before_anything_is_due_the_ranking_is_yesterdays_then_todays(redis_clie
     assert not nothing_due(today)
     assert later.ranking_day == afternoon
     assert [x.id for x in later.ranking] == [x.id for x in today]
+
+
+def test_a_city_with_no_yesterday_keeps_todays_ranking(redis_client):
+    r, city, tz = redis_client, load_city(), get_settings().tz
+    morning = datetime(2026, 11, 25, 9, 0, tzinfo=tz)
+    seed_cases(r, morning.date(), morning.replace(hour=0, minute=30), cases_per_day=300)
+    today = read.ranking(r, morning, "district", sorted(city.districts))
+    assert today and nothing_due(today)
+    data = read_big_screen(r, morning, city, get_catalogue())
+    assert data.ranking_day == morning and [x.id for x in data.ranking] == [x.id for x in today]
