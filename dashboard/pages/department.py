@@ -157,5 +157,6 @@ def _text_form(action: CommandAction, case_id: str, title: str, label: str, enab
             else:
                 st.error(t("dept_need_text", lg))
 
+
 overview()
 actions()
