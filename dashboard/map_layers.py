@@ -32,7 +32,7 @@ from pydeck.bindings.json_tools import default_serialize
 from cityops import sensor_kinds
 from cityops.city import CityModel
 from cityops.devices import Sensor
-from dashboard import screen_geometry
+from dashboard import hexbins, screen_geometry
 
 TOOLTIP = {"text": "{title}\n{detail}",
            "style": {"backgroundColor": "#0b1e33", "color": "#e6f1ff", "fontSize": "13px"}}
@@ -175,11 +175,15 @@ def picked(selection: Mapping | None, layer_id: str) -> dict | None:
 
 
 def hotspot_layer(positions: Sequence[Sequence[float]], radius_m: int = 900) -> pdk.Layer:
-    """Open-case hotspots as hexagons (count per hexagon → colour) from (lon, lat) pairs; not pickable,
-    so no tooltip text."""
-    data = [{"p": [round(float(lon), 5), round(float(lat), 5)]} for lon, lat in positions]
-    return layer("HexagonLayer", data, id="hotspots", get_position="p", radius=radius_m, extruded=False,
-                     coverage=0.92, opacity=0.6, color_range=HOTSPOT_COLOURS, pickable=False)
+    """Open-case hotspots as hexagons from (lon, lat) pairs, binned here (``dashboard.hexbins``): count per
+    hexagon → colour, drawn as polygons with the districts' program; not pickable, so no tooltip text."""
+    cells = hexbins.hex_cells(positions, radius_m, coverage=0.92)
+    counts = [cell.count for cell in cells]
+    low, high = (min(counts), max(counts)) if counts else (0, 0)
+    data = [{"g": cell.polygon, "c": hexbins.colour_of(cell.count, low, high, HOTSPOT_COLOURS), "n": cell.count}
+            for cell in cells]
+    return layer("SolidPolygonLayer", data, id="hotspots", get_polygon="g", get_fill_color="c", opacity=0.6,
+                 filled=True, extruded=False, pickable=False)
 
 
 def sensor_status(state: Mapping[str, str] | None) -> str:
