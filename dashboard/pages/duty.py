@@ -229,6 +229,13 @@ def _thumb(ref: str, box: tuple | None, frame: tuple | None, width: int) -> byte
 REVIEW_SHOWN = 8  # captures shown with their evidence at once (oldest first: the 5-minute target)
 
 
+def _press(event_id: str, action: CommandAction) -> None:
+    """A review button's click, kept until the review fragment next runs. Why not the button's return value: a
+    click is applied by whichever run comes next, on this page often another fragment's timed one, and a
+    button's value is reset when that run ends, before the review fragment could read it (a 误报 lost so)."""
+    st.session_state.setdefault("review_pressed", {})[event_id] = action
+
+
 @st.fragment(run_every=2.0)
 def capture_review() -> None:
     """待审核抓拍: AI captures of types that are not trusted wait here for 确认立案 (opens and dispatches the case)
@@ -279,11 +286,12 @@ def capture_review() -> None:
                                  f"{rt('dwell', lg)} {row['dwell']} · {rt('waiting', lg)} {row['waiting']}"))
             if row["late"]:
                 c3.caption(f":red[{rt('waiting', lg)} > {fmt(review_views.DISPATCH_TARGET_S, lg)}]")
-            pressed = None
-            if c4.button(rt("confirm", lg), key=f"confirm_{row['event_id']}", type="primary"):
-                pressed = CommandAction.CONFIRM
-            if c4.button(rt("false_alarm", lg), key=f"discard_{row['event_id']}"):
-                pressed = CommandAction.FALSE_ALARM
+            eid = row["event_id"]
+            c4.button(rt("confirm", lg), key=f"confirm_{eid}", type="primary", on_click=_press,
+                      args=(eid, CommandAction.CONFIRM))
+            c4.button(rt("false_alarm", lg), key=f"discard_{eid}", on_click=_press,
+                      args=(eid, CommandAction.FALSE_ALARM))
+            pressed = st.session_state.get("review_pressed", {}).pop(eid, None)
             if pressed is not None:
                 recheck("duty", touch=True)
                 try:
