@@ -85,7 +85,7 @@ def test_a_supervision_order_is_raised_reminded_escalated_and_replied_to(stack_e
                 assert order is not None and order.level == 1 and order.department == DEPARTMENT
                 assert order.raised_by == "李值班(duty)" and order.note == "暴露垃圾超期未处置，请立即清理"
                 assert WINDOW_S <= order.window_s < WINDOW_S + 2, order.window_s
-                assert "一般督办" in panel.inner_text() and "思明区环境卫生管理站" in panel.inner_text()
+                _shows(panel, "一般督办", "思明区环境卫生管理站")
                 duty.get_by_text("督办单（未回复） (1)").wait_for(timeout=5_000)
                 duty.screenshot(path=str(shots / "supervision_raised.png"), full_page=True)
                 print(f"\nraised after {time.monotonic() - started:.0f} s")
@@ -94,7 +94,7 @@ def test_a_supervision_order_is_raised_reminded_escalated_and_replied_to(stack_e
                 sign_in(dept, base, "", "dept", "dept-demo")
                 mine = dept.locator(f".st-key-deptsup_{CASE}")
                 mine.wait_for(timeout=30_000)
-                assert "一般督办" in mine.inner_text() and "暴露垃圾超期未处置" in mine.inner_text()
+                _shows(mine, "一般督办", "暴露垃圾超期未处置")
 
                 # -------- half-way: the reminder, on the panel and the feed
                 panel.get_by_text("已提醒").wait_for(timeout=(WINDOW_S / 2 + 15) * 1000)
@@ -141,3 +141,10 @@ def test_a_supervision_order_is_raised_reminded_escalated_and_replied_to(stack_e
     assert order.level == 2 and order.escalations == 1
     assert not outside, f"requests left the intranet: {outside[:5]}"
     print(f"\nsupervision test took {time.monotonic() - started:.0f} s; screenshots in {shots}")
+
+
+def _shows(box, *texts: str, timeout_s: float = 15) -> None:  # noqa: ANN001 - a Playwright locator
+    """Until ``box`` shows every one of ``texts``: a container found is not yet filled (Streamlit draws its
+    elements one by one), so reading it once can see only its first lines."""
+    wait_until(lambda: all(text in box.inner_text() for text in texts), timeout_s,
+               f"{texts} not shown in: {box.inner_text()!r}")
