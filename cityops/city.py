@@ -422,12 +422,15 @@ class CityModel:
             }
 
 
+M_PER_DEG_LON_EQUATOR = 111_320.0  # a degree of longitude on the equator; times cos(latitude) elsewhere
+M_PER_DEG_LAT = 110_574.0  # a degree of latitude, at the latitudes of Chinese cities
+
+
 def area_m2(geometry: BaseGeometry) -> float:
     """Approximate area in m² of a small lon/lat geometry (equirectangular at its centroid)."""
     lat = geometry.centroid.y
-    kx = 111_320.0 * math.cos(math.radians(lat))
-    ky = 110_574.0
-    return geometry.area * kx * ky
+    kx = M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat))
+    return geometry.area * kx * M_PER_DEG_LAT
 
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

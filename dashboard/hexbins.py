@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-M_PER_DEG_LAT = 110_540.0
-M_PER_DEG_LON_EQUATOR = 111_320.0
+from cityops.city import M_PER_DEG_LAT, M_PER_DEG_LON_EQUATOR
+
 SQRT3 = math.sqrt(3.0)
 
 

@@ -180,8 +180,7 @@ def hotspot_layer(positions: Sequence[Sequence[float]], radius_m: int = 900) -> 
     cells = hexbins.hex_cells(positions, radius_m, coverage=0.92)
     counts = [cell.count for cell in cells]
     low, high = (min(counts), max(counts)) if counts else (0, 0)
-    data = [{"g": cell.polygon, "c": hexbins.colour_of(cell.count, low, high, HOTSPOT_COLOURS), "n": cell.count}
-            for cell in cells]
+    data = [{"g": cell.polygon, "c": hexbins.colour_of(cell.count, low, high, HOTSPOT_COLOURS)} for cell in cells]
     return layer("SolidPolygonLayer", data, id="hotspots", get_polygon="g", get_fill_color="c", opacity=0.6,
                  filled=True, extruded=False, pickable=False)
 

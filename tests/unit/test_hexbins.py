@@ -7,7 +7,8 @@ import math
 import numpy as np
 import shapely.geometry
 
-from dashboard.hexbins import M_PER_DEG_LAT, colour_of, hex_cells
+from cityops.city import area_m2
+from dashboard.hexbins import colour_of, hex_cells
 
 COLOURS = [[1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0], [5, 0, 0], [6, 0, 0]]
 
@@ -25,9 +26,8 @@ def test_each_position_is_counted_once_in_the_hexagon_that_holds_it():
     off = sum(abs(a - c.count) for a, c in zip(inside, cells, strict=True))
     assert off <= 10, off
     # hexagons of 900 m: 3√3/2 · r² ≈ 2.1 km² each, and they do not overlap
-    lat0 = math.radians(24.6)
-    area_m2 = shapes[0].area * M_PER_DEG_LAT * 111_320.0 * math.cos(lat0)
-    assert abs(area_m2 - 1.5 * math.sqrt(3) * 900**2) < 0.02 * area_m2
+    area = area_m2(shapes[0])
+    assert abs(area - 1.5 * math.sqrt(3) * 900**2) < 0.02 * area
     assert shapes[0].intersection(shapes[1]).area < 1e-9
 
 
