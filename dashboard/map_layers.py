@@ -75,7 +75,8 @@ def layer(kind: str, data: object, **props: object) -> pdk.Layer:
 DISTRICT_TOLERANCE = 0.00035
 # District borders are drawn as a band of polygon ≈ 1.5 px wide (at the big screen's zoom) along the inside of
 # each outline, not as deck.gl lines: in headless chromium (software WebGL) compiling PathLayer's shaders took
-# 1–2 s of the map's first frame, while a second polygon reuses the fill's (measured, docs: "big screen map").
+# 1–2 s of the map's first frame, while a second polygon reuses the fill's (measured; docs/console.md, "The
+# big screen's first frame").
 BORDER_WIDTH = 0.001
 DISTRICT_FILL = [18, 52, 86, 200]
 DISTRICT_BORDER = [95, 170, 255, 255]
@@ -199,9 +200,15 @@ def sensor_status(state: Mapping[str, str] | None) -> str:
     return "normal"
 
 
+# Marker sizes in screen pixels, whatever the zoom: sensors in alarm (or exceeding) and cameras stand out.
+POINT_RADIUS_PX = {"normal": 2.5, "offline": 2.5, "pending": 5.0, "alarm": 5.0, "camera": 5.0}
+QUIET = ("normal", "offline")
+CAMERA_OUTLINE = [255, 255, 255, 255]
+
+
 def sensor_points(sensors: Iterable[Sensor], states: Mapping[str, Mapping[str, str]], lang: str = "zh") -> list[dict]:
-    """Reporting sensors with their status colour (fill) and their kind's colour (outline, from the kind's spec)
-    and label; a sensor the read model has never heard of is left off."""
+    """Reporting sensors with their status colour (fill), their kind's colour (outline, from the kind's spec),
+    their marker size and label; a sensor the read model has never heard of is left off."""
     specs = sensor_kinds.kinds()
     out = []
     for s in sensors:
@@ -213,22 +220,9 @@ def sensor_points(sensors: Iterable[Sensor], states: Mapping[str, Mapping[str, s
         spec = specs.get(s.kind)
         kind = spec.label(lang) if spec is not None else s.kind
         out.append({"p": [s.lon, s.lat], "c": SENSOR_COLOURS[status], "k": list(spec.colour) if spec else [0, 0, 0, 0],
-                    "status": status, "title": esc(s.name_zh or s.id),
+                    "r": POINT_RADIUS_PX[status], "status": status, "title": esc(s.name_zh or s.id),
                     "detail": esc(f"{kind} · {s.id} · {state.get('metric', '')} {value} {state.get('unit', '')}")})
-    out.sort(key=lambda d: d["status"] == "alarm")  # alarms drawn last, on top
     return out
-
-
-def sensor_layers(points: list[dict]) -> list[pdk.Layer]:
-    """Two layers: quiet sensors small underneath, sensors in alarm or exceeding larger on top."""
-    quiet = [p for p in points if p["status"] in ("normal", "offline")]
-    loud = [p for p in points if p["status"] not in ("normal", "offline")]
-    return [layer("ScatterplotLayer", quiet, id="sensors", get_position="p", get_fill_color="c",
-                      get_radius=40, radius_min_pixels=2, radius_max_pixels=5, pickable=True, stroked=True,
-                      get_line_color="k", line_width_min_pixels=1),
-            layer("ScatterplotLayer", loud, id="sensors_alarm", get_position="p", get_fill_color="c",
-                      get_radius=120, radius_min_pixels=5, radius_max_pixels=10, pickable=True, stroked=True,
-                      get_line_color=[255, 255, 255], line_width_min_pixels=1)]
 
 
 def camera_points(captures: Iterable[Mapping]) -> list[dict]:
@@ -238,15 +232,25 @@ def camera_points(captures: Iterable[Mapping]) -> list[dict]:
         cam = str(cap.get("camera_id", ""))
         if cam in seen or cap.get("lon") is None or cap.get("lat") is None:
             continue
-        seen[cam] = {"p": [float(cap["lon"]), float(cap["lat"])], "title": esc(cap.get("camera_name") or cam),
+        seen[cam] = {"p": [float(cap["lon"]), float(cap["lat"])], "c": CAMERA_COLOUR, "k": CAMERA_OUTLINE,
+                     "r": POINT_RADIUS_PX["camera"], "status": "camera",
+                     "title": esc(cap.get("camera_name") or cam),
                      "detail": esc(f"{cap.get('ai_type', '')} · {cap.get('case_id', '')}")}
     return list(seen.values())
 
 
-def camera_layer(points: list[dict]) -> pdk.Layer:
-    return layer("ScatterplotLayer", points, id="cameras", get_position="p", get_fill_color=CAMERA_COLOUR,
-                     get_line_color=[255, 255, 255], stroked=True, line_width_min_pixels=1, get_radius=200,
-                     radius_min_pixels=5, radius_max_pixels=12, pickable=True)
+def point_layer(sensors: Sequence[dict], cameras: Sequence[dict]) -> pdk.Layer:
+    """Sensors and cameras as one layer, each point with its own colours and size: quiet sensors first, then
+    cameras, then sensors in alarm or exceeding, drawn last and so on top.
+
+    Why one layer: in a browser without a GPU (software WebGL) every layer whose attributes differ costs its
+    own compiled drawing routine before the first frame; three point layers cost 0.2–0.3 s more than one
+    (docs/console.md, "The big screen's first frame")."""
+    quiet = [p for p in sensors if p["status"] in QUIET]
+    loud = sorted((p for p in sensors if p["status"] not in QUIET), key=lambda p: p["status"] == "alarm")
+    return layer("ScatterplotLayer", [*quiet, *cameras, *loud], id="points", get_position="p", get_fill_color="c",
+                 get_line_color="k", get_radius="r", radius_units=pdk.types.String("pixels"), stroked=True,
+                 line_width_units=pdk.types.String("pixels"), get_line_width=1, pickable=True)
 
 
 def case_layer(lon: float, lat: float, title: str, detail: str) -> pdk.Layer:

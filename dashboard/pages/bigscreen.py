@@ -69,10 +69,10 @@ def _deck(c: CityModel, data: ScreenData, shown: tuple[str, ...], lg: str) -> ma
         layers.append(map_layers.district_layer(c, lg))
     if "hotspots" in shown:
         layers.append(map_layers.hotspot_layer(data.positions))
-    if "sensors" in shown:
-        layers += map_layers.sensor_layers(map_layers.sensor_points(sensors(), data.sensors, lg))
-    if "cameras" in shown:
-        layers.append(map_layers.camera_layer(map_layers.camera_points(data.captures)))
+    sensor_points = map_layers.sensor_points(sensors(), data.sensors, lg) if "sensors" in shown else []
+    camera_points = map_layers.camera_points(data.captures) if "cameras" in shown else []
+    if sensor_points or camera_points:
+        layers.append(map_layers.point_layer(sensor_points, camera_points))
     built = map_layers.deck(layers, map_layers.view_of(c.area_bounds(), 880, 680))
     st.session_state["_bigscreen_deck"] = ((shown, lg), time.monotonic(), built)
     return built
@@ -113,7 +113,7 @@ def screen() -> None:
         col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
 
     left, centre, right = st.columns([1.05, 1.9, 1.05])
-    with centre:  # the map first: its script bundle and first frame are the slowest part of the screen
+    with centre:  # the map first: its first frame is the slowest part of the screen
         st.markdown(f"**{t('map_title', lg)}**")
         shown = st.pills(t("map_layers", lg), list(MAP_LAYERS), selection_mode="multi", default=list(MAP_LAYERS),
                          format_func=lambda k: t(f"map_layer_{k}", lg), key="bigscreen_layers",

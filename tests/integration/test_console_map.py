@@ -8,6 +8,7 @@ import json
 from dashboard import map_layers
 from fixtures.xiamen import load_city
 from tests.integration.test_console_pages import _page, seeded  # noqa: F401 - the module's fixture
+from tests.support.console_run import deck_layer
 
 
 def _layer_ids(at) -> list[str]:  # noqa: ANN001 - an AppTest
@@ -19,12 +20,14 @@ def _layer_ids(at) -> list[str]:  # noqa: ANN001 - an AppTest
 def test_big_screen_map_draws_the_layers_its_toggles_choose(seeded):  # noqa: F811
     at = _page("bigscreen", "leader").run()
     assert not at.exception, at.exception
-    assert _layer_ids(at) == ["districts", "hotspots", "sensors", "sensors_alarm", "cameras"]
+    assert _layer_ids(at) == ["districts", "hotspots", "points"], "sensors and cameras share one layer"
+    assert {p["status"] for p in deck_layer(at, "points")} >= {"normal", "camera"}
     toggles = at.get("button_group")
     assert len(toggles) == 1
     at = _page("bigscreen", "leader", bigscreen_layers=["districts", "cameras"]).run()
     assert not at.exception, at.exception
-    assert _layer_ids(at) == ["districts", "cameras"]
+    assert _layer_ids(at) == ["districts", "points"]
+    assert {p["status"] for p in deck_layer(at, "points")} == {"camera"}, "the sensors toggled off"
 
 
 def test_big_screen_map_is_clickable_and_keeps_its_deck_between_refreshes(seeded):  # noqa: F811

@@ -21,7 +21,7 @@ from cityops.settings import REPO_ROOT, get_settings
 from cityops.workcalendar import get_calendar
 from fixtures.xiamen import load_city
 from streams.case_projection import project_case_event
-from tests.support.console_run import USERS
+from tests.support.console_run import USERS, deck_specs
 from tests.support.console_seed import (
     Applier,
     make_evidence,
@@ -125,6 +125,8 @@ def test_sign_in_with_the_demo_accounts(seeded, monkeypatch, tmp_path):
     r, _ = seeded
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
+    (outline,) = deck_specs(at)
+    assert [lay["id"] for lay in outline["layers"]] == ["districts"], "before sign-in: the city's outline only"
     at.text_input(key="login_username").input("leader")
     at.text_input(key="login_password").input("wrong-password")
     at.button[0].click().run()

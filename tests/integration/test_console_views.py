@@ -139,12 +139,17 @@ def test_map_has_no_base_map_and_tooltips_are_text():
     states = {sensors[0].id: {"phase": "active", "value": "80", "metric": "laeq", "unit": "dB(A)"},
               sensors[1].id: {"phase": "normal", "offline": "1"}}
     points = map_layers.sensor_points(sensors, states)
-    assert [p["status"] for p in points] == ["offline", "alarm"], "unknown sensors left off, alarms drawn last"
+    assert {p["status"] for p in points} == {"alarm", "offline"} and len(points) == 2, "unknown sensors left off"
     cams = map_layers.camera_points([{"camera_id": "C1", "lon": 118.1, "lat": 24.5, "camera_name": "<img onerror=x>"},
                                      {"camera_id": "C1", "lon": 118.2, "lat": 24.6}])
     assert len(cams) == 1 and cams[0]["title"] == "<img onerror=x>"
-    deck = map_layers.deck([map_layers.district_layer(city), map_layers.sensor_layers(points)[0],
-                            map_layers.camera_layer(cams), map_layers.hotspot_layer([(118.1, 24.5)])],
+    drawn = map_layers.point_layer(points, cams).data
+    assert [p["status"] for p in drawn] == ["offline", "camera", "alarm"], "alarms drawn last, on top"
+    assert drawn[2]["r"] > drawn[0]["r"], "and larger"
+    units = json.loads(map_layers.point_layer(points, cams).to_json())
+    assert (units["radiusUnits"], units["lineWidthUnits"]) == ("pixels", "pixels"), "words, not deck.gl code"
+    deck = map_layers.deck([map_layers.district_layer(city), map_layers.point_layer(points, cams),
+                            map_layers.hotspot_layer([(118.1, 24.5)])],
                            map_layers.view_of((118.0, 24.4, 118.2, 24.6)))
     spec = json.loads(deck.to_json())
     assert spec["mapStyle"] == map_layers.NO_BASE_MAP and spec.get("mapProvider") is None

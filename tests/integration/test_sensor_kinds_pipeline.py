@@ -15,6 +15,7 @@ from cityops.bus import Publisher, ensure_topics
 from cityops.city_data import load_city_data
 from cityops.devices import Sensor
 from cityops.settings import get_settings
+from dashboard import map_layers
 from dashboard.i18n import t as label
 from fixtures.simulator.profiles import add_to_folder, profile_sensors
 from tests.support.console_run import deck_layer, fresh_city, run_page
@@ -83,11 +84,13 @@ def _console_shows_the_new_kinds(gas: Sensor, water: Sensor) -> None:
 
     screen = run_page("bigscreen", "leader")
     assert {m.label: m.value for m in screen.metric}[label("kpi_sensors_alarm")] == "2"
-    drawn = {p["detail"].split(" · ")[1]: p for p in deck_layer(screen, "sensors_alarm")}
-    assert drawn.keys() == {gas.id, water.id}, "both in alarm, drawn large on top"
+    points = deck_layer(screen, "points")
+    drawn = {p["detail"].split(" · ")[1]: p for p in points if p["status"] == "alarm"}
+    assert drawn.keys() == {gas.id, water.id}, "both in alarm"
+    assert drawn[gas.id]["r"] > map_layers.POINT_RADIUS_PX["normal"], "drawn larger than quiet sensors"
     assert drawn[gas.id]["detail"].startswith("燃气管网压力 · ") and drawn[gas.id]["p"] == [gas.lon, gas.lat]
     assert drawn[water.id]["detail"].startswith("排水管网液位 · ") and drawn[water.id]["p"] == [water.lon, water.lat]
     specs = sensor_kinds.kinds()
     assert drawn[gas.id]["k"] == list(specs["gas_pressure"].colour), "outlined in the kind's colour from its spec"
-    quiet = {p["detail"].split(" · ")[1] for p in deck_layer(screen, "sensors")}
+    quiet = {p["detail"].split(" · ")[1] for p in points if p["status"] in ("normal", "offline")}
     assert not quiet & {gas.id, water.id}

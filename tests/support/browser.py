@@ -58,7 +58,9 @@ def sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float
     page.get_by_label("密码").fill(password)
     clicked = time.monotonic()
     page.get_by_role("button", name="登录").click()
-    page.wait_for_selector(FIRST_ELEMENT, timeout=30_000)
+    # The sign-in page has a map of its own: wait until it is gone, so no one finds its canvas for the page's.
+    page.get_by_label("用户名").wait_for(state="detached", timeout=30_000)
+    page.wait_for_selector(FIRST_ELEMENT, state="attached", timeout=30_000)
     return form_s, clicked
 
 

@@ -97,7 +97,7 @@ def test_event_strings_starting_with_at_at_are_plain_text_in_every_layer(text: s
     cams = map_layers.camera_points([{"camera_id": text, "lon": 118.1, "lat": 24.5, "camera_name": text,
                                       "ai_type": text, "case_id": text}])
     layers = [map_layers.district_layer(city), map_layers.grid_layer(city, list(city.grids)[:3]),
-              *map_layers.sensor_layers(map_layers.sensor_points(sensors, states)), map_layers.camera_layer(cams),
+              map_layers.point_layer(map_layers.sensor_points(sensors, states), cams),
               map_layers.hotspot_layer([(118.1, 24.5)]), map_layers.case_layer(118.1, 24.5, text, text)]
     spec = json.loads(map_layers.deck(layers, map_layers.view_of((118.0, 24.4, 118.2, 24.6))).to_json())
     data = [s for lay in spec["layers"] for s in _strings(lay["data"])]
