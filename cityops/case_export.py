@@ -21,12 +21,12 @@ from cityops.case_states import STATE_ZH
 from cityops.catalogue import Catalogue
 from cityops.city import CityModel
 from cityops.read.case_search import FINAL_STATES, MAX_LIMIT, CaseQuery, Cursor, search_cases
-from cityops.schemas import CASE_SOURCE_ZH
+from cityops.schemas import CASE_ACTION_ZH, CASE_SOURCE_ZH
 
 MAX_EXPORT_ROWS = 200_000
 EXPORT_SCAN_BUDGET = 20_000  # index entries one page request may read (a page is 500 cases at most)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-STAGE_ZH = {"register": "立案", "dispatch": "派遣", "handle": "处置", "verify": "核查", "close": "结案"}
+STAGE_ZH = {action.value: name for action, name in CASE_ACTION_ZH.items()}  # a stage is named by its action
 #: (field of an export row, its header). Times are local (the city's time zone), without the offset.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("case_id", "案件编号"), ("t_report", "上报时间"), ("state", "状态"), ("category_code", "类别编码"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cityops import sensor_kinds
 from cityops.alerts import AlertKind, AlertState, Severity, exceedance_type
+from cityops.schemas import CASE_ACTION_ZH, CaseAction
 
 LANGS = ("zh", "en")
 
@@ -300,8 +301,8 @@ CASE_STATE = {
     "parked": ("缓办/挂账", "parked"),
 }
 # Keyed by the SLA clock's stage (streams/sla.py STAGE_OF_STATE): the duty feed's 案件超期 rows and countdowns.
-STAGE = {"register": ("立案", "register"), "dispatch": ("派遣", "dispatch"), "handle": ("处置", "handle"),
-         "verify": ("核查", "verify"), "close": ("结案", "close")}
+STAGE = {stage: (CASE_ACTION_ZH[CaseAction(stage)], stage)
+         for stage in ("register", "dispatch", "handle", "verify", "close")}
 # Keyed by the refusal stage a dead letter records (streams/deadletter.py ``refuse``, doors/mqtt, fixtures/replay).
 DLQ_STAGE = {"validate": ("校验", "validate"), "apply": ("写入", "apply"), "auth": ("鉴权", "auth"),
              "transition": ("状态流转", "transition"), "reading": ("读数", "reading"), "late": ("迟到", "late")}
