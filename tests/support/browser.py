@@ -27,6 +27,7 @@ from tests.support.workers import REPO_ROOT, stop_process, wait_until
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SIGN_IN_MAP = ".st-key-signin_map"
 FIRST_ELEMENT = '[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]'
 
 
@@ -56,10 +57,13 @@ def sign_in(page, base: str, path: str, user: str, password: str) -> tuple[float
     form_s = time.monotonic() - start
     page.get_by_label("用户名").fill(user)
     page.get_by_label("密码").fill(password)
+    # The sign-in page has a map of its own (a page's own fields may be labelled 用户名 too, so the map tells
+    # the sign-in page apart): once it is gone after 登录, no one can take its canvas for the new page's.
+    outline = page.locator(SIGN_IN_MAP)
+    outline.wait_for(state="attached", timeout=30_000)
     clicked = time.monotonic()
     page.get_by_role("button", name="登录").click()
-    # The sign-in page has a map of its own: wait until it is gone, so no one finds its canvas for the page's.
-    page.get_by_label("用户名").wait_for(state="detached", timeout=30_000)
+    outline.wait_for(state="detached", timeout=30_000)
     page.wait_for_selector(FIRST_ELEMENT, state="attached", timeout=30_000)
     return form_s, clicked
 
