@@ -26,7 +26,15 @@ from cityops import read
 from cityops.bus import ensure_topics
 from cityops.read.supervision_orders import case_order
 from tests.e2e.test_department_browser import DEPARTMENT, choose_case, grid_text, publish_dispatched, shown_words
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, choose_alert, console_process, keep_offline, sign_in
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    choose_alert,
+    console_process,
+    keep_offline,
+    pick_option,
+    sign_in,
+)
 from tests.support.console_seed import working_days_back
 from tests.support.workers import free_port, subprocess_env, wait_until, worker
 
@@ -35,11 +43,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.g
 
 CASE = "SUPV1"
 WINDOW_S = 60  # the shortest window the command agent accepts
-
-
-def _pick(page, label: str, option: str) -> None:  # noqa: ANN001 - a Playwright page
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_a_supervision_order_is_raised_reminded_escalated_and_replied_to(stack_env, redis_client, tmp_path,
@@ -74,8 +77,8 @@ def test_a_supervision_order_is_raised_reminded_escalated_and_replied_to(stack_e
                 sign_in(duty, base, "duty", "duty", "duty-demo")
                 duty.get_by_text("暂无未回复的督办单").wait_for(timeout=30_000)
                 choose_alert(duty, CASE)
-                _pick(duty, "督办级别", "一般督办")
-                _pick(duty, "回复时限", "1分钟")
+                pick_option(duty, "督办级别", "一般督办")
+                pick_option(duty, "回复时限", "1分钟")
                 duty.get_by_label("备注").fill("暴露垃圾超期未处置，请立即清理")
                 raised = time.monotonic()
                 duty.get_by_role("button", name="督办", exact=True).click()

@@ -93,6 +93,23 @@ def choose_alert(page, case_id: str, attempts: int = 5):  # noqa: ANN001, ANN201
     raise AssertionError("unreachable")
 
 
+def pick_option(page, label: str, option: str, attempts: int = 5) -> None:  # noqa: ANN001 - a Playwright page
+    """Choose ``option`` in the select box labelled ``label``. A rerun of the page (the duty feed's tick) can
+    close the open list before the click lands: then open it again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    combo = page.get_by_role("combobox", name=label)
+    for attempt in range(1, attempts + 1):
+        try:
+            combo.click()
+            page.get_by_role("option", name=option, exact=True).click(timeout=3_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+            page.keyboard.press("Escape")
+
+
 def acknowledge_chosen(page, timeout_ms: int = 15_000) -> float:  # noqa: ANN001
     """Press 确认 and wait until the chosen alert shows as acknowledged; seconds from click to shown."""
     clicked = time.monotonic()
